@@ -1,0 +1,90 @@
+//! allgs: the registry of live goroutines (Go's `allgs`), sharded by P so
+//! that a spawn and an exit on the same P take an uncontended lock.
+//!
+//! The registry owns one reference to each G until it completes; teardown
+//! walks it to drop the futures of goroutines that never finished, and the
+//! goroutine dump walks it for a snapshot.
+
+use crate::g::{GPtr, Header};
+use std::ptr::NonNull;
+use std::sync::Mutex;
+
+pub(crate) struct AllGs {
+    shards: Box<[Mutex<Shard>]>,
+}
+
+impl AllGs {
+    pub(crate) fn new(n: usize) -> AllGs {
+        AllGs {
+            shards: (0..n.max(1)).map(|_| Mutex::new(Shard::default())).collect(),
+        }
+    }
+
+    /// Register a G that is not yet shared with anyone; records its slot.
+    ///
+    /// # Safety
+    /// `g` is freshly allocated and not yet visible to other threads.
+    pub(crate) unsafe fn insert(&self, shard: usize, g: GPtr) {
+        let shard = shard % self.shards.len();
+        let p = g.into_raw();
+        let idx = self.shards[shard].lock().unwrap().0.insert(p) as u32;
+        // SAFETY: not yet shared, so plain writes are fine.
+        unsafe {
+            (*p.as_ptr()).reg_idx = idx;
+            (*p.as_ptr()).reg_shard = shard as u16;
+        }
+    }
+
+    /// Unregister a finished G, dropping the registry's reference.
+    pub(crate) fn remove(&self, h: &Header) {
+        let p = self.shards[h.reg_shard as usize]
+            .lock()
+            .unwrap()
+            .0
+            .remove(h.reg_idx as usize);
+        // SAFETY: the registry owned this reference.
+        drop(unsafe { GPtr::from_raw(p) });
+    }
+
+    /// Number of live goroutines.
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().unwrap().0.len()).sum()
+    }
+
+    /// Visit each live G under its shard's lock.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&Header)) {
+        for s in self.shards.iter() {
+            let s = s.lock().unwrap();
+            for (_, p) in s.0.iter() {
+                // SAFETY: registered Gs are alive (the registry holds a ref).
+                f(unsafe { p.as_ref() });
+            }
+        }
+    }
+
+    /// Teardown: take every registered G out (with its reference).
+    pub(crate) fn take_all(&self) -> Vec<GPtr> {
+        let mut out = Vec::new();
+        for s in self.shards.iter() {
+            let taken = std::mem::take(&mut *s.lock().unwrap());
+            // SAFETY: the registry owned one reference per entry.
+            out.extend(taken.0.into_iter().map(|(_, p)| unsafe { GPtr::from_raw(p) }));
+        }
+        out
+    }
+}
+
+impl Drop for AllGs {
+    fn drop(&mut self) {
+        for g in self.take_all() {
+            g.close();
+        }
+    }
+}
+
+/// The shard's slab of G pointers.
+#[derive(Default)]
+struct Shard(slab::Slab<NonNull<Header>>);
+
+// SAFETY: entries are G pointers, only touched under the shard's mutex.
+unsafe impl Send for Shard {}

@@ -1,0 +1,71 @@
+//! Cooperative preemption. A stackless goroutine can only be switched out
+//! where it awaits, so gmp's own awaits (channel ops, gosched, sleeps, I/O)
+//! call `poll_proceed` first: after `BUDGET` ready operations in one time
+//! slice, or once sysmon has flagged the slice as over 10ms, it yields
+//! instead. A goroutine whose channel is always ready still lets the others
+//! of its P run.
+
+use crate::sched::{expect_current, with_current};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Consume one unit of the current goroutine's budget. `Pending` means the
+/// goroutine has been rescheduled and must return `Pending` now (without
+/// registering anywhere else). Outside a runtime it is always `Ready`.
+#[inline]
+pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
+    let yield_now = with_current(|ctx| {
+        ctx.curg.get()?;
+        let preempt = ctx.curp().is_some_and(|p| {
+            p.preempt.load(std::sync::atomic::Ordering::Relaxed)
+        });
+        let b = ctx.budget.get();
+        if preempt {
+            // Go's preempted goroutine goes to the global queue.
+            ctx.yield_global.set(true);
+            return Some(true);
+        }
+        if b == 0 {
+            return Some(true);
+        }
+        ctx.budget.set(b - 1);
+        Some(false)
+    })
+    .flatten()
+    .unwrap_or(false);
+    if yield_now {
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    } else {
+        Poll::Ready(())
+    }
+}
+
+/// `runtime.Gosched`: yield the P; the goroutine goes to the global run
+/// queue's tail.
+#[track_caller]
+pub fn gosched() -> Gosched {
+    expect_current("gmp::runtime::gosched", |_| ());
+    Gosched { yielded: false }
+}
+
+/// Future returned by [`gosched`].
+#[derive(Debug)]
+#[must_use = "gosched does nothing unless awaited"]
+pub struct Gosched {
+    yielded: bool,
+}
+
+impl Future for Gosched {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        with_current(|ctx| ctx.yield_global.set(true));
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}

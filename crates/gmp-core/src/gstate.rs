@@ -1,0 +1,301 @@
+//! The G's scheduling state word: one atomic holding the run state flags
+//! and the reference count, in the manner of async-task's `raw.rs`.
+//!
+//! Go keeps `g.atomicstatus` and relies on the GC for lifetime; a stackless
+//! G needs both in one word so that a wake racing with the end of a poll,
+//! with completion, or with the JoinHandle going away is decided by a single
+//! CAS. The Go-visible status (`GStatus`) is a separate, advisory byte in
+//! the header, written for the goroutine dump.
+//!
+//! References: one for each `Waker` clone, one for the runnable (the G
+//! sitting in a run queue or being polled), one for the allgs registry.
+//! The JoinHandle is a flag, not a reference. The allocation is freed when
+//! the count reaches zero with no JoinHandle.
+
+use crate::sync::{spin, AtomicUsize};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
+
+/// In a run queue or about to be put there; the runnable owns a reference.
+pub(crate) const SCHEDULED: usize = 1 << 0;
+/// Being polled by an M.
+pub(crate) const RUNNING: usize = 1 << 1;
+/// The future returned Ready (or panicked); its output is stored.
+pub(crate) const COMPLETE: usize = 1 << 2;
+/// The future is gone and so is the output (taken, dropped or never made).
+pub(crate) const CLOSED: usize = 1 << 3;
+/// A JoinHandle exists.
+pub(crate) const HANDLE: usize = 1 << 4;
+/// The JoinHandle registered a waker.
+pub(crate) const AWAITER: usize = 1 << 5;
+/// Someone is reading or writing the awaiter slot.
+pub(crate) const LOCKED: usize = 1 << 6;
+/// The goroutine is main (goroutine 1): waking it signals M0.
+pub(crate) const MAIN: usize = 1 << 7;
+pub(crate) const REF_ONE: usize = 1 << 8;
+const FLAGS: usize = REF_ONE - 1;
+
+pub(crate) struct State(AtomicUsize);
+
+/// What the M must do with the runnable after a poll returned Pending.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AfterPoll {
+    /// Woken while running: put it back in a run queue (keep the reference).
+    Requeue,
+    /// Parked: drop the runnable's reference.
+    Park,
+}
+
+#[inline]
+pub(crate) fn refs(s: usize) -> usize {
+    s >> REF_ONE.trailing_zeros()
+}
+
+impl State {
+    /// A new G: scheduled, with the runnable's and the registry's references.
+    pub(crate) fn new(handle: bool, main: bool) -> State {
+        let mut s = SCHEDULED | 2 * REF_ONE;
+        if handle {
+            s |= HANDLE;
+        }
+        if main {
+            s |= MAIN;
+        }
+        State(AtomicUsize::new(s))
+    }
+
+    #[inline]
+    pub(crate) fn load(&self) -> usize {
+        self.0.load(Acquire)
+    }
+
+    pub(crate) fn ref_inc(&self) {
+        let prev = self.0.fetch_add(REF_ONE, std::sync::atomic::Ordering::Relaxed);
+        if refs(prev) > (usize::MAX >> 9) {
+            std::process::abort();
+        }
+    }
+
+    /// Drops a reference; true when the caller must free the allocation.
+    #[must_use]
+    pub(crate) fn ref_dec(&self) -> bool {
+        // AcqRel: the last dropper must see every other holder's writes.
+        let prev = self.0.fetch_sub(REF_ONE, AcqRel);
+        debug_assert!(refs(prev) >= 1);
+        refs(prev) == 1 && prev & HANDLE == 0
+    }
+
+    /// `Waker::wake_by_ref`. True when the caller must enqueue the G; a
+    /// reference was added for the runnable it enqueues.
+    pub(crate) fn wake_by_ref(&self) -> bool {
+        let mut s = self.0.load(Acquire);
+        loop {
+            if s & (COMPLETE | CLOSED | SCHEDULED) != 0 {
+                return false;
+            }
+            // While running, the M that polls owns the runnable and will
+            // requeue it when it sees SCHEDULED after the poll.
+            let new = if s & RUNNING != 0 {
+                s | SCHEDULED
+            } else {
+                (s | SCHEDULED) + REF_ONE
+            };
+            match self.0.compare_exchange_weak(s, new, AcqRel, Acquire) {
+                Ok(_) => return s & RUNNING == 0,
+                Err(cur) => s = cur,
+            }
+        }
+    }
+
+    /// `Waker::wake`, consuming the waker's reference. `Some(true)`: enqueue
+    /// (the reference became the runnable's); `Some(false)`: nothing to do
+    /// but the caller must drop its reference.
+    pub(crate) fn wake_by_val(&self) -> bool {
+        let mut s = self.0.load(Acquire);
+        loop {
+            if s & (COMPLETE | CLOSED | SCHEDULED) != 0 {
+                return false;
+            }
+            let new = s | SCHEDULED;
+            match self.0.compare_exchange_weak(s, new, AcqRel, Acquire) {
+                Ok(_) => return s & RUNNING == 0,
+                Err(cur) => s = cur,
+            }
+        }
+    }
+
+    /// The M is about to poll: SCHEDULED -> RUNNING. Err when the G was
+    /// closed (runtime teardown) and must not be polled.
+    pub(crate) fn transition_to_running(&self) -> Result<(), ()> {
+        let mut s = self.0.load(Acquire);
+        loop {
+            debug_assert!(s & RUNNING == 0);
+            if s & (CLOSED | COMPLETE) != 0 {
+                return Err(());
+            }
+            let new = (s & !SCHEDULED) | RUNNING;
+            match self.0.compare_exchange_weak(s, new, AcqRel, Acquire) {
+                Ok(_) => return Ok(()),
+                Err(cur) => s = cur,
+            }
+        }
+    }
+
+    /// The poll returned Pending: clear RUNNING.
+    pub(crate) fn transition_to_idle(&self) -> AfterPoll {
+        let mut s = self.0.load(Acquire);
+        loop {
+            let new = s & !RUNNING;
+            match self.0.compare_exchange_weak(s, new, AcqRel, Acquire) {
+                Ok(_) => {
+                    return if s & SCHEDULED != 0 && s & CLOSED == 0 {
+                        AfterPoll::Requeue
+                    } else {
+                        AfterPoll::Park
+                    }
+                }
+                Err(cur) => s = cur,
+            }
+        }
+    }
+
+    /// The future finished and its output (if any) is stored: RUNNING ->
+    /// COMPLETE. With no JoinHandle the output is nobody's, so CLOSED too.
+    /// Returns the previous state.
+    pub(crate) fn transition_to_complete(&self) -> usize {
+        let mut s = self.0.load(Acquire);
+        loop {
+            let mut new = (s & !(RUNNING | SCHEDULED)) | COMPLETE;
+            if s & HANDLE == 0 {
+                new |= CLOSED;
+            }
+            match self.0.compare_exchange_weak(s, new, AcqRel, Acquire) {
+                Ok(_) => return s,
+                Err(cur) => s = cur,
+            }
+        }
+    }
+
+    /// Teardown: mark closed. True when the caller must drop the future
+    /// (nobody polls it and it has not completed).
+    pub(crate) fn close(&self) -> bool {
+        let mut s = self.0.load(Acquire);
+        loop {
+            if s & (CLOSED | COMPLETE) != 0 {
+                return false;
+            }
+            let new = s | CLOSED;
+            match self.0.compare_exchange_weak(s, new, AcqRel, Acquire) {
+                Ok(_) => return s & RUNNING == 0,
+                Err(cur) => s = cur,
+            }
+        }
+    }
+
+    /// JoinHandle poll: take the output if it is there. `Ok(true)`: the
+    /// caller now owns the output; `Ok(false)`: not yet; `Err(())`: the G
+    /// was closed without completing (teardown).
+    pub(crate) fn take_output(&self) -> Result<bool, ()> {
+        let mut s = self.0.load(Acquire);
+        loop {
+            if s & COMPLETE == 0 {
+                return if s & CLOSED != 0 { Err(()) } else { Ok(false) };
+            }
+            assert!(s & CLOSED == 0, "JoinHandle polled after completion");
+            match self
+                .0
+                .compare_exchange_weak(s, s | CLOSED, AcqRel, Acquire)
+            {
+                Ok(_) => return Ok(true),
+                Err(cur) => s = cur,
+            }
+        }
+    }
+
+    /// JoinHandle drop. Returns (drop the stored output, free the G).
+    pub(crate) fn drop_handle(&self) -> (bool, bool) {
+        let mut s = self.0.load(Acquire);
+        loop {
+            let take = s & COMPLETE != 0 && s & CLOSED == 0;
+            let mut new = s & !HANDLE;
+            if take {
+                new |= CLOSED;
+            }
+            match self.0.compare_exchange_weak(s, new, AcqRel, Acquire) {
+                Ok(_) => return (take, refs(new) == 0),
+                Err(cur) => s = cur,
+            }
+        }
+    }
+
+    /// Locks the awaiter slot unless the G already completed (or was
+    /// closed), in which case the caller should read the output instead.
+    pub(crate) fn lock_awaiter_unless_done(&self) -> bool {
+        let mut s = self.0.load(Acquire);
+        loop {
+            if s & (COMPLETE | CLOSED) != 0 {
+                return false;
+            }
+            if s & LOCKED != 0 {
+                spin();
+                s = self.0.load(Acquire);
+                continue;
+            }
+            match self
+                .0
+                .compare_exchange_weak(s, s | LOCKED, AcqRel, Acquire)
+            {
+                Ok(_) => return true,
+                Err(cur) => s = cur,
+            }
+        }
+    }
+
+    /// Unlocks the awaiter slot, now holding a waker.
+    pub(crate) fn unlock_awaiter_registered(&self) {
+        let mut s = self.0.load(Acquire);
+        loop {
+            let new = (s | AWAITER) & !LOCKED;
+            // Release: the completing side reads the waker after Acquire.
+            match self.0.compare_exchange_weak(s, new, Release, Acquire) {
+                Ok(_) => return,
+                Err(cur) => s = cur,
+            }
+        }
+    }
+
+    /// Completion side: lock the awaiter slot if a waker is (or is being)
+    /// registered. Waits out a registration in progress so no wake is lost.
+    pub(crate) fn lock_awaiter_for_take(&self) -> bool {
+        let mut s = self.0.load(Acquire);
+        loop {
+            if s & LOCKED != 0 {
+                spin();
+                s = self.0.load(Acquire);
+                continue;
+            }
+            if s & AWAITER == 0 {
+                return false;
+            }
+            match self
+                .0
+                .compare_exchange_weak(s, (s | LOCKED) & !AWAITER, AcqRel, Acquire)
+            {
+                Ok(_) => return true,
+                Err(cur) => s = cur,
+            }
+        }
+    }
+
+    pub(crate) fn unlock_awaiter(&self) {
+        self.0.fetch_and(!LOCKED, Release);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn raw(&self) -> usize {
+        self.0.load(Acquire)
+    }
+}
+
+pub(crate) fn flags(s: usize) -> usize {
+    s & FLAGS
+}

@@ -1,0 +1,23 @@
+//! The netpoller hook. gmp-core knows nothing of mio: gmp-io implements
+//! this trait and the facade installs it, so `find_runnable` can poll for
+//! I/O the way Go's scheduler calls `netpoll` (non-blocking between the
+//! global queue and stealing, blocking when an M is about to park).
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A runtime's poller for I/O readiness.
+pub trait Netpoller: Send + Sync + 'static {
+    /// Wait up to `timeout` (`None`: until `netpoll_break`) for readiness
+    /// and wake the goroutines it unblocks through their wakers. Returns
+    /// how many goroutines were woken.
+    fn netpoll(&self, timeout: Option<Duration>) -> usize;
+    /// Interrupt a blocking `netpoll` (Go's `netpollBreak`).
+    fn netpoll_break(&self);
+    /// True when some goroutine waits on I/O (Go's `netpollWaiters > 0`).
+    fn has_waiters(&self) -> bool;
+}
+
+/// Makes one netpoller per runtime instance (`block_on`).
+pub type NetpollerFactory = Arc<dyn Fn() -> io::Result<Arc<dyn Netpoller>> + Send + Sync>;

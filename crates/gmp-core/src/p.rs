@@ -1,0 +1,145 @@
+//! P: a logical processor. Go's `p` struct: a local run queue with
+//! `runnext`, the tick counters sysmon watches, and a status word.
+//!
+//! Ownership: the M holding a P is its only producer. Because sysmon may
+//! take a P away from an M that sits in `gmp::syscall` or in one very long
+//! poll (Go preempts instead; we cannot), the status word carries the owner
+//! M's id, and every owner-side access made from inside a poll first CASes
+//! `(me, POLLING) -> (me, LOCKED)`. Outside polls the status is
+//! `(me, RUNNING)`, which sysmon never touches, so the scheduler loop pays
+//! nothing.
+
+use crate::g::Header;
+use crate::runq::RunQ;
+use std::cell::UnsafeCell;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+
+/// Go's `_Pidle`.
+pub(crate) const PIDLE: u64 = 0;
+/// Go's `_Prunning`: held by an M that is in the scheduler, not in a poll.
+pub(crate) const PRUNNING: u64 = 1;
+/// Go's `_Psyscall`: the owner M is inside `gmp::syscall`.
+pub(crate) const PSYSCALL: u64 = 2;
+/// `_Prunning` while the owner M polls a goroutine (retakeable after 10ms).
+pub(crate) const PPOLLING: u64 = 5;
+/// The owner M, inside a poll, is touching the P (spawn, ready).
+pub(crate) const PLOCKED: u64 = 6;
+
+#[inline]
+pub(crate) fn status_word(m: u64, st: u64) -> u64 {
+    (m << 8) | st
+}
+
+#[inline]
+pub(crate) fn status_of(w: u64) -> u64 {
+    w & 0xff
+}
+
+/// Owner-only fields: touched by the M that holds the P while the status
+/// is (me, RUNNING) or (me, LOCKED).
+pub(crate) struct POwned {
+    /// Go's goidcache / goidcacheend.
+    pub(crate) goid_next: u64,
+    pub(crate) goid_end: u64,
+}
+
+pub(crate) struct P {
+    pub(crate) id: usize,
+    pub(crate) status: AtomicU64,
+    pub(crate) runq: RunQ<Header>,
+    /// Incremented on every schedule that does not inherit a time slice.
+    pub(crate) schedtick: AtomicU32,
+    /// Incremented on every poll (sysmon detects a single long poll).
+    pub(crate) polltick: AtomicU32,
+    /// Incremented on every `gmp::syscall`.
+    pub(crate) syscalltick: AtomicU32,
+    /// Set by sysmon when the current time slice exceeded 10ms.
+    pub(crate) preempt: AtomicBool,
+    owned: UnsafeCell<POwned>,
+}
+
+// SAFETY: `owned` is only accessed under the ownership protocol above.
+unsafe impl Sync for P {}
+
+impl P {
+    pub(crate) fn new(id: usize) -> P {
+        P {
+            id,
+            status: AtomicU64::new(PIDLE),
+            runq: RunQ::new(),
+            schedtick: AtomicU32::new(0),
+            polltick: AtomicU32::new(0),
+            syscalltick: AtomicU32::new(0),
+            preempt: AtomicBool::new(false),
+            owned: UnsafeCell::new(POwned {
+                goid_next: 0,
+                goid_end: 0,
+            }),
+        }
+    }
+
+    /// # Safety
+    /// The caller's M owns the P in RUNNING or LOCKED state.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn owned(&self) -> &mut POwned {
+        // SAFETY: per the function contract, no one else touches it.
+        unsafe { &mut *self.owned.get() }
+    }
+
+    /// The owner M enters a goroutine poll.
+    #[inline]
+    pub(crate) fn begin_poll(&self, m: u64) {
+        self.polltick.store(self.polltick.load(Relaxed).wrapping_add(1), Relaxed);
+        // Release: sysmon's CAS that retakes the P acquires our writes.
+        self.status.store(status_word(m, PPOLLING), Release);
+    }
+
+    /// The owner M leaves a poll; false when sysmon took the P meanwhile.
+    #[inline]
+    pub(crate) fn end_poll(&self, m: u64) -> bool {
+        self.status
+            .compare_exchange(
+                status_word(m, PPOLLING),
+                status_word(m, PRUNNING),
+                AcqRel,
+                Relaxed,
+            )
+            .is_ok()
+    }
+
+    /// Owner access from inside a poll. Returns the status to restore, or
+    /// None when the P is no longer ours (or is in a syscall).
+    #[inline]
+    pub(crate) fn lock(&self, m: u64) -> Option<u64> {
+        let cur = self.status.load(Relaxed);
+        if cur == status_word(m, PRUNNING) {
+            return Some(cur);
+        }
+        if cur == status_word(m, PPOLLING)
+            && self
+                .status
+                .compare_exchange(cur, status_word(m, PLOCKED), Acquire, Relaxed)
+                .is_ok()
+        {
+            return Some(cur);
+        }
+        None
+    }
+
+    #[inline]
+    pub(crate) fn unlock(&self, restore: u64) {
+        if status_of(restore) == PPOLLING {
+            self.status.store(restore, Release);
+        }
+    }
+
+    /// Go-visible status for schedtrace (0 idle, 1 running, 2 syscall).
+    pub(crate) fn go_status(&self) -> u64 {
+        match status_of(self.status.load(Relaxed)) {
+            PIDLE => 0,
+            PSYSCALL => 2,
+            _ => 1,
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! What gmp's blocking primitives (channels, timers, I/O, sync) tell the
+//! scheduler about a goroutine that is about to park: Go's `gopark` wait
+//! reason. The park itself is returning `Pending` with the waker stored;
+//! `goready` is `Waker::wake`, which puts the G in the waker's `runnext`.
+
+use crate::sched::{on_m, with_current};
+use crate::status::WaitReason;
+
+/// Record why the current goroutine is about to return `Pending`. Shown by
+/// the goroutine dump; a no-op outside a goroutine.
+#[inline]
+pub fn set_wait_reason(reason: WaitReason) {
+    with_current(|ctx| ctx.wait_reason.set(reason));
+}
+
+/// True when the calling code runs on an M of a gmp runtime (inside a
+/// goroutine, `block_on`'s main future, or a `gmp::syscall` closure).
+#[inline]
+pub fn in_runtime() -> bool {
+    on_m()
+}
+
+/// Panic with a clear message unless called on a gmp runtime. `what` names
+/// the operation, e.g. `"Receiver::recv().await"`.
+#[track_caller]
+pub fn assert_in_runtime(what: &str) {
+    if !on_m() {
+        panic!(
+            "{what} called outside a gmp runtime: use it from a goroutine, inside \
+             Runtime::block_on or a #[gmp::main] / #[gmp::test] function"
+        );
+    }
+}
+
+/// Id of the goroutine being polled on this thread, if any.
+#[inline]
+pub fn current_goid() -> Option<u64> {
+    with_current(|ctx| ctx.curg.get().map(|_| ctx.goid())).flatten()
+}

@@ -1,0 +1,274 @@
+//! The P's local run queue: Go's `runq [256]guintptr` ring plus the
+//! `runnext` slot (runtime/proc.go `runqput`, `runqget`, `runqgrab`,
+//! `runqsteal`).
+//!
+//! One producer (the M that owns the P) pushes at `tail`; any M may consume
+//! at `head` with a CAS, the owner through `runqget`, thieves through
+//! `runqgrab`. `runnext` is a single slot the owner fills on `ready`/`newproc`
+//! so a freshly woken or spawned G runs next and inherits the time slice.
+//!
+//! Slots are atomics (relaxed) rather than plain cells: a thief may read a
+//! slot the owner is overwriting; its head CAS then fails and the value is
+//! discarded, but in Rust even that read must not be a data race.
+
+use crate::sync::{spin, AtomicPtr, AtomicU32};
+use std::ptr;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+
+/// Go's `len(p.runq)`. Smaller under loom so overflow is reachable.
+#[cfg(not(loom))]
+pub(crate) const RUNQ_SIZE: u32 = 256;
+#[cfg(loom)]
+pub(crate) const RUNQ_SIZE: u32 = 4;
+
+pub(crate) struct RunQ<T> {
+    head: AtomicU32,
+    tail: AtomicU32,
+    buf: Box<[AtomicPtr<T>]>,
+    runnext: AtomicPtr<T>,
+}
+
+// SAFETY: the queue only moves raw pointers between threads; the items
+// themselves are `Send` by contract of the caller (G pointers).
+unsafe impl<T> Send for RunQ<T> {}
+// SAFETY: every shared field is an atomic.
+unsafe impl<T> Sync for RunQ<T> {}
+
+/// What `put` could not keep locally: half the ring plus the new item, in
+/// FIFO order, for the global queue (`runqputslow`).
+pub(crate) type Overflow<T> = Vec<*mut T>;
+
+impl<T> Default for RunQ<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> RunQ<T> {
+    pub(crate) fn new() -> Self {
+        RunQ {
+            head: AtomicU32::new(0),
+            tail: AtomicU32::new(0),
+            buf: (0..RUNQ_SIZE).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+            runnext: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    #[inline]
+    fn slot(&self, i: u32) -> &AtomicPtr<T> {
+        &self.buf[(i % RUNQ_SIZE) as usize]
+    }
+
+    /// Go's `runqput`. Owner only. With `next`, `g` takes `runnext` and the
+    /// G it displaces goes to the tail. Returns the batch for the global
+    /// queue when the ring was full.
+    pub(crate) fn put(&self, mut g: *mut T, next: bool) -> Option<Overflow<T>> {
+        if next {
+            // AcqRel: publishes `g` to a thief that takes runnext, and
+            // acquires the displaced G someone else may have published.
+            let old = self.runnext.swap(g, AcqRel);
+            if old.is_null() {
+                return None;
+            }
+            g = old;
+        }
+        loop {
+            // Acquire pairs with consumers' head CAS (Release): the slot we
+            // are about to overwrite has been read by them.
+            let h = self.head.load(Acquire);
+            // Only the owner writes tail.
+            let t = self.tail.load(Relaxed);
+            if t.wrapping_sub(h) < RUNQ_SIZE {
+                self.slot(t).store(g, Relaxed);
+                // Release: a consumer that sees the new tail sees the slot.
+                self.tail.store(t.wrapping_add(1), Release);
+                return None;
+            }
+            if let Some(batch) = self.put_slow(g, h, t) {
+                return Some(batch);
+            }
+            // A consumer moved head meanwhile: there is room now.
+        }
+    }
+
+    /// Go's `runqputslow`: move half the ring plus `g` out in one batch.
+    fn put_slow(&self, g: *mut T, h: u32, t: u32) -> Option<Overflow<T>> {
+        let n = t.wrapping_sub(h) / 2;
+        debug_assert_eq!(n, RUNQ_SIZE / 2);
+        let mut batch = Vec::with_capacity(n as usize + 1);
+        for i in 0..n {
+            batch.push(self.slot(h.wrapping_add(i)).load(Relaxed));
+        }
+        // Release/Acquire as in runqget: we consumed those slots.
+        if self
+            .head
+            .compare_exchange(h, h.wrapping_add(n), AcqRel, Relaxed)
+            .is_err()
+        {
+            return None;
+        }
+        batch.push(g);
+        Some(batch)
+    }
+
+    /// Go's `runqget`. Owner only. The bool is `inheritTime`: true when the
+    /// G came from `runnext`.
+    pub(crate) fn get(&self) -> Option<(*mut T, bool)> {
+        let mut next = self.runnext.load(Acquire);
+        while !next.is_null() {
+            match self
+                .runnext
+                .compare_exchange(next, ptr::null_mut(), AcqRel, Acquire)
+            {
+                Ok(_) => return Some((next, true)),
+                Err(cur) => next = cur,
+            }
+        }
+        loop {
+            let h = self.head.load(Acquire);
+            let t = self.tail.load(Relaxed);
+            if t == h {
+                return None;
+            }
+            let g = self.slot(h).load(Relaxed);
+            // Release: tells the producer the slot is free to reuse.
+            if self
+                .head
+                .compare_exchange(h, h.wrapping_add(1), Release, Relaxed)
+                .is_ok()
+            {
+                return Some((g, false));
+            }
+        }
+    }
+
+    /// Go's `runqsteal`: move about half of `victim`'s queue into ours (we
+    /// are the owner of `self`) and return one G to run. `steal_runnext`
+    /// is set only on the last stealing pass; `victim_running` says whether
+    /// the victim's M is running a G, in which case we give it a few
+    /// microseconds to take its own runnext first (Go's `usleep(3)`).
+    pub(crate) fn steal(
+        &self,
+        victim: &RunQ<T>,
+        steal_runnext: bool,
+        victim_running: bool,
+    ) -> Option<(*mut T, u32)> {
+        let t = self.tail.load(Relaxed);
+        let n = victim.grab(self, t, steal_runnext, victim_running);
+        if n == 0 {
+            return None;
+        }
+        let n = n - 1;
+        let g = self.slot(t.wrapping_add(n)).load(Relaxed);
+        if n > 0 {
+            debug_assert!(
+                t.wrapping_sub(self.head.load(Acquire)).wrapping_add(n) < RUNQ_SIZE,
+                "runqsteal: runq overflow"
+            );
+            // Release: our own consumers (thieves of us) see the slots.
+            self.tail.store(t.wrapping_add(n), Release);
+        }
+        Some((g, n + 1))
+    }
+
+    /// Go's `runqgrab`: copy ceil(n/2) Gs from `self` into `dst`'s ring
+    /// starting at `dst_tail` (slots only the thief owns), then commit with
+    /// a head CAS. Returns how many were grabbed.
+    fn grab(&self, dst: &RunQ<T>, dst_tail: u32, steal_runnext: bool, victim_running: bool) -> u32 {
+        loop {
+            let h = self.head.load(Acquire);
+            // Acquire: pairs with the owner's Release tail store.
+            let t = self.tail.load(Acquire);
+            let n = t.wrapping_sub(h);
+            let n = n - n / 2;
+            if n == 0 {
+                if steal_runnext {
+                    let next = self.runnext.load(Acquire);
+                    if !next.is_null() {
+                        if victim_running {
+                            // The victim is likely about to schedule its
+                            // runnext (it was just readied); taking it now
+                            // would bounce a producer/consumer pair across
+                            // threads. Give it ~3us first.
+                            backoff_3us();
+                        }
+                        if self
+                            .runnext
+                            .compare_exchange(next, ptr::null_mut(), AcqRel, Acquire)
+                            .is_err()
+                        {
+                            continue;
+                        }
+                        dst.slot(dst_tail).store(next, Relaxed);
+                        return 1;
+                    }
+                }
+                return 0;
+            }
+            if n > RUNQ_SIZE / 2 {
+                // h and t read at different times and are inconsistent.
+                continue;
+            }
+            for i in 0..n {
+                let g = self.slot(h.wrapping_add(i)).load(Relaxed);
+                dst.slot(dst_tail.wrapping_add(i)).store(g, Relaxed);
+            }
+            // AcqRel: Release frees the slots for the owner's producer;
+            // Acquire orders our slot reads before a retry's reads.
+            if self
+                .head
+                .compare_exchange(h, h.wrapping_add(n), AcqRel, Relaxed)
+                .is_ok()
+            {
+                return n;
+            }
+        }
+    }
+
+    /// Number of Gs in the ring plus runnext (approximate under concurrency).
+    pub(crate) fn len(&self) -> usize {
+        loop {
+            let h = self.head.load(Acquire);
+            let t = self.tail.load(Acquire);
+            if self.head.load(Acquire) == h {
+                let n = t.wrapping_sub(h) as usize;
+                return n + usize::from(!self.runnext.load(Relaxed).is_null());
+            }
+            spin();
+        }
+    }
+
+    /// Go's `runqempty`.
+    pub(crate) fn is_empty(&self) -> bool {
+        loop {
+            let h = self.head.load(Acquire);
+            let t = self.tail.load(Acquire);
+            let next = self.runnext.load(Acquire);
+            if self.tail.load(Acquire) == t {
+                return h == t && next.is_null();
+            }
+        }
+    }
+
+    /// Take everything (teardown); not concurrent with other consumers.
+    pub(crate) fn drain(&self) -> Vec<*mut T> {
+        let mut out = Vec::new();
+        while let Some((g, _)) = self.get() {
+            out.push(g);
+        }
+        out
+    }
+}
+
+#[cfg(not(loom))]
+fn backoff_3us() {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_micros(3) {
+        std::hint::spin_loop();
+    }
+}
+
+#[cfg(loom)]
+fn backoff_3us() {
+    loom::thread::yield_now();
+}

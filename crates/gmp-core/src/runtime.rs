@@ -1,0 +1,234 @@
+//! `Runtime` and its `Builder`: GOMAXPROCS, the unhandled-panic policy, the
+//! netpoller hook, and `block_on`, which runs a future as goroutine 1 on
+//! the calling thread (M0) and tears the goroutine world down when it
+//! returns, as Go's `main` does.
+
+use crate::g::Header;
+use crate::netpoll::NetpollerFactory;
+use crate::sched::{self, expect_current, on_m, Config, Sched};
+use crate::{g, JoinHandle};
+use std::future::Future;
+use std::io;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// The environment variable read for GOMAXPROCS when code sets none.
+pub const MAXPROCS_ENV: &str = "GMP_MAXPROCS";
+
+/// What a panic in a goroutine started with `go` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum UnhandledPanic {
+    /// Print Go's panic report and exit the process with code 2 (Go).
+    #[default]
+    ExitProcess,
+    /// Drop the goroutine and carry on.
+    Ignore,
+}
+
+/// Configures a [`Runtime`].
+#[derive(Clone, Default)]
+pub struct Builder {
+    procs: Option<usize>,
+    unhandled_panic: UnhandledPanic,
+    netpoller: Option<NetpollerFactory>,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("procs", &self.procs)
+            .field("unhandled_panic", &self.unhandled_panic)
+            .field("netpoller", &self.netpoller.is_some())
+            .finish()
+    }
+}
+
+impl Builder {
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// GOMAXPROCS: how many Ps (goroutines running in parallel). Wins over
+    /// `GMP_MAXPROCS`, as `runtime.GOMAXPROCS(n)` does in Go.
+    pub fn procs(mut self, n: usize) -> Builder {
+        self.procs = Some(n);
+        self
+    }
+
+    /// What a panic in a `go` goroutine does (default: exit with code 2).
+    pub fn unhandled_panic(mut self, policy: UnhandledPanic) -> Builder {
+        self.unhandled_panic = policy;
+        self
+    }
+
+    /// Install the netpoller (the `gmp` facade does this).
+    #[doc(hidden)]
+    pub fn netpoller(mut self, factory: NetpollerFactory) -> Builder {
+        self.netpoller = Some(factory);
+        self
+    }
+
+    /// Resolve the configuration. Fails with `InvalidInput` for `procs(0)`
+    /// or a malformed `GMP_MAXPROCS`.
+    pub fn build(self) -> io::Result<Runtime> {
+        let procs = match self.procs {
+            Some(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "gmp: procs must be at least 1",
+                ))
+            }
+            Some(n) => n,
+            None => match std::env::var_os(MAXPROCS_ENV) {
+                Some(v) => parse_maxprocs(&v.to_string_lossy())?,
+                None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            },
+        };
+        Ok(Runtime {
+            procs,
+            unhandled_panic: self.unhandled_panic,
+            netpoller: self.netpoller,
+        })
+    }
+}
+
+/// Parse a `GMP_MAXPROCS` value: a positive integer, nothing else.
+pub fn parse_maxprocs(v: &str) -> io::Result<usize> {
+    match v.trim().parse::<usize>() {
+        Ok(n) if n > 0 && n <= 1 << 16 => Ok(n),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{MAXPROCS_ENV}={v:?} is not valid: expected a positive integer (GOMAXPROCS)"),
+        )),
+    }
+}
+
+/// A gmp runtime: GOMAXPROCS Ps, Ms on demand, sysmon.
+///
+/// Each `block_on` runs a whole Go program: its future is goroutine 1
+/// (main); when it returns, every other goroutine is dropped.
+pub struct Runtime {
+    procs: usize,
+    unhandled_panic: UnhandledPanic,
+    netpoller: Option<NetpollerFactory>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("procs", &self.procs).finish()
+    }
+}
+
+impl Runtime {
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// A runtime with the default configuration.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// GOMAXPROCS of this runtime.
+    pub fn procs(&self) -> usize {
+        self.procs
+    }
+
+    /// Run `fut` as the main goroutine on this thread until it completes,
+    /// running other goroutines here and on other Ms meanwhile. When it
+    /// returns, in-flight polls finish, nothing is polled again, and the
+    /// remaining goroutines are dropped.
+    ///
+    /// Panics if called from inside a gmp runtime (use `.await`), or if the
+    /// netpoller cannot be created. A panic in `fut` is re-raised here
+    /// after teardown.
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        if on_m() {
+            panic!(
+                "Runtime::block_on called from inside a gmp runtime: \
+                 a goroutine must .await instead of blocking its M"
+            );
+        }
+        let site = Location::caller();
+        let netpoll = self.netpoller.as_ref().map(|f| {
+            f().unwrap_or_else(|e| panic!("gmp: cannot create the netpoller: {e}"))
+        });
+        let sched = Sched::new(
+            self.procs,
+            Config {
+                unhandled_panic: self.unhandled_panic,
+            },
+            netpoll,
+        );
+        let main_g = sched::new_main_g(&sched, site);
+        let main_ptr = main_g.as_ptr();
+        sched.set_main(main_g);
+        crate::sysmon::start(&sched);
+        let mut fut = std::pin::pin!(fut);
+        let mut out: Option<std::thread::Result<F::Output>> = None;
+        sched::run_main(&sched, &mut |_ctx| {
+            let waker = g::borrowed_waker(main_ptr);
+            let mut cx = Context::from_waker(&waker);
+            match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+                Ok(Poll::Pending) => false,
+                Ok(Poll::Ready(v)) => {
+                    out = Some(Ok(v));
+                    true
+                }
+                Err(p) => {
+                    out = Some(Err(p));
+                    true
+                }
+            }
+        });
+        match out.expect("main goroutine did not finish") {
+            Ok(v) => v,
+            Err(p) => resume_unwind(p),
+        }
+    }
+}
+
+// ---- goroutine creation ----
+
+/// Start a goroutine (Go's `go` statement). Its creation site is recorded
+/// for the goroutine dump. Panics outside a runtime.
+#[track_caller]
+pub fn go<F>(f: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let site = Location::caller();
+    expect_current("gmp::go", |ctx| {
+        if ctx.sched.shutdown.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let sched = Arc::clone(&ctx.sched);
+        sched.newproc(ctx, |goid, parent| {
+            let h = Header::new(&sched, g::go_vtable::<F>(), goid, parent, site, false, false);
+            g::new_go(h, f)
+        });
+    })
+}
+
+/// Start a goroutine and get a handle to await its result. A panic in the
+/// goroutine comes back as `JoinError`. Panics outside a runtime.
+#[track_caller]
+pub fn spawn<F>(f: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let site = Location::caller();
+    expect_current("gmp::spawn", |ctx| {
+        let sched = Arc::clone(&ctx.sched);
+        let ptr: NonNull<Header> = sched.newproc(ctx, |goid, parent| {
+            let h = Header::new(&sched, g::spawn_vtable::<F>(), goid, parent, site, true, false);
+            g::new_spawn(h, f)
+        });
+        // SAFETY: a spawn G of output F::Output, created with HANDLE set.
+        unsafe { JoinHandle::new(ptr) }
+    })
+}

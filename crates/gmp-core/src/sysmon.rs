@@ -1,0 +1,196 @@
+//! sysmon: the runtime's watchdog thread (Go's `sysmon`/`retake`).
+//!
+//! It runs without a P, sleeping 20us and doubling up to 10ms while it
+//! finds nothing to do, and not at all while every P is idle. Each round it:
+//! - retakes a P whose M has sat in `gmp::syscall` across a whole round
+//!   (>= 20us) and hands it to another M (`handoffp`);
+//! - retakes a P whose M has been inside one poll for >= 10ms (Go would
+//!   preempt the goroutine; a stackless G cannot be interrupted, so the M
+//!   keeps its poll and loses its P);
+//! - sets the preempt flag of a P whose time slice passed 10ms, which the
+//!   goroutine's next gmp yield point honours;
+//! - advances the coarse clock used to stamp parked goroutines.
+
+use crate::p::{self, status_of, status_word};
+use crate::sched::Sched;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{AcqRel, Relaxed, SeqCst};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Go's `forcePreemptNS`.
+pub(crate) const FORCE_PREEMPT: Duration = Duration::from_millis(10);
+const MIN_DELAY: Duration = Duration::from_micros(20);
+const MAX_DELAY: Duration = Duration::from_millis(10);
+
+#[derive(Default)]
+pub(crate) struct SysmonCtl {
+    lock: Mutex<bool>,
+    cv: Condvar,
+    sleeping: AtomicBool,
+    thread: Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+impl SysmonCtl {
+    /// Called when a P leaves the idle list: sysmon may be in deep sleep.
+    #[inline]
+    pub(crate) fn wake_if_sleeping(&self) {
+        if self.sleeping.load(SeqCst) {
+            let _g = self.lock.lock().unwrap();
+            self.cv.notify_one();
+        }
+    }
+
+    pub(crate) fn stop(&self) {
+        *self.lock.lock().unwrap() = true;
+        self.cv.notify_all();
+    }
+
+    pub(crate) fn join(&self) {
+        if let Some(t) = self.thread.lock().unwrap().take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub(crate) fn start(sched: &Arc<Sched>) {
+    let s = Arc::clone(sched);
+    let t = thread::Builder::new()
+        .name("gmp-sysmon".into())
+        .spawn(move || sysmon(s))
+        .expect("gmp: failed to start the sysmon thread");
+    *sched.sysmon.thread.lock().unwrap() = Some(t);
+}
+
+#[derive(Clone, Copy)]
+struct PObs {
+    schedtick: u32,
+    schedwhen: Instant,
+    polltick: u32,
+    pollwhen: Instant,
+    syscalltick: u32,
+    syscallwhen: Instant,
+}
+
+fn sysmon(sched: Arc<Sched>) {
+    let now = Instant::now();
+    let mut obs = vec![
+        PObs {
+            schedtick: 0,
+            schedwhen: now,
+            polltick: 0,
+            pollwhen: now,
+            syscalltick: 0,
+            syscallwhen: now,
+        };
+        sched.procs
+    ];
+    let ctl = &sched.sysmon;
+    let mut delay = MIN_DELAY;
+    let mut idle = 0u32;
+    loop {
+        if idle == 0 {
+            delay = MIN_DELAY;
+        } else if idle > 50 {
+            delay = (delay * 2).min(MAX_DELAY);
+        }
+        {
+            let g = ctl.lock.lock().unwrap();
+            if *g {
+                return;
+            }
+            let (g, _) = ctl.cv.wait_timeout(g, delay).unwrap();
+            if *g {
+                return;
+            }
+        }
+        let now = Instant::now();
+        sched.set_coarse_now(now);
+        if sched.npidle.load(SeqCst) == sched.procs {
+            // Every P idle: nothing to retake, sleep until one is taken.
+            let mut g = ctl.lock.lock().unwrap();
+            ctl.sleeping.store(true, SeqCst);
+            while !*g && sched.npidle.load(SeqCst) == sched.procs {
+                g = ctl.cv.wait(g).unwrap();
+            }
+            ctl.sleeping.store(false, SeqCst);
+            if *g {
+                return;
+            }
+            drop(g);
+            sched.set_coarse_now(Instant::now());
+            idle = 0;
+            continue;
+        }
+        if retake(&sched, &mut obs, now) > 0 {
+            idle = 0;
+        } else {
+            idle += 1;
+        }
+    }
+}
+
+fn retake(sched: &Sched, obs: &mut [PObs], now: Instant) -> usize {
+    let mut n = 0;
+    for (i, pp) in sched.allp.iter().enumerate() {
+        let w = pp.status.load(SeqCst);
+        let st = status_of(w);
+        let o = &mut obs[i];
+        if st == p::PIDLE {
+            continue;
+        }
+        let t = pp.schedtick.load(Relaxed);
+        if o.schedtick != t {
+            o.schedtick = t;
+            o.schedwhen = now;
+        } else if now.duration_since(o.schedwhen) >= FORCE_PREEMPT {
+            pp.preempt.store(true, Relaxed);
+        }
+        match st {
+            p::PSYSCALL => {
+                let t = pp.syscalltick.load(Relaxed);
+                if o.syscalltick != t {
+                    o.syscalltick = t;
+                    o.syscallwhen = now;
+                    continue;
+                }
+                // Go: leave it if it has nothing queued, others can pick up
+                // new work, and it has not been long.
+                if pp.runq.is_empty()
+                    && sched.nmspinning.load(SeqCst) + sched.npidle.load(SeqCst) > 0
+                    && now.duration_since(o.syscallwhen) < FORCE_PREEMPT
+                {
+                    continue;
+                }
+                if pp
+                    .status
+                    .compare_exchange(w, status_word(0, p::PIDLE), AcqRel, Relaxed)
+                    .is_ok()
+                {
+                    n += 1;
+                    sched.handoffp(i);
+                }
+            }
+            p::PPOLLING => {
+                let t = pp.polltick.load(Relaxed);
+                if o.polltick != t {
+                    o.polltick = t;
+                    o.pollwhen = now;
+                    continue;
+                }
+                if now.duration_since(o.pollwhen) >= FORCE_PREEMPT
+                    && pp
+                        .status
+                        .compare_exchange(w, status_word(0, p::PIDLE), AcqRel, Relaxed)
+                        .is_ok()
+                {
+                    n += 1;
+                    sched.handoffp(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    n
+}
