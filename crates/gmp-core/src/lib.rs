@@ -108,6 +108,27 @@ pub mod rt {
         expect_current("gmp::runtime::gomaxprocs", |ctx| ctx.sched.procs)
     }
 
+    /// A fast per-M pseudo-random number in `0..n` (Go's `fastrandn`), for
+    /// select's poll order and similar. Works off-runtime too.
+    #[inline]
+    pub fn fastrandn(n: u32) -> u32 {
+        let r = crate::sched::with_current(|ctx| ctx.fastrand()).unwrap_or_else(|| {
+            use std::cell::Cell;
+            thread_local! { static S: Cell<u64> = Cell::new(
+                (std::ptr::addr_of!(S) as u64) ^ 0x9E37_79B9_7F4A_7C15 | 1) }
+            S.with(|s| {
+                let mut x = s.get();
+                x ^= x >> 12;
+                x ^= x << 25;
+                x ^= x >> 27;
+                s.set(x);
+                x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+            })
+        });
+        // Lemire's multiply-shift range reduction.
+        (((r >> 32) * n as u64) >> 32) as u32
+    }
+
     /// Bytes of per-goroutine overhead: the G header (the future itself
     /// comes on top).
     pub const G_HEADER_SIZE: usize = std::mem::size_of::<crate::g::Header>();

@@ -12,9 +12,14 @@
 pub use gmp_core::{go, spawn, syscall, Builder, JoinError, JoinHandle, Runtime, UnhandledPanic};
 pub use gmp_macros::{main, test};
 
+/// Go's channels: `bounded`, `never`, `Sender`, `Receiver` and errors.
+pub mod chan {
+    pub use gmp_chan::*;
+}
+
 /// Go's `runtime` package.
 pub mod runtime {
-    pub use gmp_core::rt::{gomaxprocs, goid, gosched, num_goroutine, Gosched};
+    pub use gmp_core::rt::{fastrandn, gomaxprocs, goid, gosched, num_goroutine, Gosched, G_HEADER_SIZE};
     pub use gmp_core::{Builder, GStatus, Runtime, UnhandledPanic, WaitReason};
 }
 
