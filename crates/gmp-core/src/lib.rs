@@ -114,8 +114,14 @@ pub mod rt {
     pub fn fastrandn(n: u32) -> u32 {
         let r = crate::sched::with_current(|ctx| ctx.fastrand()).unwrap_or_else(|| {
             use std::cell::Cell;
-            thread_local! { static S: Cell<u64> = Cell::new(
-                (std::ptr::addr_of!(S) as u64) ^ 0x9E37_79B9_7F4A_7C15 | 1) }
+            thread_local! { static S: Cell<u64> = Cell::new(seed()) }
+            fn seed() -> u64 {
+                let t = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64);
+                let local = 0u8;
+                (t ^ (&local as *const u8 as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1
+            }
             S.with(|s| {
                 let mut x = s.get();
                 x ^= x >> 12;
