@@ -1143,12 +1143,11 @@ impl Sched {
             .unwrap_or_else(|| "(non-string panic payload)".into());
         let site = h.created_at;
         eprintln!(
-            "panic: {msg}\n\ngoroutine {} [running]:\ncreated by goroutine {} at {}:{}:{}\nexit status 2",
+            "panic: {msg}\n\ngoroutine {} [running]:\ncreated by goroutine {} at {}:{}",
             h.goid,
             h.parent,
             site.file(),
             site.line(),
-            site.column()
         );
         std::process::exit(2);
     }

@@ -20,7 +20,7 @@ pub mod chan {
 /// Go's `runtime` package.
 pub mod runtime {
     pub use gmp_core::rt::{fastrandn, gomaxprocs, goid, gosched, num_goroutine, Gosched, G_HEADER_SIZE};
-    pub use gmp_core::{Builder, GStatus, Runtime, UnhandledPanic, WaitReason};
+    pub use gmp_core::{parse_maxprocs, Builder, GStatus, Runtime, UnhandledPanic, WaitReason, MAXPROCS_ENV};
 }
 
 #[doc(hidden)]

@@ -1,0 +1,465 @@
+//! Scheduler behaviour (gmp-core) seen through the facade: goroutine
+//! lifecycle, Go's runnext ordering, sysmon retake on syscalls and long
+//! polls, panics, end-of-main, configuration errors.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn rt(procs: usize) -> gmp::Runtime {
+    gmp::Runtime::builder().procs(procs).build().unwrap()
+}
+
+#[test]
+fn hundred_thousand_goroutines_complete_with_unique_ids() {
+    for procs in [1, 2, 4] {
+        let ids = rt(procs).block_on(async {
+            let hs: Vec<_> = (0..100_000)
+                .map(|_| gmp::spawn(async { gmp::runtime::goid() }))
+                .collect();
+            let mut ids = Vec::with_capacity(hs.len());
+            for h in hs {
+                ids.push(h.await.unwrap());
+            }
+            ids
+        });
+        let set: HashSet<u64> = ids.iter().copied().collect();
+        assert_eq!(set.len(), 100_000, "procs={procs}: duplicate goroutine ids");
+        assert!(!set.contains(&1), "goroutine 1 is main");
+    }
+}
+
+#[test]
+fn main_is_goroutine_one_and_counts() {
+    rt(2).block_on(async {
+        assert_eq!(gmp::runtime::goid(), 1);
+        assert_eq!(gmp::runtime::gomaxprocs(), 2);
+        assert_eq!(gmp::runtime::num_goroutine(), 1);
+        let (tx, rx) = futures::channel::oneshot::channel::<()>();
+        let h = gmp::spawn(async move {
+            let _ = rx.await;
+        });
+        assert_eq!(gmp::runtime::num_goroutine(), 2);
+        tx.send(()).unwrap();
+        h.await.unwrap();
+        assert_eq!(gmp::runtime::num_goroutine(), 1);
+    });
+}
+
+/// Go property 21: on one P, `go f(i)` for i in 0..=5 runs 5 first (it sits
+/// in runnext), then 0..4 in order.
+#[test]
+fn runnext_order_on_one_p() {
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let o = order.clone();
+    rt(1).block_on(async move {
+        let hs: Vec<_> = (0..6)
+            .map(|i| {
+                let o = o.clone();
+                gmp::spawn(async move { o.lock().unwrap().push(i) })
+            })
+            .collect();
+        for h in hs {
+            h.await.unwrap();
+        }
+    });
+    assert_eq!(*order.lock().unwrap(), vec![5, 0, 1, 2, 3, 4]);
+}
+
+/// `gosched` puts the goroutine at the global queue's tail: on one P the
+/// others queued locally run before it resumes.
+#[test]
+fn gosched_yields_to_queued_goroutines() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let l = log.clone();
+    rt(1).block_on(async move {
+        let l1 = l.clone();
+        let a = gmp::spawn(async move {
+            l1.lock().unwrap().push("a1");
+            gmp::runtime::gosched().await;
+            l1.lock().unwrap().push("a2");
+        });
+        let l2 = l.clone();
+        let b = gmp::spawn(async move {
+            l2.lock().unwrap().push("b");
+        });
+        a.await.unwrap();
+        b.await.unwrap();
+    });
+    let log = log.lock().unwrap();
+    let a2 = log.iter().position(|s| *s == "a2").unwrap();
+    let b = log.iter().position(|s| *s == "b").unwrap();
+    let a1 = log.iter().position(|s| *s == "a1").unwrap();
+    assert!(a1 < a2 && b < a2, "gosched did not yield: {log:?}");
+}
+
+/// A goroutine blocked in `gmp::syscall` for 200ms with procs = 1 must not
+/// stop the P's other goroutines: sysmon hands the P to another M.
+#[test]
+fn syscall_hands_off_the_p() {
+    let progressed_during = rt(1).block_on(async {
+        let in_syscall = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicBool::new(false));
+        let (i2, d2) = (in_syscall.clone(), done.clone());
+        let sleeper = gmp::spawn(async move {
+            gmp::syscall(|| {
+                i2.store(true, SeqCst);
+                std::thread::sleep(Duration::from_millis(200));
+                d2.store(true, SeqCst);
+            });
+        });
+        let (i3, d3) = (in_syscall.clone(), done.clone());
+        let worker = gmp::spawn(async move {
+            // Count yields made while the sleeper is inside its syscall.
+            let mut during = 0u64;
+            while !d3.load(SeqCst) {
+                if i3.load(SeqCst) {
+                    during += 1;
+                }
+                gmp::runtime::gosched().await;
+            }
+            during
+        });
+        sleeper.await.unwrap();
+        worker.await.unwrap()
+    });
+    assert!(
+        progressed_during > 0,
+        "no goroutine ran while another sat in gmp::syscall"
+    );
+}
+
+/// A goroutine whose single poll spins for 100ms with procs = 1 does not
+/// freeze the others: sysmon retakes the P after ~10ms.
+#[test]
+fn long_poll_does_not_freeze_the_p() {
+    let (ran_during, spin_ms) = rt(1).block_on(async {
+        let spinning = Arc::new(AtomicBool::new(false));
+        let spun = Arc::new(AtomicBool::new(false));
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let (s1, d1) = (spinning.clone(), spun.clone());
+        let hog = gmp::spawn(async move {
+            s1.store(true, SeqCst);
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_millis(100) {
+                std::hint::spin_loop();
+            }
+            d1.store(true, SeqCst);
+            t.elapsed()
+        });
+        let (s2, d2, t2) = (spinning.clone(), spun.clone(), ticks.clone());
+        let other = gmp::spawn(async move {
+            let mut during = 0;
+            while !d2.load(SeqCst) {
+                if s2.load(SeqCst) {
+                    during += 1;
+                    t2.fetch_add(1, SeqCst);
+                }
+                gmp::runtime::gosched().await;
+            }
+            during
+        });
+        let spin = hog.await.unwrap();
+        (other.await.unwrap(), spin)
+    });
+    assert!(spin_ms >= Duration::from_millis(100));
+    assert!(ran_during > 0, "the P stayed frozen behind a 100ms poll");
+}
+
+/// Go property 22: two goroutines ping-ponging through runnext cannot
+/// starve a third on the same P (time-slice inheritance + budget +
+/// preempt flag).
+#[test]
+fn ping_pong_pair_does_not_starve_others() {
+    let done = rt(1).block_on(async {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx1, mut rx1) = futures::channel::mpsc::channel::<u32>(0);
+        let (tx2, mut rx2) = futures::channel::mpsc::channel::<u32>(0);
+        use futures::{SinkExt, StreamExt};
+        let s = stop.clone();
+        let mut a_tx = tx1;
+        let a = gmp::spawn(async move {
+            let mut n = 0u64;
+            while !s.load(SeqCst) {
+                if a_tx.send(1).await.is_err() {
+                    break;
+                }
+                if rx2.next().await.is_none() {
+                    break;
+                }
+                n += 1;
+            }
+            n
+        });
+        let s = stop.clone();
+        let mut b_tx = tx2;
+        let b = gmp::spawn(async move {
+            while let Some(v) = rx1.next().await {
+                if b_tx.send(v).await.is_err() || s.load(SeqCst) {
+                    break;
+                }
+            }
+        });
+        let s = stop.clone();
+        let third = gmp::spawn(async move {
+            s.store(true, SeqCst);
+        });
+        third.await.unwrap();
+        let n = a.await.unwrap();
+        drop(b);
+        n
+    });
+    // Reaching here at all is the property; `done` is just the pair's count.
+    let _ = done;
+}
+
+#[test]
+fn spawn_panic_is_a_join_error() {
+    rt(2).block_on(async {
+        let h = gmp::spawn(async {
+            if gmp::runtime::goid() > 0 {
+                panic!("boom in goroutine");
+            }
+            5
+        });
+        let id = h.goid();
+        let err = h.await.unwrap_err();
+        assert!(err.is_panic());
+        assert_eq!(err.goid(), id);
+        assert!(err.to_string().contains("boom in goroutine"), "{err}");
+        let payload = err.into_panic();
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom in goroutine"));
+    });
+}
+
+#[test]
+fn go_panic_ignored_when_configured() {
+    let rt = gmp::Runtime::builder()
+        .procs(2)
+        .unhandled_panic(gmp::UnhandledPanic::Ignore)
+        .build()
+        .unwrap();
+    let v = rt.block_on(async {
+        gmp::go(async { panic!("ignored") });
+        let h = gmp::spawn(async { 7 });
+        h.await.unwrap()
+    });
+    assert_eq!(v, 7);
+}
+
+#[test]
+fn main_panic_propagates_from_block_on() {
+    let r = std::panic::catch_unwind(|| rt(1).block_on(async { panic!("main panicked") }));
+    let p = r.unwrap_err();
+    assert_eq!(p.downcast_ref::<&str>(), Some(&"main panicked"));
+}
+
+struct DropFlag(Arc<AtomicUsize>);
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+/// When main returns, goroutines that never finished are dropped (their
+/// destructors run) and never polled again; block_on returns.
+#[test]
+fn main_exit_drops_remaining_goroutines() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let polls_after = Arc::new(AtomicUsize::new(0));
+    let main_done = Arc::new(AtomicBool::new(false));
+    let (d, p, m) = (drops.clone(), polls_after.clone(), main_done.clone());
+    rt(2).block_on(async move {
+        for _ in 0..1000 {
+            let flag = DropFlag(d.clone());
+            gmp::go(async move {
+                let _f = flag;
+                std::future::pending::<()>().await;
+            });
+        }
+        for _ in 0..4 {
+            let (p, m) = (p.clone(), m.clone());
+            gmp::go(async move {
+                loop {
+                    if m.load(SeqCst) {
+                        p.fetch_add(1, SeqCst);
+                    }
+                    gmp::runtime::gosched().await;
+                }
+            });
+        }
+        gmp::runtime::gosched().await;
+        m.store(true, SeqCst);
+    });
+    let after = polls_after.load(SeqCst);
+    assert_eq!(drops.load(SeqCst), 1000, "unfinished goroutines not dropped");
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(polls_after.load(SeqCst), after, "a goroutine ran after block_on returned");
+}
+
+/// A JoinHandle for a goroutine cut off by the end of main reports
+/// cancellation if awaited from elsewhere afterwards.
+#[test]
+fn join_handle_after_teardown_is_cancelled() {
+    let h = rt(1).block_on(async { gmp::spawn(std::future::pending::<u8>()) });
+    let err = futures::executor::block_on(h).unwrap_err();
+    assert!(err.is_cancelled(), "{err:?}");
+}
+
+#[test]
+fn several_runtimes_at_once() {
+    let ts: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::spawn(move || {
+                rt(2).block_on(async move {
+                    let hs: Vec<_> = (0..1000u64).map(|j| gmp::spawn(async move { j * i })).collect();
+                    let mut s = 0;
+                    for h in hs {
+                        s += h.await.unwrap();
+                    }
+                    s
+                })
+            })
+        })
+        .collect();
+    for (i, t) in ts.into_iter().enumerate() {
+        assert_eq!(t.join().unwrap(), (0..1000u64).sum::<u64>() * i as u64);
+    }
+}
+
+#[test]
+fn wake_from_plain_thread() {
+    let v = rt(2).block_on(async {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(10));
+            tx.send(42).unwrap();
+        });
+        rx.await.unwrap()
+    });
+    assert_eq!(v, 42);
+}
+
+#[test]
+fn procs_zero_is_invalid_input() {
+    let e = gmp::Runtime::builder().procs(0).build().unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+#[test]
+fn malformed_maxprocs_values_are_rejected() {
+    for bad in ["abc", "0", "-1", "", "1.5"] {
+        let e = gmp_core_parse(bad).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("GMP_MAXPROCS"), "{e}");
+    }
+    assert_eq!(gmp_core_parse("3").unwrap(), 3);
+}
+
+fn gmp_core_parse(v: &str) -> std::io::Result<usize> {
+    gmp::runtime::parse_maxprocs(v)
+}
+
+#[test]
+fn calls_outside_a_runtime_panic_clearly() {
+    fn msg(r: std::thread::Result<()>) -> String {
+        let p = r.unwrap_err();
+        p.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap()
+    }
+    let m = msg(std::panic::catch_unwind(|| gmp::go(async {})));
+    assert!(m.contains("gmp::go") && m.contains("outside a gmp runtime"), "{m}");
+    let m = msg(std::panic::catch_unwind(|| {
+        let _ = gmp::spawn(async {});
+    }));
+    assert!(m.contains("gmp::spawn") && m.contains("outside a gmp runtime"), "{m}");
+    let m = msg(std::panic::catch_unwind(|| {
+        let _ = gmp::runtime::gosched();
+    }));
+    assert!(m.contains("gosched"), "{m}");
+    let m = msg(std::panic::catch_unwind(|| {
+        gmp::runtime::goid();
+    }));
+    assert!(m.contains("goid"), "{m}");
+    let m = msg(std::panic::catch_unwind(|| {
+        rt(1).block_on(async { rt(1).block_on(async {}) });
+    }));
+    assert!(m.contains("inside a gmp runtime"), "{m}");
+}
+
+/// Runs this test binary again with `GMP_CHILD=<name>` so a child test can
+/// do something that ends the process.
+fn run_child(name: &str, env: &[(&str, &str)]) -> std::process::Output {
+    let mut c = std::process::Command::new(std::env::current_exe().unwrap());
+    c.args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env("GMP_CHILD", name);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn is_child(name: &str) -> bool {
+    std::env::var("GMP_CHILD").as_deref() == Ok(name)
+}
+
+/// Go: a panic in a goroutine started with `go` ends the process with exit
+/// code 2, naming the goroutine and where it was created.
+#[test]
+fn go_panic_exits_with_code_2() {
+    const NAME: &str = "go_panic_exits_with_code_2";
+    if is_child(NAME) {
+        rt(2).block_on(async {
+            gmp::go(async { panic!("child boom") });
+            std::future::pending::<()>().await;
+        });
+        unreachable!();
+    }
+    let out = run_child(NAME, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(err.contains("panic: child boom"), "{err}");
+    assert!(err.contains("[running]:"), "{err}");
+    assert!(err.contains("created by goroutine 1 at") && err.contains("core_sched.rs"), "{err}");
+}
+
+/// A malformed GMP_MAXPROCS makes `build()` fail, naming the variable;
+/// a procs given in code wins over the environment.
+#[test]
+fn gmp_maxprocs_env_is_validated() {
+    const NAME: &str = "gmp_maxprocs_env_is_validated";
+    if is_child(NAME) {
+        let e = gmp::Runtime::builder().build().unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+        eprintln!("child error: {e}");
+        let v = std::env::var("GMP_MAXPROCS").unwrap();
+        assert!(e.to_string().contains("GMP_MAXPROCS"), "{e}");
+        assert!(e.to_string().contains(&v), "{e}");
+        let ok = gmp::Runtime::builder().procs(3).build().unwrap();
+        assert_eq!(ok.procs(), 3);
+        return;
+    }
+    for bad in ["abc", "0", "-1"] {
+        let out = run_child(NAME, &[("GMP_MAXPROCS", bad)]);
+        assert!(
+            out.status.success(),
+            "GMP_MAXPROCS={bad}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("child error: GMP_MAXPROCS"));
+    }
+    let out = run_child("gmp_maxprocs_env_is_used", &[("GMP_MAXPROCS", "3")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn gmp_maxprocs_env_is_used() {
+    if is_child("gmp_maxprocs_env_is_used") {
+        let rt = gmp::Runtime::builder().build().unwrap();
+        assert_eq!(rt.procs(), 3);
+        assert_eq!(rt.block_on(async { gmp::runtime::gomaxprocs() }), 3);
+    }
+}
