@@ -463,3 +463,48 @@ fn gmp_maxprocs_env_is_used() {
         assert_eq!(rt.block_on(async { gmp::runtime::gomaxprocs() }), 3);
     }
 }
+
+fn process_cpu_time() -> Duration {
+    // /proc/self/stat fields 14 and 15: utime and stime in clock ticks.
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+/// An idle runtime (main parked, waiting for a plain thread) burns no CPU:
+/// Ms park on their notes and sysmon sleeps while every P is idle.
+#[test]
+fn idle_runtime_uses_no_cpu() {
+    const NAME: &str = "idle_runtime_uses_no_cpu";
+    if !is_child(NAME) {
+        // Measured in a child so other tests' threads don't count.
+        let out = run_child(NAME, &[]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        return;
+    }
+    let cpu = rt(4).block_on(async {
+        // Get some Ms going first, then go idle.
+        let hs: Vec<_> = (0..1000).map(|i| gmp::spawn(async move { i })).collect();
+        for h in hs {
+            h.await.unwrap();
+        }
+        let before = process_cpu_time();
+        let (tx, rx) = futures::channel::oneshot::channel();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1000));
+            tx.send(()).unwrap();
+        });
+        rx.await.unwrap();
+        process_cpu_time() - before
+    });
+    // 1s idle; allow 5% of a core for thread wake-ups and clock granularity.
+    assert!(cpu <= Duration::from_millis(50), "idle runtime used {cpu:?} of CPU in 1s");
+}
+
+/// The per-goroutine overhead target: the G header is at most 64 bytes.
+#[test]
+fn g_header_is_at_most_64_bytes() {
+    assert!(gmp::runtime::G_HEADER_SIZE <= 64, "{}", gmp::runtime::G_HEADER_SIZE);
+}
