@@ -17,6 +17,16 @@ pub trait Netpoller: Send + Sync + 'static {
     fn netpoll_break(&self);
     /// True when some goroutine waits on I/O (Go's `netpollWaiters > 0`).
     fn has_waiters(&self) -> bool;
+    /// For the implementation to find its concrete type again (gmp-io's
+    /// `TcpStream::connect` reaches the runtime's poller through
+    /// [`current_netpoller`]).
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// The netpoller of the runtime the calling goroutine runs on, if the
+/// runtime has one. `None` off-runtime.
+pub fn current_netpoller() -> Option<Arc<dyn Netpoller>> {
+    crate::sched::with_current(|ctx| ctx.sched.netpoll.clone()).flatten()
 }
 
 /// Makes one netpoller per runtime instance (`block_on`).
