@@ -69,6 +69,8 @@ pub(crate) mod sync;
 mod syscall;
 #[cfg(not(loom))]
 mod sysmon;
+#[cfg(not(loom))]
+pub mod timer;
 
 #[cfg(loom)]
 pub mod loom_api;

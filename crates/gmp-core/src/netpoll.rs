@@ -31,3 +31,35 @@ pub fn current_netpoller() -> Option<Arc<dyn Netpoller>> {
 
 /// Makes one netpoller per runtime instance (`block_on`).
 pub type NetpollerFactory = Arc<dyn Fn() -> io::Result<Arc<dyn Netpoller>> + Send + Sync>;
+
+/// The netpoller stand-in when none is installed: blocking "polls" are
+/// timed sleeps that `netpoll_break` cuts short. It never has I/O waiters.
+#[derive(Default)]
+pub(crate) struct ParkPoller {
+    woken: std::sync::Mutex<bool>,
+    cv: std::sync::Condvar,
+}
+
+impl Netpoller for ParkPoller {
+    fn netpoll(&self, timeout: Option<Duration>) -> usize {
+        let mut w = self.woken.lock().unwrap();
+        if !*w {
+            w = match timeout {
+                None => self.cv.wait(w).unwrap(),
+                Some(t) => self.cv.wait_timeout(w, t).unwrap().0,
+            };
+        }
+        *w = false;
+        0
+    }
+    fn netpoll_break(&self) {
+        *self.woken.lock().unwrap() = true;
+        self.cv.notify_one();
+    }
+    fn has_waiters(&self) -> bool {
+        false
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}

@@ -11,6 +11,7 @@
 
 use crate::g::Header;
 use crate::runq::RunQ;
+use crate::timer::PTimers;
 use std::cell::UnsafeCell;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
@@ -56,6 +57,8 @@ pub(crate) struct P {
     pub(crate) syscalltick: AtomicU32,
     /// Set by sysmon when the current time slice exceeded 10ms.
     pub(crate) preempt: AtomicBool,
+    /// Go's `p.timers`.
+    pub(crate) timers: PTimers,
     owned: UnsafeCell<POwned>,
 }
 
@@ -72,6 +75,7 @@ impl P {
             polltick: AtomicU32::new(0),
             syscalltick: AtomicU32::new(0),
             preempt: AtomicBool::new(false),
+            timers: PTimers::default(),
             owned: UnsafeCell::new(POwned {
                 goid_next: 0,
                 goid_end: 0,

@@ -73,7 +73,15 @@ pub(crate) struct Sched {
     main_ptr: std::sync::atomic::AtomicPtr<Header>,
     main_wants_p: AtomicBool,
     pub(crate) netpoll: Option<Arc<dyn Netpoller>>,
+    /// Stands in for the netpoller when none is installed: the M that
+    /// waits for the next timer sleeps on it.
+    parker: crate::netpoll::ParkPoller,
+    /// An M is blocked in `netpoll` (Go: `sched.lastpoll == 0`).
     netpoll_blocked: AtomicBool,
+    /// When the blocked poller will wake by itself (ns; 0 = unknown).
+    poll_until: AtomicU64,
+    /// Last time anyone polled the network (ns), for sysmon.
+    pub(crate) lastpoll: AtomicU64,
     pub(crate) start: Instant,
     coarse_ms: AtomicU32,
     pub(crate) config: Config,
@@ -281,7 +289,10 @@ impl Sched {
             main_ptr: std::sync::atomic::AtomicPtr::new(ptr::null_mut()),
             main_wants_p: AtomicBool::new(false),
             netpoll,
+            parker: crate::netpoll::ParkPoller::default(),
             netpoll_blocked: AtomicBool::new(false),
+            poll_until: AtomicU64::new(0),
+            lastpoll: AtomicU64::new(0),
             start: Instant::now(),
             coarse_ms: AtomicU32::new(0),
             config,
@@ -411,9 +422,48 @@ impl Sched {
             }
         }
         if self.netpoll_blocked.load(SeqCst) {
-            if let Some(np) = &self.netpoll {
-                np.netpoll_break();
+            self.poller().netpoll_break();
+        }
+    }
+
+    pub(crate) fn netpoll_is_blocked(&self) -> bool {
+        self.netpoll_blocked.load(SeqCst)
+    }
+
+    /// The netpoller, or the timer-only stand-in.
+    #[inline]
+    pub(crate) fn poller(&self) -> &dyn Netpoller {
+        match &self.netpoll {
+            Some(np) => &**np,
+            None => &self.parker,
+        }
+    }
+
+    /// Which P's heap gets a new timer: ours if we run on this runtime,
+    /// else any.
+    pub(crate) fn timer_p(&self) -> usize {
+        with_current(|ctx| {
+            if ptr::eq(&*ctx.sched, self) {
+                ctx.p.get()
+            } else {
+                None
             }
+        })
+        .flatten()
+        .unwrap_or_else(|| crate::rt::fastrandn(self.procs as u32) as usize)
+    }
+
+    /// Go's `wakeNetPoller`: a timer due at `when` was added. If an M is
+    /// blocked in the poller past `when`, interrupt it; if none is, make
+    /// sure some M is around to notice.
+    pub(crate) fn wake_netpoller(&self, when: u64) {
+        if self.netpoll_blocked.load(SeqCst) {
+            let until = self.poll_until.load(SeqCst);
+            if until == 0 || when < until {
+                self.poller().netpoll_break();
+            }
+        } else {
+            self.wakep();
         }
     }
 
@@ -670,6 +720,7 @@ impl Sched {
             let pi = ctx.p.get().expect("find_runnable without a P");
             let p = &self.allp[pi];
             let is_m0 = ctx.m.is_m0;
+            self.check_timers(p);
             if is_m0 && !ctx.main_yielded.get() && self.main_ready() {
                 return Found::Main;
             }
@@ -712,7 +763,7 @@ impl Sched {
             }
             if let Some(np) = &self.netpoll {
                 if np.has_waiters() && !self.netpoll_blocked.load(Acquire) {
-                    if let Some(g) = self.netpoll_inject(ctx, np, Some(Duration::ZERO)) {
+                    if let Some(g) = self.netpoll_inject(ctx, &**np, Some(Duration::ZERO)) {
                         return Found::G(g, false);
                     }
                 }
@@ -766,44 +817,54 @@ impl Sched {
                     }
                 }
             }
-            // Block in the netpoller: exactly one M does.
-            if let Some(np) = &self.netpoll {
-                if np.has_waiters()
-                    && self
-                        .netpoll_blocked
-                        .compare_exchange(false, true, SeqCst, Relaxed)
-                        .is_ok()
-                {
-                    let woken = if is_m0 && self.main_ready() {
-                        Vec::new()
+            // Block in the netpoller until the next timer: exactly one M
+            // does; the others sleep on their notes.
+            let np = self.poller();
+            if (np.has_waiters() || self.earliest_timer() != crate::timer::NO_TIMER)
+                && self
+                    .netpoll_blocked
+                    .compare_exchange(false, true, SeqCst, Relaxed)
+                    .is_ok()
+            {
+                self.poll_until.store(0, SeqCst);
+                let next = self.earliest_timer();
+                let mut woken = Vec::new();
+                if !(is_m0 && self.main_ready()) && !self.shutdown.load(SeqCst) {
+                    let now = self.nanotime_of(Instant::now());
+                    let timeout = (next != crate::timer::NO_TIMER)
+                        .then(|| Duration::from_nanos(next.saturating_sub(now)));
+                    if timeout != Some(Duration::ZERO) {
+                        self.poll_until.store(next, SeqCst);
+                        woken = self.netpoll_collect(ctx, np, timeout);
+                    }
+                }
+                self.netpoll_blocked.store(false, SeqCst);
+                // Timers of every P, idle ones included, are ours to run.
+                *ctx.batch.borrow_mut() = Some(woken);
+                self.run_all_timers();
+                let woken = ctx.batch.borrow_mut().take().unwrap_or_default();
+                if !woken.is_empty() {
+                    let mut l = self.lock.lock().unwrap();
+                    if let Some(np) = self.pidleget_locked(&mut l) {
+                        drop(l);
+                        self.acquirep(ctx, np);
+                        let mut it = woken.into_iter();
+                        let first = it.next();
+                        self.inject_local(&self.allp[np], it);
+                        if let Some(g) = first {
+                            return Found::G(g, false);
+                        }
                     } else {
-                        self.netpoll_collect(ctx, np, None)
-                    };
-                    self.netpoll_blocked.store(false, SeqCst);
-                    if !woken.is_empty() {
-                        let mut l = self.lock.lock().unwrap();
-                        if let Some(np) = self.pidleget_locked(&mut l) {
-                            drop(l);
-                            self.acquirep(ctx, np);
-                            let mut it = woken.into_iter();
-                            let first = it.next();
-                            self.inject_local(&self.allp[np], it);
-                            if let Some(g) = first {
-                                return Found::G(g, false);
-                            }
-                        } else {
-                            drop(l);
-                            self.inject_global(woken);
-                        }
+                        drop(l);
+                        self.inject_global(woken);
                     }
-                    if is_m0 && self.main_ready() {
-                        let mut l = self.lock.lock().unwrap();
-                        if let Some(np) = self.pidleget_locked(&mut l) {
-                            drop(l);
-                            self.acquirep(ctx, np);
-                            continue 'top;
-                        }
-                    }
+                }
+                // Look again (main, new work, the next timer).
+                let mut l = self.lock.lock().unwrap();
+                if let Some(np) = self.pidleget_locked(&mut l) {
+                    drop(l);
+                    self.acquirep(ctx, np);
+                    continue 'top;
                 }
             }
             return Found::Stop;
@@ -820,6 +881,14 @@ impl Sched {
         let me = &self.allp[pi];
         for pass in 0..4 {
             let last = pass == 3;
+            if last {
+                // Go runs other Ps' timers on the last pass.
+                self.run_all_timers();
+                if let Some((g, _)) = me.runq.get() {
+                    // SAFETY: run queues own one reference per entry.
+                    return Some(unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) });
+                }
+            }
             let r = ctx.fastrand() as usize;
             let step = self.coprimes[(r >> 16) % self.coprimes.len()];
             let mut pos = r % n;
@@ -850,9 +919,11 @@ impl Sched {
 
     // ---- netpoll integration ----
 
-    fn netpoll_collect(&self, ctx: &MCtx, np: &Arc<dyn Netpoller>, t: Option<Duration>) -> Vec<GPtr> {
+    fn netpoll_collect(&self, ctx: &MCtx, np: &dyn Netpoller, t: Option<Duration>) -> Vec<GPtr> {
         *ctx.batch.borrow_mut() = Some(Vec::new());
         np.netpoll(t);
+        self.lastpoll
+            .store(self.nanotime_of(Instant::now()).max(1), Relaxed);
         let woken = ctx.batch.borrow_mut().take().unwrap_or_default();
         if !woken.is_empty() {
             self.netpoll_wakeups.fetch_add(woken.len() as u64, Relaxed);
@@ -860,7 +931,7 @@ impl Sched {
         woken
     }
 
-    fn netpoll_inject(&self, ctx: &MCtx, np: &Arc<dyn Netpoller>, t: Option<Duration>) -> Option<GPtr> {
+    fn netpoll_inject(&self, ctx: &MCtx, np: &dyn Netpoller, t: Option<Duration>) -> Option<GPtr> {
         let woken = self.netpoll_collect(ctx, np, t);
         let mut it = woken.into_iter();
         let first = it.next()?;
@@ -1061,9 +1132,7 @@ impl Sched {
         for m in idle {
             m.notewakeup(None, false);
         }
-        if let Some(np) = &self.netpoll {
-            np.netpoll_break();
-        }
+        self.poller().netpoll_break();
         self.sysmon.stop();
         {
             let mut n = self.mlive.lock().unwrap();
@@ -1080,9 +1149,7 @@ impl Sched {
                     for m in more {
                         m.notewakeup(None, false);
                     }
-                    if let Some(np) = &self.netpoll {
-                        np.netpoll_break();
-                    }
+                    self.poller().netpoll_break();
                 }
             }
         }

@@ -123,6 +123,21 @@ fn sysmon(sched: Arc<Sched>) {
             idle = 0;
             continue;
         }
+        // Go: poll the network if nobody has for 10ms, so ready I/O is
+        // not stuck behind busy Ps.
+        if let Some(np) = &sched.netpoll {
+            let now_ns = sched.nanotime_of(now);
+            let last = sched.lastpoll.load(Relaxed);
+            if !sched.netpoll_is_blocked()
+                && np.has_waiters()
+                && now_ns.saturating_sub(last) > FORCE_PREEMPT.as_nanos() as u64
+            {
+                sched.lastpoll.store(now_ns.max(1), Relaxed);
+                if np.netpoll(Some(Duration::ZERO)) > 0 {
+                    idle = 0;
+                }
+            }
+        }
         if retake(&sched, &mut obs, now) > 0 {
             idle = 0;
         } else {

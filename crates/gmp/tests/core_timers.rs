@@ -1,0 +1,107 @@
+//! Per-P timers (gmp-core) through `gmp_core`'s Sleep as the facade will
+//! expose it: no early wake-ups, many concurrent sleeps, idle sleeping.
+
+use std::time::{Duration, Instant};
+
+fn rt(procs: usize) -> gmp::Runtime {
+    gmp::Runtime::builder().procs(procs).build().unwrap()
+}
+
+#[test]
+fn sleep_zero_is_immediate_and_sleep_never_early() {
+    rt(2).block_on(async {
+        gmp::time::sleep(Duration::ZERO).await;
+        for ms in [1u64, 5, 20] {
+            let t = Instant::now();
+            gmp::time::sleep(Duration::from_millis(ms)).await;
+            assert!(t.elapsed() >= Duration::from_millis(ms), "woke early");
+        }
+    });
+}
+
+#[test]
+fn hundred_thousand_sleeps_all_wake_none_early() {
+    for procs in [1, 2] {
+        let early = rt(procs).block_on(async {
+            let hs: Vec<_> = (0..100_000u64)
+                .map(|i| {
+                    gmp::spawn(async move {
+                        let d = Duration::from_millis(1 + i % 50);
+                        let t = Instant::now();
+                        gmp::time::sleep(d).await;
+                        t.elapsed() < d
+                    })
+                })
+                .collect();
+            let mut early = 0;
+            for h in hs {
+                early += h.await.unwrap() as usize;
+            }
+            early
+        });
+        assert_eq!(early, 0, "procs={procs}: sleeps woke early");
+    }
+}
+
+#[test]
+fn timers_fire_in_order() {
+    let order = rt(1).block_on(async {
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let hs: Vec<_> = [30u64, 10, 20, 5]
+            .into_iter()
+            .map(|ms| {
+                let log = log.clone();
+                gmp::spawn(async move {
+                    gmp::time::sleep(Duration::from_millis(ms)).await;
+                    log.lock().unwrap().push(ms);
+                })
+            })
+            .collect();
+        for h in hs {
+            h.await.unwrap();
+        }
+        let v = log.lock().unwrap().clone();
+        v
+    });
+    assert_eq!(order, vec![5, 10, 20, 30]);
+}
+
+#[test]
+fn dropped_sleep_does_not_fire_or_leak_a_wake() {
+    rt(2).block_on(async {
+        for _ in 0..1000 {
+            let s = gmp::time::sleep(Duration::from_secs(3600));
+            let mut s = Box::pin(s);
+            assert!(futures::poll!(s.as_mut()).is_pending());
+            drop(s);
+        }
+        gmp::time::sleep(Duration::from_millis(2)).await;
+    });
+}
+
+/// Timers keep firing while a goroutine sits in `gmp::syscall` with
+/// procs = 1: the P is handed to another M, which runs the sleeper.
+#[test]
+fn timers_run_while_a_goroutine_sits_in_syscall() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::Arc;
+    let finished_first = rt(1).block_on(async {
+        let done = Arc::new(AtomicBool::new(false));
+        let d = done.clone();
+        let blocker = gmp::spawn(async move {
+            gmp::syscall(|| std::thread::sleep(Duration::from_millis(500)));
+            d.store(true, SeqCst);
+        });
+        let d = done.clone();
+        let sleeper = gmp::spawn(async move {
+            for _ in 0..5 {
+                gmp::time::sleep(Duration::from_millis(2)).await;
+            }
+            !d.load(SeqCst)
+        });
+        let first = sleeper.await.unwrap();
+        blocker.await.unwrap();
+        first
+    });
+    assert!(finished_first, "the timers waited for the syscall to end");
+}
