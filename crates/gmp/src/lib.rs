@@ -9,7 +9,10 @@
 //! }
 //! ```
 
-pub use gmp_core::{go, spawn, syscall, Builder, JoinError, JoinHandle, Runtime, UnhandledPanic};
+mod rt;
+
+pub use gmp_core::{go, spawn, syscall, JoinError, JoinHandle};
+pub use rt::{Builder, Runtime, UnhandledPanic};
 pub use gmp_macros::{main, test};
 
 /// Go's channels: `bounded`, `never`, `Sender`, `Receiver` and errors.
@@ -17,10 +20,14 @@ pub mod chan {
     pub use gmp_chan::*;
 }
 
+/// Go's `time` package: sleeps, `after`, `Ticker`, `timeout`.
+pub mod time;
+
 /// Go's `runtime` package.
 pub mod runtime {
     pub use gmp_core::rt::{fastrandn, gomaxprocs, goid, gosched, num_goroutine, Gosched, G_HEADER_SIZE};
-    pub use gmp_core::{parse_maxprocs, Builder, GStatus, Runtime, UnhandledPanic, WaitReason, MAXPROCS_ENV};
+    pub use crate::rt::{Builder, Runtime, UnhandledPanic};
+    pub use gmp_core::{parse_maxprocs, GStatus, WaitReason, MAXPROCS_ENV};
 }
 
 #[doc(hidden)]

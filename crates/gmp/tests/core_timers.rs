@@ -105,3 +105,14 @@ fn timers_run_while_a_goroutine_sits_in_syscall() {
     });
     assert!(finished_first, "the timers waited for the syscall to end");
 }
+
+#[test]
+fn timeout_elapses_or_passes_the_value() {
+    rt(2).block_on(async {
+        let r = gmp::time::timeout(Duration::from_millis(5), std::future::pending::<()>()).await;
+        let e = r.unwrap_err();
+        assert_eq!(e.to_string(), "deadline has elapsed");
+        let r = gmp::time::timeout(Duration::from_secs(5), async { 9 }).await;
+        assert_eq!(r, Ok(9));
+    });
+}

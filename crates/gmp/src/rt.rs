@@ -1,0 +1,73 @@
+//! The facade's `Runtime` and `Builder`: gmp-core's, with gmp-io's
+//! netpoller installed so `gmp::net` and `gmp::time` work in every runtime.
+
+use std::future::Future;
+use std::io;
+
+pub use gmp_core::UnhandledPanic;
+
+/// Configures a [`Runtime`]: `Runtime::builder().procs(4).build()?`.
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    inner: gmp_core::Builder,
+}
+
+impl Builder {
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// GOMAXPROCS. Wins over `GMP_MAXPROCS`, as `runtime.GOMAXPROCS(n)`
+    /// does in Go; `0` is an error.
+    pub fn procs(self, n: usize) -> Builder {
+        Builder {
+            inner: self.inner.procs(n),
+        }
+    }
+
+    /// What a panic in a `go` goroutine does: by default Go's (print the
+    /// report, exit with code 2); `UnhandledPanic::Ignore` drops it.
+    pub fn unhandled_panic(self, policy: UnhandledPanic) -> Builder {
+        Builder {
+            inner: self.inner.unhandled_panic(policy),
+        }
+    }
+
+    /// Fails with `InvalidInput` for `procs(0)` or a malformed
+    /// `GMP_MAXPROCS` (the message names the variable).
+    pub fn build(self) -> io::Result<Runtime> {
+        // The netpoller is wired in once gmp-io provides its factory.
+        let inner = self.inner.build()?;
+        Ok(Runtime { inner })
+    }
+}
+
+/// A gmp runtime. `block_on` runs a future as goroutine 1 (main) on the
+/// calling thread; when it returns, the remaining goroutines are dropped.
+#[derive(Debug)]
+pub struct Runtime {
+    inner: gmp_core::Runtime,
+}
+
+impl Runtime {
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// A runtime with GOMAXPROCS from `GMP_MAXPROCS` or the CPU count.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// GOMAXPROCS of this runtime.
+    pub fn procs(&self) -> usize {
+        self.inner.procs()
+    }
+
+    /// Run `fut` as main (goroutine 1) until it completes; see
+    /// [`gmp_core::Runtime::block_on`].
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        self.inner.block_on(fut)
+    }
+}
