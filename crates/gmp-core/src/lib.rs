@@ -45,6 +45,8 @@ mod allgs;
 #[cfg(not(loom))]
 mod coop;
 #[cfg(not(loom))]
+mod dump;
+#[cfg(not(loom))]
 mod g;
 pub(crate) mod gstate;
 #[cfg(not(loom))]
@@ -91,6 +93,7 @@ pub use syscall::syscall;
 pub mod rt {
     use crate::sched::expect_current;
     pub use crate::coop::{gosched, Gosched};
+    pub use crate::dump::{dump, goroutines, GoroutineInfo};
 
     /// The current goroutine's id (main is 1). Panics outside a goroutine.
     #[track_caller]

@@ -25,7 +25,10 @@ pub mod time;
 
 /// Go's `runtime` package.
 pub mod runtime {
-    pub use gmp_core::rt::{fastrandn, gomaxprocs, goid, gosched, num_goroutine, Gosched, G_HEADER_SIZE};
+    pub use gmp_core::rt::{
+        dump, fastrandn, gomaxprocs, goid, goroutines, gosched, num_goroutine, GoroutineInfo, Gosched,
+        G_HEADER_SIZE,
+    };
     pub use crate::rt::{Builder, Runtime, UnhandledPanic};
     pub use gmp_core::{parse_maxprocs, GStatus, WaitReason, MAXPROCS_ENV};
 }

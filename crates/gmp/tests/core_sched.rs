@@ -508,3 +508,33 @@ fn idle_runtime_uses_no_cpu() {
 fn g_header_is_at_most_64_bytes() {
     assert!(gmp::runtime::G_HEADER_SIZE <= 64, "{}", gmp::runtime::G_HEADER_SIZE);
 }
+
+/// The dump shows each goroutine with Go's status/wait reason and where it
+/// was created.
+#[test]
+fn goroutine_dump_shows_wait_reason_and_creation_site() {
+    rt(2).block_on(async {
+        let (tx, rx) = futures::channel::oneshot::channel::<()>();
+        let line = line!() + 1;
+        let h = gmp::spawn(async move {
+            gmp::time::sleep(Duration::from_secs(3600)).await;
+            drop(tx);
+        });
+        gmp::time::sleep(Duration::from_millis(5)).await;
+        let gs = gmp::runtime::goroutines();
+        let me = gs.iter().find(|g| g.id == 1).unwrap();
+        assert_eq!(me.status, gmp::runtime::GStatus::Running);
+        let g = gs.iter().find(|g| g.id == h.goid()).unwrap();
+        assert_eq!(g.status, gmp::runtime::GStatus::Waiting);
+        assert_eq!(g.status as u32, 4);
+        assert_eq!(g.wait_reason, Some("sleep"));
+        assert_eq!(g.parent, Some(1));
+        assert_eq!(g.created_at.line(), line);
+        assert!(g.created_at.file().ends_with("core_sched.rs"));
+        let d = gmp::runtime::dump();
+        assert!(d.contains(&format!("goroutine {} [sleep]:", h.goid())), "{d}");
+        assert!(d.contains(&format!("created by goroutine 1 at {}:{line}", g.created_at.file())), "{d}");
+        assert!(d.contains("goroutine 1 [running]:"), "{d}");
+        drop(rx);
+    });
+}
