@@ -229,12 +229,9 @@ impl MCtx {
 pub(crate) fn ready(g: GPtr) {
     let h = g.header();
     if h.state.load() & MAIN != 0 {
-        let sched: *const Sched = h.sched();
+        // `g` (holding a strong Sched reference) outlives the call.
+        h.sched().ready_main();
         drop(g);
-        // SAFETY: the main G is owned by block_on's frame, whose Arc keeps
-        // the Sched alive while main can still be woken... but after
-        // teardown a stale waker may fire; `main_ptr` is cleared by then.
-        unsafe { (*sched).ready_main() };
         return;
     }
     h.set_status(GStatus::Runnable);
