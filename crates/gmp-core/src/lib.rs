@@ -54,6 +54,8 @@ mod join;
 #[cfg(not(loom))]
 mod m;
 #[cfg(not(loom))]
+mod metrics;
+#[cfg(not(loom))]
 pub mod netpoll;
 #[cfg(not(loom))]
 mod p;
@@ -94,6 +96,7 @@ pub mod rt {
     use crate::sched::expect_current;
     pub use crate::coop::{gosched, Gosched};
     pub use crate::dump::{dump, goroutines, GoroutineInfo};
+    pub use crate::metrics::{metrics, Histogram, Metrics};
 
     /// The current goroutine's id (main is 1). Panics outside a goroutine.
     #[track_caller]

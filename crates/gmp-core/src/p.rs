@@ -57,6 +57,10 @@ pub(crate) struct P {
     pub(crate) syscalltick: AtomicU32,
     /// Set by sysmon when the current time slice exceeded 10ms.
     pub(crate) preempt: AtomicBool,
+    /// Goroutines created on this P (metrics).
+    pub(crate) spawned: AtomicU64,
+    /// Readies on this P, for latency sampling.
+    pub(crate) readytick: AtomicU32,
     /// Go's `p.timers`.
     pub(crate) timers: PTimers,
     owned: UnsafeCell<POwned>,
@@ -75,6 +79,8 @@ impl P {
             polltick: AtomicU32::new(0),
             syscalltick: AtomicU32::new(0),
             preempt: AtomicBool::new(false),
+            spawned: AtomicU64::new(0),
+            readytick: AtomicU32::new(0),
             timers: PTimers::default(),
             owned: UnsafeCell::new(POwned {
                 goid_next: 0,
@@ -135,15 +141,6 @@ impl P {
     pub(crate) fn unlock(&self, restore: u64) {
         if status_of(restore) == PPOLLING {
             self.status.store(restore, Release);
-        }
-    }
-
-    /// Go-visible status for schedtrace (0 idle, 1 running, 2 syscall).
-    pub(crate) fn go_status(&self) -> u64 {
-        match status_of(self.status.load(Relaxed)) {
-            PIDLE => 0,
-            PSYSCALL => 2,
-            _ => 1,
         }
     }
 }

@@ -91,6 +91,9 @@ pub(crate) struct Sched {
     pub(crate) steals: AtomicU64,
     pub(crate) mparks: AtomicU64,
     pub(crate) netpoll_wakeups: AtomicU64,
+    /// Goroutines created without a P (per-P counts live in each P).
+    spawned_nop: AtomicU64,
+    pub(crate) latency: crate::metrics::LatencyHist,
 }
 
 struct SchedLocked {
@@ -298,6 +301,8 @@ impl Sched {
             steals: AtomicU64::new(0),
             mparks: AtomicU64::new(0),
             netpoll_wakeups: AtomicU64::new(0),
+            spawned_nop: AtomicU64::new(0),
+            latency: Default::default(),
         })
     }
 
@@ -358,13 +363,18 @@ impl Sched {
         }
         match locked {
             Some((p, restore)) => {
+                p.spawned.store(p.spawned.load(Relaxed) + 1, Relaxed);
+                self.sample_ready(p, g.header());
                 let over = p.runq.put(g.into_raw().as_ptr(), true);
                 p.unlock(restore);
                 if let Some(batch) = over {
                     self.globrunqput_batch(batch);
                 }
             }
-            None => self.globrunqput(g),
+            None => {
+                self.spawned_nop.fetch_add(1, Relaxed);
+                self.globrunqput(g);
+            }
         }
         self.wakep();
         ptr
@@ -381,6 +391,7 @@ impl Sched {
         let Some(restore) = p.lock(ctx.m.id) else {
             return Some(g);
         };
+        self.sample_ready(p, g.header());
         let over = p.runq.put(g.into_raw().as_ptr(), true);
         p.unlock(restore);
         if let Some(batch) = over {
@@ -514,6 +525,23 @@ impl Sched {
     fn globrunqget(&self, p: &P, max: usize) -> Option<GPtr> {
         let mut l = self.lock.lock().unwrap();
         self.globrunqget_locked(&mut l, p, max)
+    }
+
+    pub(crate) fn spawned_total(&self) -> u64 {
+        self.allp.iter().map(|p| p.spawned.load(Relaxed)).sum::<u64>()
+            + self.spawned_nop.load(Relaxed)
+    }
+
+    /// Every 64th ready on a P stamps the G for the latency histogram.
+    /// The caller holds P.
+    #[inline]
+    fn sample_ready(&self, p: &P, h: &Header) {
+        let t = p.readytick.load(Relaxed).wrapping_add(1);
+        p.readytick.store(t, Relaxed);
+        if t.is_multiple_of(crate::metrics::SAMPLE_EVERY) {
+            h.since.store(self.micros(), Relaxed);
+            h.wait_reason.store(crate::metrics::SAMPLED, Relaxed);
+        }
     }
 
     pub(crate) fn global_runq_len(&self) -> usize {
@@ -724,7 +752,7 @@ impl Sched {
             // Fairness: every 61st tick look at the global queue first, so
             // two goroutines that keep readying each other via runnext
             // cannot starve it.
-            if p.schedtick.load(Relaxed) % 61 == 0 {
+            if p.schedtick.load(Relaxed).is_multiple_of(61) {
                 if self.runqsize.load(Acquire) > 0 {
                     if let Some(g) = self.globrunqget(p, 1) {
                         return Found::G(g, false);
@@ -826,7 +854,7 @@ impl Sched {
                 self.poll_until.store(0, SeqCst);
                 let next = self.earliest_timer();
                 let mut woken = Vec::new();
-                if !(is_m0 && self.main_ready()) && !self.shutdown.load(SeqCst) {
+                if !(self.shutdown.load(SeqCst) || is_m0 && self.main_ready()) {
                     let now = self.nanotime_of(Instant::now());
                     let timeout = (next != crate::timer::NO_TIMER)
                         .then(|| Duration::from_nanos(next.saturating_sub(now)));
@@ -1053,6 +1081,11 @@ impl Sched {
             return;
         }
         h.set_status(GStatus::Running);
+        if h.wait_reason.load(Relaxed) & crate::metrics::SAMPLED != 0 {
+            let since = h.since.load(Relaxed);
+            self.latency.record(self.micros().wrapping_sub(since));
+            h.wait_reason.store(0, Relaxed);
+        }
         ctx.curg.set(Some(g.as_ptr()));
         p.begin_poll(ctx.m.id);
         let out = g.poll();

@@ -92,7 +92,7 @@ impl WaitReason {
             Join,
             Preempted,
         ];
-        ALL.get(v as usize).copied().unwrap_or(None)
+        ALL.get((v & 0x7f) as usize).copied().unwrap_or(None)
     }
 
     /// Go's string for this reason (runtime2.go `waitReasonStrings`).

@@ -81,13 +81,10 @@ impl PTimers {
         }
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.heap.lock().unwrap().len()
-    }
-
-    /// Live (non-stale) timers, approximately: for the deadlock detector.
+    /// Live (non-stale) timers, approximately.
     pub(crate) fn live(&self) -> usize {
-        self.len().saturating_sub(self.stale.load(Relaxed))
+        let n = self.heap.lock().unwrap().len();
+        n.saturating_sub(self.stale.load(Relaxed))
     }
 
     /// Go's `runtimer` loop: fire every timer due at `now`.
@@ -185,10 +182,9 @@ impl TimerInner {
             return false;
         }
         st.fired = true;
-        if st.period > 0 {
-            // Skip the ticks a slow reader missed (Go: when += period *
-            // (1 + (now - when) / period)).
-            let missed = (now - st.when) / st.period;
+        if let Some(missed) = (now - st.when).checked_div(st.period) {
+            // Periodic: skip the ticks a slow reader missed (Go: when +=
+            // period * (1 + (now - when) / period)).
             st.when += st.period * (1 + missed);
             st.seq += 1;
             let e = Entry {

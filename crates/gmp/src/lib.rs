@@ -26,7 +26,8 @@ pub mod time;
 /// Go's `runtime` package.
 pub mod runtime {
     pub use gmp_core::rt::{
-        dump, fastrandn, gomaxprocs, goid, goroutines, gosched, num_goroutine, GoroutineInfo, Gosched,
+        dump, fastrandn, gomaxprocs, goid, goroutines, gosched, metrics, num_goroutine, GoroutineInfo,
+        Gosched, Histogram, Metrics,
         G_HEADER_SIZE,
     };
     pub use crate::rt::{Builder, Runtime, UnhandledPanic};

@@ -538,3 +538,20 @@ fn goroutine_dump_shows_wait_reason_and_creation_site() {
         drop(rx);
     });
 }
+
+#[test]
+fn metrics_count_spawns_and_sample_latency() {
+    rt(2).block_on(async {
+        let hs: Vec<_> = (0..1000).map(|i| gmp::spawn(async move { i })).collect();
+        for h in hs {
+            h.await.unwrap();
+        }
+        let m = gmp::runtime::metrics();
+        assert!(m.spawned_total >= 1000, "{m:?}");
+        assert_eq!(m.goroutines, 1);
+        assert_eq!(m.local_runq.len(), 2);
+        assert!(m.threads >= 1);
+        assert!(m.sched_latency.count() > 0, "no latency samples: {m:?}");
+        assert!(m.sched_latency.quantile(0.5).is_some());
+    });
+}
