@@ -159,9 +159,10 @@ impl GPtr {
     }
 
     /// After a Pending poll: record Waiting and clear RUNNING.
-    pub(crate) fn park_after_poll(&self, reason: WaitReason, now_ms: u32) -> AfterPoll {
+    pub(crate) fn park_after_poll(&self, reason: WaitReason, external: bool, now_ms: u32) -> AfterPoll {
         let h = self.header();
-        h.wait_reason.store(reason as u8, Relaxed);
+        let flag = if external { crate::status::EXTERNAL } else { 0 };
+        h.wait_reason.store(reason as u8 | flag, Relaxed);
         h.since.store(now_ms, Relaxed);
         h.set_status(GStatus::Waiting);
         let r = h.state.transition_to_idle();

@@ -43,6 +43,8 @@
 #[cfg(not(loom))]
 mod allgs;
 #[cfg(not(loom))]
+mod checkdead;
+#[cfg(not(loom))]
 mod coop;
 #[cfg(not(loom))]
 mod dump;
@@ -79,6 +81,8 @@ pub mod timer;
 #[cfg(loom)]
 pub mod loom_api;
 
+#[cfg(not(loom))]
+pub use checkdead::DEADLOCK_MSG;
 #[cfg(not(loom))]
 pub use coop::poll_proceed;
 #[cfg(not(loom))]

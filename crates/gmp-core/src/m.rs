@@ -46,6 +46,23 @@ impl M {
         self.cv.notify_one();
     }
 
+    /// `notetsleep`: like `notesleep`, but gives up after `d` (None).
+    pub(crate) fn notesleep_timeout(&self, d: std::time::Duration) -> Option<(Option<usize>, bool)> {
+        let mut n = self.note.lock().unwrap();
+        let deadline = std::time::Instant::now() + d;
+        while !n.woken {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            n = self.cv.wait_timeout(n, deadline - now).unwrap().0;
+        }
+        n.woken = false;
+        let out = (n.nextp.take(), n.spinning);
+        n.spinning = false;
+        Some(out)
+    }
+
     /// Go's `notesleep(&m.park)`: returns the P handed over, if any.
     pub(crate) fn notesleep(&self) -> (Option<usize>, bool) {
         let mut n = self.note.lock().unwrap();

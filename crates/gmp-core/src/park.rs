@@ -13,6 +13,17 @@ pub fn set_wait_reason(reason: WaitReason) {
     with_current(|ctx| ctx.wait_reason.set(reason));
 }
 
+/// Like [`set_wait_reason`], for a wait that a plain (non-goroutine)
+/// thread may complete, e.g. a channel a plain thread has used: the
+/// deadlock detector never counts such a goroutine as dead.
+#[inline]
+pub fn set_wait_reason_external(reason: WaitReason) {
+    with_current(|ctx| {
+        ctx.wait_reason.set(reason);
+        ctx.wait_external.set(true);
+    });
+}
+
 /// True when the calling code runs on an M of a gmp runtime (inside a
 /// goroutine, `block_on`'s main future, or a `gmp::syscall` closure).
 #[inline]

@@ -82,8 +82,9 @@ impl Builder {
             }
             Some(n) => n,
             None => match std::env::var_os(MAXPROCS_ENV) {
-                Some(v) => parse_maxprocs(&v.to_string_lossy())?,
-                None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                // Empty means unset, as for Go's GOMAXPROCS.
+                Some(v) if !v.is_empty() => parse_maxprocs(&v.to_string_lossy())?,
+                _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
             },
         };
         Ok(Runtime {
@@ -184,6 +185,9 @@ impl Runtime {
                 }
             }
         });
+        if let Some(text) = sched.deadlock.lock().unwrap().take() {
+            panic!("{text}");
+        }
         match out.expect("main goroutine did not finish") {
             Ok(v) => v,
             Err(p) => resume_unwind(p),

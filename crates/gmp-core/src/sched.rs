@@ -35,7 +35,7 @@ use std::collections::VecDeque;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -91,6 +91,13 @@ pub(crate) struct Sched {
     pub(crate) steals: AtomicU64,
     pub(crate) mparks: AtomicU64,
     pub(crate) netpoll_wakeups: AtomicU64,
+    /// Ms inside `gmp::syscall` (Go's `sched.nmsys`-like count for checkdead).
+    pub(crate) nmsys: AtomicUsize,
+    /// Puts on the global queue (activity epoch for checkdead).
+    globputs: AtomicU64,
+    /// Set by checkdead: the fatal error text `block_on` panics with.
+    pub(crate) deadlock: Mutex<Option<String>>,
+    deadlocked: AtomicBool,
     /// Goroutines created without a P (per-P counts live in each P).
     spawned_nop: AtomicU64,
     pub(crate) latency: crate::metrics::LatencyHist,
@@ -123,6 +130,8 @@ pub(crate) struct MCtx {
     /// preemption) rather than the local tail.
     pub(crate) yield_global: Cell<bool>,
     pub(crate) wait_reason: Cell<WaitReason>,
+    /// The park about to happen can be completed by a plain thread.
+    pub(crate) wait_external: Cell<bool>,
     pub(crate) spinning: Cell<bool>,
     rng: Cell<u64>,
     /// While polling the netpoller: woken Gs are collected, then injected.
@@ -194,6 +203,7 @@ impl MCtx {
             budget: Cell::new(BUDGET),
             yield_global: Cell::new(false),
             wait_reason: Cell::new(WaitReason::None),
+            wait_external: Cell::new(false),
             spinning: Cell::new(false),
             rng: Cell::new(seed),
             batch: RefCell::new(None),
@@ -302,6 +312,10 @@ impl Sched {
             mparks: AtomicU64::new(0),
             netpoll_wakeups: AtomicU64::new(0),
             spawned_nop: AtomicU64::new(0),
+            nmsys: AtomicUsize::new(0),
+            globputs: AtomicU64::new(0),
+            deadlock: Mutex::new(None),
+            deadlocked: AtomicBool::new(false),
             latency: Default::default(),
         })
     }
@@ -479,6 +493,7 @@ impl Sched {
 
     pub(crate) fn globrunqput(&self, g: GPtr) {
         let mut l = self.lock.lock().unwrap();
+        self.globputs.fetch_add(1, Relaxed);
         l.runq.push_back(g);
         self.runqsize.fetch_add(1, Release);
     }
@@ -702,7 +717,7 @@ impl Sched {
         debug_assert!(ctx.p.get().is_none());
         loop {
             let mut l = self.lock.lock().unwrap();
-            if self.shutdown.load(Acquire) {
+            if self.shutdown.load(Acquire) || self.deadlocked.load(Acquire) {
                 return false;
             }
             if ctx.m.is_m0 {
@@ -724,14 +739,79 @@ impl Sched {
                 l.midle.push(ctx.m.clone());
                 self.nmidle.fetch_add(1, Relaxed);
             }
+            // The M that leaves the whole runtime idle, with no poller and
+            // no syscall under way, watches for a deadlock.
+            let watch = self.npidle.load(SeqCst) == self.procs
+                && !self.netpoll_blocked.load(SeqCst)
+                && self.nmsys.load(SeqCst) == 0;
             drop(l);
             self.mparks.fetch_add(1, Relaxed);
-            let (nextp, spinning) = ctx.m.notesleep();
+            let woken = if watch {
+                let epoch = self.activity_epoch();
+                match ctx.m.notesleep_timeout(crate::checkdead::GRACE) {
+                    Some(w) => w,
+                    None => {
+                        if self.checkdead(epoch) {
+                            return false;
+                        }
+                        ctx.m.notesleep()
+                    }
+                }
+            } else {
+                ctx.m.notesleep()
+            };
+            let (nextp, spinning) = woken;
             if let Some(p) = nextp {
                 self.acquirep(ctx, p);
                 ctx.spinning.set(spinning);
                 return true;
             }
+        }
+    }
+
+    /// Sum of counters that move whenever anything is scheduled.
+    pub(crate) fn activity_epoch(&self) -> u64 {
+        self.allp
+            .iter()
+            .map(|p| {
+                p.schedtick.load(Relaxed) as u64
+                    + p.readytick.load(Relaxed) as u64
+                    + p.spawned.load(Relaxed)
+            })
+            .sum::<u64>()
+            + self.globputs.load(Relaxed)
+            + self.spawned_nop.load(Relaxed)
+    }
+
+    /// checkdead's view under the sched lock: idle Ps, empty queues, no
+    /// poller, no syscall, main not runnable.
+    pub(crate) fn quiescent_locked(&self) -> Option<MutexGuard<'_, impl Sized>> {
+        let l = self.lock.lock().unwrap();
+        let quiet = !self.shutdown.load(SeqCst)
+            && self.npidle.load(SeqCst) == self.procs
+            && !self.netpoll_blocked.load(SeqCst)
+            && self.nmsys.load(SeqCst) == 0
+            && l.runq.is_empty()
+            && self.allp.iter().all(|p| p.runq.is_empty())
+            && !self.main_ready();
+        quiet.then_some(l)
+    }
+
+    /// Record the deadlock and send M0 back to `block_on`.
+    pub(crate) fn declare_deadlock(&self, text: String) {
+        *self.deadlock.lock().unwrap() = Some(text);
+        self.deadlocked.store(true, SeqCst);
+        let m0 = {
+            let mut l = self.lock.lock().unwrap();
+            let i = l.midle.iter().position(|m| m.is_m0);
+            i.map(|i| {
+                self.nmidle.fetch_sub(1, Relaxed);
+                l.midle.swap_remove(i)
+            })
+        };
+        if let Some(m0) = m0 {
+            m0.parked.store(false, Relaxed);
+            m0.notewakeup(None, false);
         }
     }
 
@@ -1061,6 +1141,7 @@ impl Sched {
         }
         ctx.yield_global.set(false);
         ctx.wait_reason.set(WaitReason::None);
+        ctx.wait_external.set(false);
     }
 
     /// Leave a poll: keep the P if sysmon did not take it.
@@ -1095,7 +1176,7 @@ impl Sched {
                 self.allgs.remove(h);
             }
             PollOutcome::Pending => {
-                if g.park_after_poll(ctx.wait_reason.get(), self.coarse_ms()) == AfterPoll::Requeue {
+                if g.park_after_poll(ctx.wait_reason.get(), ctx.wait_external.get(), self.coarse_ms()) == AfterPoll::Requeue {
                     self.requeue(ctx, g);
                 }
             }
@@ -1140,7 +1221,7 @@ impl Sched {
             mg.header().set_status(GStatus::Dead);
             return true;
         }
-        if mg.park_after_poll(ctx.wait_reason.get(), self.coarse_ms()) == AfterPoll::Requeue {
+        if mg.park_after_poll(ctx.wait_reason.get(), ctx.wait_external.get(), self.coarse_ms()) == AfterPoll::Requeue {
             // Main yielded: let queued goroutines run before polling it
             // again (Go puts a yielding main on the global queue).
             ctx.main_yielded.set(true);

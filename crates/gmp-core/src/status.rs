@@ -45,6 +45,11 @@ impl GStatus {
     }
 }
 
+/// Low bits of the header's wait-reason byte: the `WaitReason`.
+pub(crate) const REASON_MASK: u8 = 0x3f;
+/// High bits: a plain thread may complete this wait (checkdead skips it).
+pub(crate) const EXTERNAL: u8 = 0x40;
+
 /// Why a goroutine is parked, with Go's strings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -92,7 +97,7 @@ impl WaitReason {
             Join,
             Preempted,
         ];
-        ALL.get((v & 0x7f) as usize).copied().unwrap_or(None)
+        ALL.get((v & REASON_MASK) as usize).copied().unwrap_or(None)
     }
 
     /// Go's string for this reason (runtime2.go `waitReasonStrings`).

@@ -10,13 +10,16 @@
 use crate::p::{self, status_word};
 use crate::sched::with_current;
 use crate::status::GStatus;
-use std::sync::atomic::Ordering::{AcqRel, Relaxed, Release};
+use std::sync::atomic::Ordering::{AcqRel, Relaxed, Release, SeqCst};
 
 /// Run a blocking closure on this M without holding up the P's other
 /// goroutines. Outside a goroutine it just calls `f`.
 pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
-    let entered = with_current(|ctx| {
+    // None: not in a goroutine. Some(entered): counted in nmsys; entered
+    // says whether we hold a P in _Psyscall.
+    let state = with_current(|ctx| {
         let g = ctx.curg.get()?;
+        ctx.sched.nmsys.fetch_add(1, SeqCst);
         let pi = ctx.p.get()?;
         let pp = &ctx.sched.allp[pi];
         let me = ctx.m.id;
@@ -34,24 +37,27 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
         {
             // Taken by sysmon already (long poll): we are P-less.
             ctx.p.set(None);
-            return None;
+            return Some(false);
         }
         // SAFETY: curg is the G being polled on this M.
         unsafe { g.as_ref().set_status(GStatus::Syscall) };
-        Some(())
+        Some(true)
     })
-    .flatten()
-    .is_some();
-    if !entered {
+    .flatten();
+    let in_goroutine = state.is_some() || with_current(|ctx| ctx.curg.get().is_some()) == Some(true);
+    if !in_goroutine {
         return f();
     }
-    struct Exit;
+    struct Exit(bool);
     impl Drop for Exit {
         fn drop(&mut self) {
-            exitsyscall();
+            if self.0 {
+                exitsyscall();
+            }
+            with_current(|ctx| ctx.sched.nmsys.fetch_sub(1, SeqCst));
         }
     }
-    let _exit = Exit;
+    let _exit = Exit(state == Some(true));
     f()
 }
 

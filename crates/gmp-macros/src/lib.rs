@@ -13,7 +13,7 @@
 //! fn main() {
 //!     async fn __gmp_main_body() -> Result<(), std::io::Error> { ... }
 //!     let rt = ::gmp::__private::build_or_exit(Some(4));
-//!     let result = rt.block_on(__gmp_main_body());
+//!     let result = ::gmp::__private::block_on_main(&rt, __gmp_main_body());
 //!     ::gmp::__private::MainResult::report(result);
 //! }
 //! ```
@@ -269,7 +269,7 @@ fn expand_main(f: &ItemFn, cfg: &Config) -> TokenStream2 {
     };
     let run = quote_spanned! {span=>
         let __gmp_rt = ::gmp::__private::build_or_exit(#procs);
-        let __gmp_result = __gmp_rt.block_on(#body_name());
+        let __gmp_result = ::gmp::__private::block_on_main(&__gmp_rt, #body_name());
         ::core::mem::drop(__gmp_rt);
         #report
     };

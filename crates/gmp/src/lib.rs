@@ -12,8 +12,8 @@
 mod rt;
 
 pub use gmp_core::{go, spawn, syscall, JoinError, JoinHandle};
-pub use rt::{Builder, Runtime, UnhandledPanic};
 pub use gmp_macros::{main, test};
+pub use rt::{Builder, Runtime, UnhandledPanic};
 
 /// Go's channels: `bounded`, `never`, `Sender`, `Receiver` and errors.
 pub mod chan {
@@ -25,12 +25,11 @@ pub mod time;
 
 /// Go's `runtime` package.
 pub mod runtime {
-    pub use gmp_core::rt::{
-        dump, fastrandn, gomaxprocs, goid, goroutines, gosched, metrics, num_goroutine, GoroutineInfo,
-        Gosched, Histogram, Metrics,
-        G_HEADER_SIZE,
-    };
     pub use crate::rt::{Builder, Runtime, UnhandledPanic};
+    pub use gmp_core::rt::{
+        dump, fastrandn, goid, gomaxprocs, goroutines, gosched, metrics, num_goroutine,
+        GoroutineInfo, Gosched, Histogram, Metrics, G_HEADER_SIZE,
+    };
     pub use gmp_core::{parse_maxprocs, GStatus, WaitReason, MAXPROCS_ENV};
 }
 
@@ -48,6 +47,27 @@ pub mod __private {
             Err(e) => {
                 eprintln!("gmp: {e}");
                 std::process::exit(2);
+            }
+        }
+    }
+
+    /// `#[gmp::main]`'s `block_on`: a deadlock ends the process with exit
+    /// code 2 as in Go (the report is already on stderr); other panics
+    /// unwind as usual.
+    pub fn block_on_main<F: std::future::Future>(rt: &crate::Runtime, fut: F) -> F::Output {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(fut)));
+        match r {
+            Ok(v) => v,
+            Err(p) => {
+                let text = p
+                    .downcast_ref::<String>()
+                    .map(|s| s.as_str())
+                    .or_else(|| p.downcast_ref::<&str>().copied())
+                    .unwrap_or("");
+                if text.starts_with(gmp_core::DEADLOCK_MSG) {
+                    std::process::exit(2);
+                }
+                std::panic::resume_unwind(p)
             }
         }
     }

@@ -293,9 +293,17 @@ fn main_exit_drops_remaining_goroutines() {
         m.store(true, SeqCst);
     });
     let after = polls_after.load(SeqCst);
-    assert_eq!(drops.load(SeqCst), 1000, "unfinished goroutines not dropped");
+    assert_eq!(
+        drops.load(SeqCst),
+        1000,
+        "unfinished goroutines not dropped"
+    );
     std::thread::sleep(Duration::from_millis(20));
-    assert_eq!(polls_after.load(SeqCst), after, "a goroutine ran after block_on returned");
+    assert_eq!(
+        polls_after.load(SeqCst),
+        after,
+        "a goroutine ran after block_on returned"
+    );
 }
 
 /// A JoinHandle for a goroutine cut off by the end of main reports
@@ -313,7 +321,9 @@ fn several_runtimes_at_once() {
         .map(|i| {
             std::thread::spawn(move || {
                 rt(2).block_on(async move {
-                    let hs: Vec<_> = (0..1000u64).map(|j| gmp::spawn(async move { j * i })).collect();
+                    let hs: Vec<_> = (0..1000u64)
+                        .map(|j| gmp::spawn(async move { j * i }))
+                        .collect();
                     let mut s = 0;
                     for h in hs {
                         s += h.await.unwrap();
@@ -371,11 +381,17 @@ fn calls_outside_a_runtime_panic_clearly() {
             .unwrap()
     }
     let m = msg(std::panic::catch_unwind(|| gmp::go(async {})));
-    assert!(m.contains("gmp::go") && m.contains("outside a gmp runtime"), "{m}");
+    assert!(
+        m.contains("gmp::go") && m.contains("outside a gmp runtime"),
+        "{m}"
+    );
     let m = msg(std::panic::catch_unwind(|| {
         let _ = gmp::spawn(async {});
     }));
-    assert!(m.contains("gmp::spawn") && m.contains("outside a gmp runtime"), "{m}");
+    assert!(
+        m.contains("gmp::spawn") && m.contains("outside a gmp runtime"),
+        "{m}"
+    );
     let m = msg(std::panic::catch_unwind(|| {
         let _ = gmp::runtime::gosched();
     }));
@@ -423,7 +439,10 @@ fn go_panic_exits_with_code_2() {
     assert_eq!(out.status.code(), Some(2), "stderr: {err}");
     assert!(err.contains("panic: child boom"), "{err}");
     assert!(err.contains("[running]:"), "{err}");
-    assert!(err.contains("created by goroutine 1 at") && err.contains("core_sched.rs"), "{err}");
+    assert!(
+        err.contains("created by goroutine 1 at") && err.contains("core_sched.rs"),
+        "{err}"
+    );
 }
 
 /// A malformed GMP_MAXPROCS makes `build()` fail, naming the variable;
@@ -452,7 +471,11 @@ fn gmp_maxprocs_env_is_validated() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("child error: GMP_MAXPROCS"));
     }
     let out = run_child("gmp_maxprocs_env_is_used", &[("GMP_MAXPROCS", "3")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -481,7 +504,11 @@ fn idle_runtime_uses_no_cpu() {
     if !is_child(NAME) {
         // Measured in a child so other tests' threads don't count.
         let out = run_child(NAME, &[]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         return;
     }
     let cpu = rt(4).block_on(async {
@@ -500,13 +527,20 @@ fn idle_runtime_uses_no_cpu() {
         process_cpu_time() - before
     });
     // 1s idle; allow 5% of a core for thread wake-ups and clock granularity.
-    assert!(cpu <= Duration::from_millis(50), "idle runtime used {cpu:?} of CPU in 1s");
+    assert!(
+        cpu <= Duration::from_millis(50),
+        "idle runtime used {cpu:?} of CPU in 1s"
+    );
 }
 
 /// The per-goroutine overhead target: the G header is at most 64 bytes.
 #[test]
 fn g_header_is_at_most_64_bytes() {
-    assert!(gmp::runtime::G_HEADER_SIZE <= 64, "{}", gmp::runtime::G_HEADER_SIZE);
+    assert!(
+        gmp::runtime::G_HEADER_SIZE <= 64,
+        "{}",
+        gmp::runtime::G_HEADER_SIZE
+    );
 }
 
 /// The dump shows each goroutine with Go's status/wait reason and where it
@@ -532,8 +566,17 @@ fn goroutine_dump_shows_wait_reason_and_creation_site() {
         assert_eq!(g.created_at.line(), line);
         assert!(g.created_at.file().ends_with("core_sched.rs"));
         let d = gmp::runtime::dump();
-        assert!(d.contains(&format!("goroutine {} [sleep]:", h.goid())), "{d}");
-        assert!(d.contains(&format!("created by goroutine 1 at {}:{line}", g.created_at.file())), "{d}");
+        assert!(
+            d.contains(&format!("goroutine {} [sleep]:", h.goid())),
+            "{d}"
+        );
+        assert!(
+            d.contains(&format!(
+                "created by goroutine 1 at {}:{line}",
+                g.created_at.file()
+            )),
+            "{d}"
+        );
         assert!(d.contains("goroutine 1 [running]:"), "{d}");
         drop(rx);
     });

@@ -12,7 +12,11 @@ fn rt(procs: usize) -> gmp::Runtime {
 
 #[test]
 fn mixed_workload_completes() {
-    let n: u64 = if cfg!(debug_assertions) { 2_000 } else { 20_000 };
+    let n: u64 = if cfg!(debug_assertions) {
+        2_000
+    } else {
+        20_000
+    };
     for procs in [1, 2, 3, 4] {
         let total = Arc::new(AtomicU64::new(0));
         let t = total.clone();

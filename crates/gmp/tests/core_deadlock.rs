@@ -1,0 +1,69 @@
+//! Go's checkdead: a program whose goroutines all wait on gmp primitives
+//! that nothing can complete is reported instead of hanging; live programs
+//! (sleeping goroutines, values about to come from plain threads) never
+//! are. Each scenario runs in a child process (the report is fatal).
+
+use std::time::Duration;
+
+fn rt(procs: usize) -> gmp::Runtime {
+    gmp::Runtime::builder().procs(procs).build().unwrap()
+}
+
+fn run_child(name: &str) -> std::process::Output {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env("GMP_CHILD", name)
+        .output()
+        .unwrap()
+}
+
+fn is_child(name: &str) -> bool {
+    std::env::var("GMP_CHILD").as_deref() == Ok(name)
+}
+
+#[allow(dead_code)]
+fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+/// A goroutine asleep on a timer is alive: no report, the program ends.
+#[test]
+fn sleeping_goroutine_is_not_a_deadlock() {
+    const NAME: &str = "sleeping_goroutine_is_not_a_deadlock";
+    if is_child(NAME) {
+        rt(2).block_on(async {
+            let h = gmp::spawn(async { gmp::time::sleep(Duration::from_millis(600)).await });
+            h.await.unwrap();
+        });
+        return;
+    }
+    let out = run_child(NAME);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("deadlock"), "{err}");
+}
+
+/// Main waits for a value a plain thread sends after a while.
+#[test]
+fn value_from_plain_thread_is_not_a_deadlock() {
+    const NAME: &str = "value_from_plain_thread_is_not_a_deadlock";
+    if is_child(NAME) {
+        let v = rt(2).block_on(async {
+            let (tx, rx) = futures::channel::oneshot::channel();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(600));
+                tx.send(5).unwrap();
+            });
+            rx.await.unwrap()
+        });
+        assert_eq!(v, 5);
+        return;
+    }
+    let out = run_child(NAME);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("deadlock"), "{err}");
+}
