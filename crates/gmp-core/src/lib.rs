@@ -69,6 +69,8 @@ mod runtime;
 #[cfg(not(loom))]
 mod sched;
 #[cfg(not(loom))]
+mod schedtrace;
+#[cfg(not(loom))]
 mod status;
 pub(crate) mod sync;
 #[cfg(not(loom))]
@@ -83,6 +85,8 @@ pub mod loom_api;
 
 #[cfg(not(loom))]
 pub use checkdead::DEADLOCK_MSG;
+#[cfg(not(loom))]
+pub use schedtrace::{parse_debug, DebugConfig, DEBUG_ENV};
 #[cfg(not(loom))]
 pub use coop::poll_proceed;
 #[cfg(not(loom))]

@@ -87,9 +87,20 @@ impl Builder {
                 _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
             },
         };
+        let debug = match std::env::var(crate::schedtrace::DEBUG_ENV) {
+            Ok(v) => crate::schedtrace::parse_debug(&v)?,
+            Err(std::env::VarError::NotPresent) => Default::default(),
+            Err(std::env::VarError::NotUnicode(v)) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{}={v:?} is not valid UTF-8", crate::schedtrace::DEBUG_ENV),
+                ))
+            }
+        };
         Ok(Runtime {
             procs,
             unhandled_panic: self.unhandled_panic,
+            debug,
             netpoller: self.netpoller,
         })
     }
@@ -113,6 +124,7 @@ pub fn parse_maxprocs(v: &str) -> io::Result<usize> {
 pub struct Runtime {
     procs: usize,
     unhandled_panic: UnhandledPanic,
+    debug: crate::schedtrace::DebugConfig,
     netpoller: Option<NetpollerFactory>,
 }
 
@@ -161,6 +173,7 @@ impl Runtime {
             self.procs,
             Config {
                 unhandled_panic: self.unhandled_panic,
+                debug: self.debug,
             },
             netpoll,
         );

@@ -49,6 +49,7 @@ const GOID_BATCH: u64 = 16;
 
 pub(crate) struct Config {
     pub(crate) unhandled_panic: UnhandledPanic,
+    pub(crate) debug: crate::schedtrace::DebugConfig,
 }
 
 pub(crate) struct Sched {

@@ -42,6 +42,10 @@ impl SysmonCtl {
         }
     }
 
+    pub(crate) fn is_sleeping(&self) -> bool {
+        self.sleeping.load(SeqCst)
+    }
+
     pub(crate) fn stop(&self) {
         *self.lock.lock().unwrap() = true;
         self.cv.notify_all();
@@ -89,6 +93,17 @@ fn sysmon(sched: Arc<Sched>) {
     let ctl = &sched.sysmon;
     let mut delay = MIN_DELAY;
     let mut idle = 0u32;
+    let trace = sched.config.debug.schedtrace;
+    let detail = sched.config.debug.scheddetail;
+    let mut next_trace = sched.start;
+    let schedtrace = |next_trace: &mut Instant, now: Instant| {
+        if let Some(period) = trace {
+            if now >= *next_trace {
+                eprint!("{}", sched.schedtrace_text(now, detail));
+                *next_trace = now + period;
+            }
+        }
+    };
     loop {
         if idle == 0 {
             delay = MIN_DELAY;
@@ -107,12 +122,25 @@ fn sysmon(sched: Arc<Sched>) {
         }
         let now = Instant::now();
         sched.set_coarse_now(now);
+        schedtrace(&mut next_trace, now);
         if sched.npidle.load(SeqCst) == sched.procs {
-            // Every P idle: nothing to retake, sleep until one is taken.
+            // Every P idle: nothing to retake, sleep until one is taken
+            // (or the next SCHED line is due).
             let mut g = ctl.lock.lock().unwrap();
             ctl.sleeping.store(true, SeqCst);
             while !*g && sched.npidle.load(SeqCst) == sched.procs {
-                g = ctl.cv.wait(g).unwrap();
+                match trace {
+                    None => g = ctl.cv.wait(g).unwrap(),
+                    Some(_) => {
+                        let wait = next_trace.saturating_duration_since(Instant::now());
+                        g = ctl.cv.wait_timeout(g, wait).unwrap().0;
+                        if Instant::now() >= next_trace {
+                            drop(g);
+                            schedtrace(&mut next_trace, Instant::now());
+                            g = ctl.lock.lock().unwrap();
+                        }
+                    }
+                }
             }
             ctl.sleeping.store(false, SeqCst);
             if *g {

@@ -30,7 +30,9 @@ pub mod runtime {
         dump, fastrandn, goid, gomaxprocs, goroutines, gosched, metrics, num_goroutine,
         GoroutineInfo, Gosched, Histogram, Metrics, G_HEADER_SIZE,
     };
-    pub use gmp_core::{parse_maxprocs, GStatus, WaitReason, MAXPROCS_ENV};
+    pub use gmp_core::{
+        parse_debug, parse_maxprocs, DebugConfig, GStatus, WaitReason, DEBUG_ENV, MAXPROCS_ENV,
+    };
 }
 
 #[doc(hidden)]

@@ -598,3 +598,51 @@ fn metrics_count_spawns_and_sample_latency() {
         assert!(m.sched_latency.quantile(0.5).is_some());
     });
 }
+
+/// `GMP_DEBUG=schedtrace=N` prints Go's SCHED lines; a malformed value is
+/// an error naming the variable.
+#[test]
+fn schedtrace_lines_parse() {
+    const NAME: &str = "schedtrace_lines_parse";
+    if is_child(NAME) {
+        rt(2).block_on(async {
+            let hs: Vec<_> = (0..4)
+                .map(|_| gmp::spawn(gmp::time::sleep(Duration::from_millis(120))))
+                .collect();
+            for h in hs {
+                h.await.unwrap();
+            }
+        });
+        return;
+    }
+    let out = run_child(NAME, &[("GMP_DEBUG", "schedtrace=20")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("SCHED ")).collect();
+    assert!(lines.len() >= 2, "{err}");
+    for l in &lines {
+        // SCHED 1004ms: gomaxprocs=2 idleprocs=0 threads=6 spinningthreads=1 idlethreads=1 runqueue=0 [2 0]
+        let (head, rest) = l.split_once(": ").unwrap();
+        assert!(head.trim_start_matches("SCHED ").trim_end_matches("ms").parse::<u64>().is_ok(), "{l}");
+        let (kv, queues) = rest.split_once(" [").unwrap();
+        let keys: Vec<&str> = kv.split(' ').map(|f| f.split_once('=').unwrap().0).collect();
+        assert_eq!(
+            keys,
+            ["gomaxprocs", "idleprocs", "threads", "spinningthreads", "idlethreads", "runqueue"],
+            "{l}"
+        );
+        assert!(kv.contains("gomaxprocs=2"), "{l}");
+        let qs: Vec<&str> = queues.trim_end_matches(']').split(' ').collect();
+        assert_eq!(qs.len(), 2, "{l}");
+        assert!(qs.iter().all(|q| q.parse::<usize>().is_ok()), "{l}");
+    }
+    let out = run_child(NAME, &[("GMP_DEBUG", "schedtrace=20,scheddetail=1")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("  P0: status="), "{err}");
+    assert!(err.contains("  G1: status="), "{err}");
+    for bad in ["schedtrace", "schedtrace=abc", "bogus=1", "scheddetail=2"] {
+        let e = gmp::runtime::parse_debug(bad).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("GMP_DEBUG"), "{e}");
+    }
+}
