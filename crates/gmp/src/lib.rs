@@ -20,6 +20,9 @@ pub mod chan {
     pub use gmp_chan::*;
 }
 
+/// Go's `sync` package.
+pub mod sync;
+
 /// Go's `time` package: sleeps, `after`, `Ticker`, `timeout`.
 pub mod time;
 
