@@ -623,12 +623,28 @@ fn schedtrace_lines_parse() {
     for l in &lines {
         // SCHED 1004ms: gomaxprocs=2 idleprocs=0 threads=6 spinningthreads=1 idlethreads=1 runqueue=0 [2 0]
         let (head, rest) = l.split_once(": ").unwrap();
-        assert!(head.trim_start_matches("SCHED ").trim_end_matches("ms").parse::<u64>().is_ok(), "{l}");
+        assert!(
+            head.trim_start_matches("SCHED ")
+                .trim_end_matches("ms")
+                .parse::<u64>()
+                .is_ok(),
+            "{l}"
+        );
         let (kv, queues) = rest.split_once(" [").unwrap();
-        let keys: Vec<&str> = kv.split(' ').map(|f| f.split_once('=').unwrap().0).collect();
+        let keys: Vec<&str> = kv
+            .split(' ')
+            .map(|f| f.split_once('=').unwrap().0)
+            .collect();
         assert_eq!(
             keys,
-            ["gomaxprocs", "idleprocs", "threads", "spinningthreads", "idlethreads", "runqueue"],
+            [
+                "gomaxprocs",
+                "idleprocs",
+                "threads",
+                "spinningthreads",
+                "idlethreads",
+                "runqueue"
+            ],
             "{l}"
         );
         assert!(kv.contains("gomaxprocs=2"), "{l}");
