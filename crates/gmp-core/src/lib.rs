@@ -71,6 +71,8 @@ mod sched;
 #[cfg(not(loom))]
 mod schedtrace;
 #[cfg(not(loom))]
+mod sigquit;
+#[cfg(not(loom))]
 mod status;
 pub(crate) mod sync;
 #[cfg(not(loom))]

@@ -31,6 +31,7 @@ pub enum UnhandledPanic {
 #[derive(Clone, Default)]
 pub struct Builder {
     procs: Option<usize>,
+    no_sigquit_exit: bool,
     unhandled_panic: UnhandledPanic,
     netpoller: Option<NetpollerFactory>,
 }
@@ -60,6 +61,13 @@ impl Builder {
     /// What a panic in a `go` goroutine does (default: exit with code 2).
     pub fn unhandled_panic(mut self, policy: UnhandledPanic) -> Builder {
         self.unhandled_panic = policy;
+        self
+    }
+
+    /// Whether SIGQUIT, after printing the goroutine dump, exits the
+    /// process with code 2 (default true, as in Go).
+    pub fn sigquit_exit(mut self, exit: bool) -> Builder {
+        self.no_sigquit_exit = !exit;
         self
     }
 
@@ -99,6 +107,7 @@ impl Builder {
         };
         Ok(Runtime {
             procs,
+            sigquit_exit: !self.no_sigquit_exit,
             unhandled_panic: self.unhandled_panic,
             debug,
             netpoller: self.netpoller,
@@ -123,6 +132,7 @@ pub fn parse_maxprocs(v: &str) -> io::Result<usize> {
 /// (main); when it returns, every other goroutine is dropped.
 pub struct Runtime {
     procs: usize,
+    sigquit_exit: bool,
     unhandled_panic: UnhandledPanic,
     debug: crate::schedtrace::DebugConfig,
     netpoller: Option<NetpollerFactory>,
@@ -174,6 +184,7 @@ impl Runtime {
             Config {
                 unhandled_panic: self.unhandled_panic,
                 debug: self.debug,
+                sigquit_exit: self.sigquit_exit,
             },
             netpoll,
         );
@@ -181,6 +192,7 @@ impl Runtime {
         let main_ptr = main_g.as_ptr();
         sched.set_main(main_g);
         crate::sysmon::start(&sched);
+        crate::sigquit::register(&sched);
         let mut fut = std::pin::pin!(fut);
         let mut out: Option<std::thread::Result<F::Output>> = None;
         sched::run_main(&sched, &mut |_ctx| {

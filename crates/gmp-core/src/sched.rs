@@ -50,6 +50,8 @@ const GOID_BATCH: u64 = 16;
 pub(crate) struct Config {
     pub(crate) unhandled_panic: UnhandledPanic,
     pub(crate) debug: crate::schedtrace::DebugConfig,
+    /// SIGQUIT exits the process after the dump (Go's behaviour).
+    pub(crate) sigquit_exit: bool,
 }
 
 pub(crate) struct Sched {

@@ -33,6 +33,14 @@ impl Builder {
         }
     }
 
+    /// Whether SIGQUIT exits with code 2 after printing the goroutine dump
+    /// (default true, as in Go).
+    pub fn sigquit_exit(self, exit: bool) -> Builder {
+        Builder {
+            inner: self.inner.sigquit_exit(exit),
+        }
+    }
+
     /// Fails with `InvalidInput` for `procs(0)` or a malformed
     /// `GMP_MAXPROCS` (the message names the variable).
     pub fn build(self) -> io::Result<Runtime> {

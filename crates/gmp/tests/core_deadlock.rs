@@ -67,3 +67,34 @@ fn value_from_plain_thread_is_not_a_deadlock() {
     assert!(out.status.success(), "{err}");
     assert!(!err.contains("deadlock"), "{err}");
 }
+
+/// SIGQUIT prints the goroutine dump and exits with code 2, as in Go.
+#[test]
+fn sigquit_dumps_and_exits_2() {
+    const NAME: &str = "sigquit_dumps_and_exits_2";
+    if is_child(NAME) {
+        rt(2).block_on(async {
+            let h = gmp::spawn(gmp::time::sleep(Duration::from_secs(30)));
+            gmp::time::sleep(Duration::from_millis(50)).await;
+            // SAFETY: sending ourselves a signal.
+            unsafe { libc_kill_self_quit() };
+            h.await.unwrap();
+        });
+        unreachable!("SIGQUIT should have ended the process");
+    }
+    let out = run_child(NAME);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("SIGQUIT: quit"), "{err}");
+    assert!(err.contains("[sleep]:"), "{err}");
+    assert!(err.contains("goroutine 1 ["), "{err}");
+}
+
+unsafe fn libc_kill_self_quit() {
+    extern "C" {
+        fn raise(sig: i32) -> i32;
+    }
+    const SIGQUIT: i32 = 3;
+    // SAFETY: raise(3) with a valid signal number.
+    unsafe { raise(SIGQUIT) };
+}
