@@ -16,7 +16,9 @@ pub(crate) struct AllGs {
 impl AllGs {
     pub(crate) fn new(n: usize) -> AllGs {
         AllGs {
-            shards: (0..n.max(1)).map(|_| Mutex::new(Shard::default())).collect(),
+            shards: (0..n.max(1))
+                .map(|_| Mutex::new(Shard::default()))
+                .collect(),
         }
     }
 
@@ -68,7 +70,12 @@ impl AllGs {
         for s in self.shards.iter() {
             let taken = std::mem::take(&mut *s.lock().unwrap());
             // SAFETY: the registry owned one reference per entry.
-            out.extend(taken.0.into_iter().map(|(_, p)| unsafe { GPtr::from_raw(p) }));
+            out.extend(
+                taken
+                    .0
+                    .into_iter()
+                    .map(|(_, p)| unsafe { GPtr::from_raw(p) }),
+            );
         }
         out
     }

@@ -17,9 +17,9 @@ use std::task::{Context, Poll};
 pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     let yield_now = with_current(|ctx| {
         ctx.curg.get()?;
-        let preempt = ctx.curp().is_some_and(|p| {
-            p.preempt.load(std::sync::atomic::Ordering::Relaxed)
-        });
+        let preempt = ctx
+            .curp()
+            .is_some_and(|p| p.preempt.load(std::sync::atomic::Ordering::Relaxed));
         let b = ctx.budget.get();
         if preempt {
             // Go's preempted goroutine goes to the global queue.

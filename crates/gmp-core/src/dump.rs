@@ -32,7 +32,11 @@ impl Sched {
                 let r = h.wait_reason();
                 let since = h.since.load(std::sync::atomic::Ordering::Relaxed);
                 (
-                    Some(if r == WaitReason::None { "waiting" } else { r.as_str() }),
+                    Some(if r == WaitReason::None {
+                        "waiting"
+                    } else {
+                        r.as_str()
+                    }),
                     Some(Duration::from_millis(now.saturating_sub(since) as u64)),
                 )
             } else {
@@ -71,10 +75,21 @@ pub(crate) fn format_dump(gs: &[GoroutineInfo]) -> String {
         let loc = g.created_at;
         match g.parent {
             Some(p) => {
-                let _ = writeln!(s, "created by goroutine {} at {}:{}", p, loc.file(), loc.line());
+                let _ = writeln!(
+                    s,
+                    "created by goroutine {} at {}:{}",
+                    p,
+                    loc.file(),
+                    loc.line()
+                );
             }
             None => {
-                let _ = writeln!(s, "main goroutine, started at {}:{}", loc.file(), loc.line());
+                let _ = writeln!(
+                    s,
+                    "main goroutine, started at {}:{}",
+                    loc.file(),
+                    loc.line()
+                );
             }
         }
         s.push('\n');

@@ -159,7 +159,12 @@ impl GPtr {
     }
 
     /// After a Pending poll: record Waiting and clear RUNNING.
-    pub(crate) fn park_after_poll(&self, reason: WaitReason, external: bool, now_ms: u32) -> AfterPoll {
+    pub(crate) fn park_after_poll(
+        &self,
+        reason: WaitReason,
+        external: bool,
+        now_ms: u32,
+    ) -> AfterPoll {
         let h = self.header();
         let flag = if external { crate::status::EXTERNAL } else { 0 };
         h.wait_reason.store(reason as u8 | flag, Relaxed);
@@ -193,7 +198,9 @@ impl GPtr {
         // A drop may panic; teardown must go on regardless.
         // SAFETY: CLOSED is set and RUNNING is clear, so no poll is in
         // flight and none will start; `close` returns true exactly once.
-        let _ = catch_unwind(AssertUnwindSafe(|| unsafe { (h.vtable.drop_future)(self.0) }));
+        let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
+            (h.vtable.drop_future)(self.0)
+        }));
         h.set_status(GStatus::Dead);
         wake_awaiter(h);
     }
@@ -240,7 +247,9 @@ static WAKER_VTABLE: RawWakerVTable =
 pub(crate) fn borrowed_waker(p: NonNull<Header>) -> ManuallyDrop<Waker> {
     // SAFETY: the vtable functions uphold RawWaker's contract; the result is
     // ManuallyDrop so no reference is released for a borrowed waker.
-    ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(p.as_ptr() as *const (), &WAKER_VTABLE)) })
+    ManuallyDrop::new(unsafe {
+        Waker::from_raw(RawWaker::new(p.as_ptr() as *const (), &WAKER_VTABLE))
+    })
 }
 
 unsafe fn waker_clone(p: *const ()) -> RawWaker {

@@ -69,7 +69,9 @@ impl State {
     }
 
     pub(crate) fn ref_inc(&self) {
-        let prev = self.0.fetch_add(REF_ONE, std::sync::atomic::Ordering::Relaxed);
+        let prev = self
+            .0
+            .fetch_add(REF_ONE, std::sync::atomic::Ordering::Relaxed);
         if refs(prev) > (usize::MAX >> 9) {
             std::process::abort();
         }
@@ -201,10 +203,7 @@ impl State {
                 return if s & CLOSED != 0 { Err(()) } else { Ok(false) };
             }
             assert!(s & CLOSED == 0, "JoinHandle polled after completion");
-            match self
-                .0
-                .compare_exchange_weak(s, s | CLOSED, AcqRel, Acquire)
-            {
+            match self.0.compare_exchange_weak(s, s | CLOSED, AcqRel, Acquire) {
                 Ok(_) => return Ok(true),
                 Err(cur) => s = cur,
             }
@@ -240,10 +239,7 @@ impl State {
                 s = self.0.load(Acquire);
                 continue;
             }
-            match self
-                .0
-                .compare_exchange_weak(s, s | LOCKED, AcqRel, Acquire)
-            {
+            match self.0.compare_exchange_weak(s, s | LOCKED, AcqRel, Acquire) {
                 Ok(_) => return true,
                 Err(cur) => s = cur,
             }

@@ -106,7 +106,9 @@ impl<T> Drop for JoinHandle<T> {
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle").field("goid", &self.goid()).finish()
+        f.debug_struct("JoinHandle")
+            .field("goid", &self.goid())
+            .finish()
     }
 }
 
@@ -178,4 +180,3 @@ impl fmt::Debug for JoinError {
 }
 
 impl std::error::Error for JoinError {}
-

@@ -81,6 +81,8 @@ mod syscall;
 mod sysmon;
 #[cfg(not(loom))]
 pub mod timer;
+#[cfg(not(loom))]
+mod trace;
 
 #[cfg(loom)]
 pub mod loom_api;
@@ -88,25 +90,27 @@ pub mod loom_api;
 #[cfg(not(loom))]
 pub use checkdead::DEADLOCK_MSG;
 #[cfg(not(loom))]
-pub use schedtrace::{parse_debug, DebugConfig, DEBUG_ENV};
-#[cfg(not(loom))]
 pub use coop::poll_proceed;
 #[cfg(not(loom))]
 pub use join::{JoinError, JoinHandle};
 #[cfg(not(loom))]
 pub use runtime::{go, parse_maxprocs, spawn, Builder, Runtime, UnhandledPanic, MAXPROCS_ENV};
 #[cfg(not(loom))]
+pub use schedtrace::{parse_debug, DebugConfig, DEBUG_ENV};
+#[cfg(not(loom))]
 pub use status::{GStatus, WaitReason};
 #[cfg(not(loom))]
 pub use syscall::syscall;
+#[cfg(not(loom))]
+pub use trace::{parse_trace, TRACE_ENV};
 
 /// Go's `runtime` package: goroutine and scheduler queries.
 #[cfg(not(loom))]
 pub mod rt {
-    use crate::sched::expect_current;
     pub use crate::coop::{gosched, Gosched};
     pub use crate::dump::{dump, goroutines, GoroutineInfo};
     pub use crate::metrics::{metrics, Histogram, Metrics};
+    use crate::sched::expect_current;
 
     /// The current goroutine's id (main is 1). Panics outside a goroutine.
     #[track_caller]

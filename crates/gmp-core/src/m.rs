@@ -36,7 +36,10 @@ impl M {
     /// Go's `notewakeup(&m.park)` with `m.nextp` set.
     pub(crate) fn notewakeup(&self, nextp: Option<usize>, spinning: bool) {
         let mut n = self.note.lock().unwrap();
-        debug_assert!(!(n.woken && n.nextp.is_some() && nextp.is_some()), "M woken twice with a P");
+        debug_assert!(
+            !(n.woken && n.nextp.is_some() && nextp.is_some()),
+            "M woken twice with a P"
+        );
         n.woken = true;
         if nextp.is_some() {
             n.nextp = nextp;
@@ -47,7 +50,10 @@ impl M {
     }
 
     /// `notetsleep`: like `notesleep`, but gives up after `d` (None).
-    pub(crate) fn notesleep_timeout(&self, d: std::time::Duration) -> Option<(Option<usize>, bool)> {
+    pub(crate) fn notesleep_timeout(
+        &self,
+        d: std::time::Duration,
+    ) -> Option<(Option<usize>, bool)> {
         let mut n = self.note.lock().unwrap();
         let deadline = std::time::Instant::now() + d;
         while !n.woken {

@@ -89,7 +89,9 @@ impl Sched {
     /// Microseconds since start, wrapping (only differences matter).
     #[inline]
     pub(crate) fn micros(&self) -> u32 {
-        Instant::now().saturating_duration_since(self.start).as_micros() as u32
+        Instant::now()
+            .saturating_duration_since(self.start)
+            .as_micros() as u32
     }
 
     pub(crate) fn metrics(&self) -> Metrics {
@@ -105,7 +107,9 @@ impl Sched {
             threads: self.mcount(),
             timers: self.timers_pending(),
             sched_latency: Histogram {
-                bounds: (0..BUCKETS).map(|i| Duration::from_micros(1u64 << i)).collect(),
+                bounds: (0..BUCKETS)
+                    .map(|i| Duration::from_micros(1u64 << i))
+                    .collect(),
                 buckets: h.buckets.iter().map(|b| b.load(Relaxed)).collect(),
             },
         }

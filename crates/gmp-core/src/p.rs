@@ -100,7 +100,8 @@ impl P {
     /// The owner M enters a goroutine poll.
     #[inline]
     pub(crate) fn begin_poll(&self, m: u64) {
-        self.polltick.store(self.polltick.load(Relaxed).wrapping_add(1), Relaxed);
+        self.polltick
+            .store(self.polltick.load(Relaxed).wrapping_add(1), Relaxed);
         // Release: sysmon's CAS that retakes the P acquires our writes.
         self.status.store(status_word(m, PPOLLING), Release);
     }

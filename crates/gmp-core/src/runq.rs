@@ -49,7 +49,9 @@ impl<T> RunQ<T> {
         RunQ {
             head: AtomicU32::new(0),
             tail: AtomicU32::new(0),
-            buf: (0..RUNQ_SIZE).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+            buf: (0..RUNQ_SIZE)
+                .map(|_| AtomicPtr::new(ptr::null_mut()))
+                .collect(),
             runnext: AtomicPtr::new(ptr::null_mut()),
         }
     }

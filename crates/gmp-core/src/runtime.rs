@@ -105,8 +105,14 @@ impl Builder {
                 ))
             }
         };
+        let trace = match std::env::var(crate::trace::TRACE_ENV) {
+            Ok(v) => Some(crate::trace::parse_trace(&v)?),
+            Err(std::env::VarError::NotPresent) => None,
+            Err(std::env::VarError::NotUnicode(v)) => Some(std::path::PathBuf::from(v)),
+        };
         Ok(Runtime {
             procs,
+            trace,
             sigquit_exit: !self.no_sigquit_exit,
             unhandled_panic: self.unhandled_panic,
             debug,
@@ -132,6 +138,7 @@ pub fn parse_maxprocs(v: &str) -> io::Result<usize> {
 /// (main); when it returns, every other goroutine is dropped.
 pub struct Runtime {
     procs: usize,
+    trace: Option<std::path::PathBuf>,
     sigquit_exit: bool,
     unhandled_panic: UnhandledPanic,
     debug: crate::schedtrace::DebugConfig,
@@ -140,7 +147,9 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("procs", &self.procs).finish()
+        f.debug_struct("Runtime")
+            .field("procs", &self.procs)
+            .finish()
     }
 }
 
@@ -176,15 +185,17 @@ impl Runtime {
             );
         }
         let site = Location::caller();
-        let netpoll = self.netpoller.as_ref().map(|f| {
-            f().unwrap_or_else(|e| panic!("gmp: cannot create the netpoller: {e}"))
-        });
+        let netpoll = self
+            .netpoller
+            .as_ref()
+            .map(|f| f().unwrap_or_else(|e| panic!("gmp: cannot create the netpoller: {e}")));
         let sched = Sched::new(
             self.procs,
             Config {
                 unhandled_panic: self.unhandled_panic,
                 debug: self.debug,
                 sigquit_exit: self.sigquit_exit,
+                trace: self.trace.clone(),
             },
             netpoll,
         );
@@ -231,12 +242,24 @@ where
 {
     let site = Location::caller();
     expect_current("gmp::go", |ctx| {
-        if ctx.sched.shutdown.load(std::sync::atomic::Ordering::Relaxed) {
+        if ctx
+            .sched
+            .shutdown
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
             return;
         }
         let sched = Arc::clone(&ctx.sched);
         sched.newproc(ctx, |goid, parent| {
-            let h = Header::new(&sched, g::go_vtable::<F>(), goid, parent, site, false, false);
+            let h = Header::new(
+                &sched,
+                g::go_vtable::<F>(),
+                goid,
+                parent,
+                site,
+                false,
+                false,
+            );
             g::new_go(h, f)
         });
     })
@@ -254,7 +277,15 @@ where
     expect_current("gmp::spawn", |ctx| {
         let sched = Arc::clone(&ctx.sched);
         let ptr: NonNull<Header> = sched.newproc(ctx, |goid, parent| {
-            let h = Header::new(&sched, g::spawn_vtable::<F>(), goid, parent, site, true, false);
+            let h = Header::new(
+                &sched,
+                g::spawn_vtable::<F>(),
+                goid,
+                parent,
+                site,
+                true,
+                false,
+            );
             g::new_spawn(h, f)
         });
         // SAFETY: a spawn G of output F::Output, created with HANDLE set.

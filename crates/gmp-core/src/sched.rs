@@ -52,6 +52,8 @@ pub(crate) struct Config {
     pub(crate) debug: crate::schedtrace::DebugConfig,
     /// SIGQUIT exits the process after the dump (Go's behaviour).
     pub(crate) sigquit_exit: bool,
+    /// GMP_TRACE output file.
+    pub(crate) trace: Option<std::path::PathBuf>,
 }
 
 pub(crate) struct Sched {
@@ -104,6 +106,8 @@ pub(crate) struct Sched {
     /// Goroutines created without a P (per-P counts live in each P).
     spawned_nop: AtomicU64,
     pub(crate) latency: crate::metrics::LatencyHist,
+    /// GMP_TRACE, when on.
+    pub(crate) tracer: Option<crate::trace::Tracer>,
 }
 
 struct SchedLocked {
@@ -140,6 +144,7 @@ pub(crate) struct MCtx {
     /// While polling the netpoller: woken Gs are collected, then injected.
     batch: RefCell<Option<Vec<GPtr>>>,
     main_yielded: Cell<bool>,
+    pub(crate) trace_buf: RefCell<Vec<crate::trace::Event>>,
 }
 
 thread_local! {
@@ -197,7 +202,9 @@ pub(crate) fn on_m() -> bool {
 
 impl MCtx {
     pub(crate) fn new(sched: Arc<Sched>, m: Arc<M>) -> MCtx {
-        let seed = (m.id.wrapping_mul(0x9E37_79B9_7F4A_7C15)) ^ (sched.start.elapsed().as_nanos() as u64) | 1;
+        let seed = (m.id.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            ^ (sched.start.elapsed().as_nanos() as u64)
+            | 1;
         MCtx {
             sched,
             m,
@@ -211,6 +218,7 @@ impl MCtx {
             rng: Cell::new(seed),
             batch: RefCell::new(None),
             main_yielded: Cell::new(false),
+            trace_buf: RefCell::new(Vec::new()),
         }
     }
 
@@ -277,6 +285,7 @@ impl Sched {
         config: Config,
         netpoll: Option<Arc<dyn Netpoller>>,
     ) -> Arc<Sched> {
+        let tracer = config.trace.clone().map(crate::trace::Tracer::new);
         let coprimes = (1..=procs).filter(|&c| gcd(c, procs) == 1).collect();
         Arc::new(Sched {
             procs,
@@ -320,6 +329,7 @@ impl Sched {
             deadlock: Mutex::new(None),
             deadlocked: AtomicBool::new(false),
             latency: Default::default(),
+            tracer,
         })
     }
 
@@ -378,6 +388,17 @@ impl Sched {
             }
             return ptr;
         }
+        if self.tracer.is_some() {
+            let ts = self.trace_now();
+            self.trace(
+                ctx,
+                ts,
+                crate::trace::Kind::Spawn {
+                    parent,
+                    child: goid,
+                },
+            );
+        }
         match locked {
             Some((p, restore)) => {
                 p.spawned.store(p.spawned.load(Relaxed) + 1, Relaxed);
@@ -409,6 +430,10 @@ impl Sched {
             return Some(g);
         };
         self.sample_ready(p, g.header());
+        if self.tracer.is_some() {
+            let (ts, goid) = (self.trace_now(), g.header().goid);
+            self.trace(ctx, ts, crate::trace::Kind::Ready { goid });
+        }
         let over = p.runq.put(g.into_raw().as_ptr(), true);
         p.unlock(restore);
         if let Some(batch) = over {
@@ -507,7 +532,8 @@ impl Sched {
         for g in batch {
             // SAFETY: each pointer came out of a run queue, which owned a
             // runnable reference for it.
-            l.runq.push_back(unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) });
+            l.runq
+                .push_back(unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) });
         }
         self.runqsize.fetch_add(n, Release);
     }
@@ -532,7 +558,8 @@ impl Sched {
                 // Cannot happen with an empty local queue, but stay correct.
                 for g in b {
                     // SAFETY: pointers from our run queue, each owning a ref.
-                    l.runq.push_back(unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) });
+                    l.runq
+                        .push_back(unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) });
                     self.runqsize.fetch_add(1, Release);
                 }
             }
@@ -546,7 +573,10 @@ impl Sched {
     }
 
     pub(crate) fn spawned_total(&self) -> u64 {
-        self.allp.iter().map(|p| p.spawned.load(Relaxed)).sum::<u64>()
+        self.allp
+            .iter()
+            .map(|p| p.spawned.load(Relaxed))
+            .sum::<u64>()
             + self.spawned_nop.load(Relaxed)
     }
 
@@ -859,7 +889,10 @@ impl Sched {
             }
             if let Some((g, inherit)) = p.runq.get() {
                 // SAFETY: run queues own one reference per entry.
-                return Found::G(unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) }, inherit);
+                return Found::G(
+                    unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) },
+                    inherit,
+                );
             }
             if self.runqsize.load(Acquire) > 0 {
                 if let Some(g) = self.globrunqget(p, 0) {
@@ -912,8 +945,7 @@ impl Sched {
                 // A G may have been queued after we looked but before we
                 // stopped counting as spinning (so `wakep` saw us and did
                 // not start anyone): look once more.
-                if self.allp.iter().any(|pp| !pp.runq.is_empty())
-                    || self.runqsize.load(SeqCst) > 0
+                if self.allp.iter().any(|pp| !pp.runq.is_empty()) || self.runqsize.load(SeqCst) > 0
                 {
                     let mut l = self.lock.lock().unwrap();
                     if let Some(np) = self.pidleget_locked(&mut l) {
@@ -1017,6 +1049,10 @@ impl Sched {
                 let running = st == p::PPOLLING || st == p::PLOCKED;
                 if let Some((g, k)) = me.runq.steal(&victim.runq, last, running) {
                     self.steals.fetch_add(k as u64, Relaxed);
+                    if self.tracer.is_some() {
+                        let ts = self.trace_now();
+                        self.trace(ctx, ts, crate::trace::Kind::Steal { n: k, from: vi });
+                    }
                     // SAFETY: run queues own one reference per entry.
                     return Some(unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) });
                 }
@@ -1171,18 +1207,37 @@ impl Sched {
             h.wait_reason.store(0, Relaxed);
         }
         ctx.curg.set(Some(g.as_ptr()));
+        let goid = h.goid;
+        let t0 = if self.tracer.is_some() {
+            self.trace_now()
+        } else {
+            0
+        };
+        let pid = p.id;
         p.begin_poll(ctx.m.id);
         let out = g.poll();
         self.end_poll(ctx);
-        match out {
+        let end = match out {
             PollOutcome::Done => {
                 self.allgs.remove(h);
+                "done"
             }
             PollOutcome::Pending => {
-                if g.park_after_poll(ctx.wait_reason.get(), ctx.wait_external.get(), self.coarse_ms()) == AfterPoll::Requeue {
+                let reason = ctx.wait_reason.get();
+                let after = g.park_after_poll(reason, ctx.wait_external.get(), self.coarse_ms());
+                if after == AfterPoll::Requeue {
                     self.requeue(ctx, g);
+                    "yield"
+                } else {
+                    crate::trace::park_label(reason)
                 }
             }
+        };
+        if self.tracer.is_some() {
+            let dur_us = self.trace_now() - t0;
+            let saved = ctx.p.replace(Some(pid));
+            self.trace(ctx, t0, crate::trace::Kind::Run { goid, dur_us, end });
+            ctx.p.set(saved);
         }
     }
 
@@ -1216,15 +1271,45 @@ impl Sched {
         }
         mg.header().set_status(GStatus::Running);
         ctx.curg.set(Some(mg.as_ptr()));
+        let t0 = if self.tracer.is_some() {
+            self.trace_now()
+        } else {
+            0
+        };
+        let pid = p.id;
         p.begin_poll(ctx.m.id);
         let done = main(ctx);
         self.end_poll(ctx);
+        if self.tracer.is_some() {
+            let dur_us = self.trace_now() - t0;
+            let end = if done {
+                "done"
+            } else {
+                crate::trace::park_label(ctx.wait_reason.get())
+            };
+            let saved = ctx.p.replace(Some(pid));
+            self.trace(
+                ctx,
+                t0,
+                crate::trace::Kind::Run {
+                    goid: 1,
+                    dur_us,
+                    end,
+                },
+            );
+            ctx.p.set(saved);
+        }
         if done {
             mg.header().state.transition_to_complete();
             mg.header().set_status(GStatus::Dead);
             return true;
         }
-        if mg.park_after_poll(ctx.wait_reason.get(), ctx.wait_external.get(), self.coarse_ms()) == AfterPoll::Requeue {
+        if mg.park_after_poll(
+            ctx.wait_reason.get(),
+            ctx.wait_external.get(),
+            self.coarse_ms(),
+        ) == AfterPoll::Requeue
+        {
             // Main yielded: let queued goroutines run before polling it
             // again (Go puts a yielding main on the global queue).
             ctx.main_yielded.set(true);
@@ -1348,6 +1433,7 @@ fn mstart(sched: Arc<Sched>, m: Arc<M>, p: usize, spinning: bool) {
     if ctx.spinning.get() {
         sched.nmspinning.fetch_sub(1, SeqCst);
     }
+    sched.trace_flush(&ctx);
     sched.m_exit();
 }
 
@@ -1372,7 +1458,13 @@ pub(crate) fn run_main(sched: &Arc<Sched>, main: &mut dyn FnMut(&MCtx) -> bool) 
     if ctx.spinning.get() {
         sched.nmspinning.fetch_sub(1, SeqCst);
     }
+    sched.trace_flush(&ctx);
     sched.teardown();
+    if let Some(t) = &sched.tracer {
+        if let Err(e) = t.write(sched.procs) {
+            eprintln!("gmp: cannot write the execution trace: {e}");
+        }
+    }
     sched.m_exit();
 }
 

@@ -48,7 +48,9 @@ fn install() {
             let n = unsafe { libc::read(rfd, &mut b as *mut u8 as *mut libc::c_void, 1) };
             if n == 1 {
                 dump_and_maybe_exit();
-            } else if n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            } else if n < 0
+                && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
+            {
                 return;
             }
         });

@@ -44,7 +44,8 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
         Some(true)
     })
     .flatten();
-    let in_goroutine = state.is_some() || with_current(|ctx| ctx.curg.get().is_some()) == Some(true);
+    let in_goroutine =
+        state.is_some() || with_current(|ctx| ctx.curg.get().is_some()) == Some(true);
     if !in_goroutine {
         return f();
     }
