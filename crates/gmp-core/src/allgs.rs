@@ -1,5 +1,7 @@
-//! allgs: the registry of live goroutines (Go's `allgs`), sharded by P so
-//! that a spawn and an exit on the same P take an uncontended lock.
+//! allgs: the registry of live goroutines (Go's `allgs`).
+//!
+//! Sharded by goroutine id (a power-of-two count, several per P) so that
+//! registration and removal rarely meet on one lock.
 //!
 //! The registry owns one reference to each G until it completes; teardown
 //! walks it to drop the futures of goroutines that never finished, and the
@@ -27,7 +29,7 @@ impl AllGs {
     /// # Safety
     /// `g` is freshly allocated and not yet visible to other threads.
     pub(crate) unsafe fn insert(&self, shard: usize, g: GPtr) {
-        let shard = shard % self.shards.len();
+        let shard = shard & (self.shards.len() - 1);
         let p = g.into_raw();
         let idx = self.shards[shard].lock().unwrap().0.insert(p) as u32;
         // SAFETY: not yet shared, so plain writes are fine.

@@ -35,10 +35,29 @@ pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     .flatten()
     .unwrap_or(false);
     if yield_now {
-        cx.waker().wake_by_ref();
+        self_wake(cx);
         Poll::Pending
     } else {
         Poll::Ready(())
+    }
+}
+
+/// Ask to be polled again. When the context's waker is the goroutine's
+/// own, tell the M directly (it requeues the G with one CAS instead of a
+/// wake CAS plus an idle CAS); otherwise wake through the waker, which a
+/// combinator may need to see.
+#[inline]
+fn self_wake(cx: &mut Context<'_>) {
+    let fast = with_current(|ctx| match ctx.curg.get() {
+        Some(g) if crate::g::is_own_waker(cx.waker(), g) => {
+            ctx.self_yield.set(true);
+            true
+        }
+        _ => false,
+    })
+    .unwrap_or(false);
+    if !fast {
+        cx.waker().wake_by_ref();
     }
 }
 
@@ -65,7 +84,7 @@ impl Future for Gosched {
         }
         self.yielded = true;
         with_current(|ctx| ctx.yield_global.set(true));
-        cx.waker().wake_by_ref();
+        self_wake(cx);
         Poll::Pending
     }
 }

@@ -186,6 +186,19 @@ impl GPtr {
         r
     }
 
+    /// After a Pending poll in which the G yielded through its own waker
+    /// (gosched, budget, preemption): back to runnable in one CAS.
+    pub(crate) fn yield_after_poll(&self) -> AfterPoll {
+        let h = self.header();
+        h.set_status(GStatus::Runnable);
+        let r = h.state.transition_to_yield();
+        if r == AfterPoll::Park {
+            // Closed by teardown meanwhile: nobody else drops the future.
+            self.drop_future_closed();
+        }
+        r
+    }
+
     /// Teardown: close the G and drop its future if nobody is polling it.
     pub(crate) fn close(&self) {
         if self.header().state.close() {
@@ -242,6 +255,12 @@ fn wake_awaiter(h: &Header) {
 
 static WAKER_VTABLE: RawWakerVTable =
     RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+/// True when `w` is G `g`'s own waker (not some combinator's).
+#[inline]
+pub(crate) fn is_own_waker(w: &Waker, g: NonNull<Header>) -> bool {
+    w.data() == g.as_ptr() as *const () && std::ptr::eq(w.vtable(), &WAKER_VTABLE)
+}
 
 /// A waker borrowing the runnable's reference (valid during a poll).
 pub(crate) fn borrowed_waker(p: NonNull<Header>) -> ManuallyDrop<Waker> {

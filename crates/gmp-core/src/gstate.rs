@@ -160,6 +160,28 @@ impl State {
         }
     }
 
+    /// The poll returned Pending after the G asked to run again (a yield
+    /// through its own waker, which skipped the wake CAS): RUNNING ->
+    /// SCHEDULED in one step. `Park` only if teardown closed it meanwhile.
+    pub(crate) fn transition_to_yield(&self) -> AfterPoll {
+        let mut s = self.0.load(Acquire);
+        loop {
+            if s & CLOSED != 0 {
+                let new = s & !RUNNING;
+                match self.0.compare_exchange_weak(s, new, AcqRel, Acquire) {
+                    Ok(_) => return AfterPoll::Park,
+                    Err(cur) => s = cur,
+                }
+                continue;
+            }
+            let new = (s & !RUNNING) | SCHEDULED;
+            match self.0.compare_exchange_weak(s, new, AcqRel, Acquire) {
+                Ok(_) => return AfterPoll::Requeue,
+                Err(cur) => s = cur,
+            }
+        }
+    }
+
     /// The future finished and its output (if any) is stored: RUNNING ->
     /// COMPLETE. With no JoinHandle the output is nobody's, so CLOSED too.
     /// Returns the previous state.

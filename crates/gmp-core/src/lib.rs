@@ -52,6 +52,8 @@ mod dump;
 mod g;
 pub(crate) mod gstate;
 #[cfg(not(loom))]
+mod globrunq;
+#[cfg(not(loom))]
 mod join;
 #[cfg(not(loom))]
 mod m;

@@ -31,7 +31,6 @@ use crate::runq::RUNQ_SIZE;
 use crate::status::{GStatus, WaitReason};
 use crate::UnhandledPanic;
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
@@ -61,7 +60,8 @@ pub(crate) struct Sched {
     pub(crate) allp: Box<[P]>,
     /// Go's `sched.lock`: global run queue, idle Ps, idle Ms.
     lock: Mutex<SchedLocked>,
-    runqsize: AtomicUsize,
+    /// Go's `sched.runq`.
+    pub(crate) globq: crate::globrunq::GlobRunq,
     pub(crate) npidle: AtomicUsize,
     pub(crate) nmspinning: AtomicUsize,
     pub(crate) nmidle: AtomicUsize,
@@ -98,8 +98,6 @@ pub(crate) struct Sched {
     pub(crate) netpoll_wakeups: AtomicU64,
     /// Ms inside `gmp::syscall` (Go's `sched.nmsys`-like count for checkdead).
     pub(crate) nmsys: AtomicUsize,
-    /// Puts on the global queue (activity epoch for checkdead).
-    globputs: AtomicU64,
     /// Set by checkdead: the fatal error text `block_on` panics with.
     pub(crate) deadlock: Mutex<Option<String>>,
     deadlocked: AtomicBool,
@@ -111,7 +109,6 @@ pub(crate) struct Sched {
 }
 
 struct SchedLocked {
-    runq: VecDeque<GPtr>,
     pidle: Vec<usize>,
     midle: Vec<Arc<M>>,
 }
@@ -136,6 +133,8 @@ pub(crate) struct MCtx {
     /// The current G asked to go to the global queue's tail (gosched,
     /// preemption) rather than the local tail.
     pub(crate) yield_global: Cell<bool>,
+    /// The current G yielded through its own waker without the wake CAS.
+    pub(crate) self_yield: Cell<bool>,
     pub(crate) wait_reason: Cell<WaitReason>,
     /// The park about to happen can be completed by a plain thread.
     pub(crate) wait_external: Cell<bool>,
@@ -212,6 +211,7 @@ impl MCtx {
             curg: Cell::new(None),
             budget: Cell::new(BUDGET),
             yield_global: Cell::new(false),
+            self_yield: Cell::new(false),
             wait_reason: Cell::new(WaitReason::None),
             wait_external: Cell::new(false),
             spinning: Cell::new(false),
@@ -291,11 +291,10 @@ impl Sched {
             procs,
             allp: (0..procs).map(P::new).collect(),
             lock: Mutex::new(SchedLocked {
-                runq: VecDeque::new(),
                 pidle: (0..procs).rev().collect(),
                 midle: Vec::new(),
             }),
-            runqsize: AtomicUsize::new(0),
+            globq: Default::default(),
             npidle: AtomicUsize::new(procs),
             nmspinning: AtomicUsize::new(0),
             nmidle: AtomicUsize::new(0),
@@ -303,7 +302,7 @@ impl Sched {
             mlive: Mutex::new(0),
             mlive_cv: Condvar::new(),
             threads: Mutex::new(Vec::new()),
-            allgs: AllGs::new(procs + 1),
+            allgs: AllGs::new((4 * procs).max(16).next_power_of_two()),
             goidgen: AtomicU64::new(1),
             shutdown: AtomicBool::new(false),
             m0: Arc::new(M::new(1, true)),
@@ -325,7 +324,6 @@ impl Sched {
             netpoll_wakeups: AtomicU64::new(0),
             spawned_nop: AtomicU64::new(0),
             nmsys: AtomicUsize::new(0),
-            globputs: AtomicU64::new(0),
             deadlock: Mutex::new(None),
             deadlocked: AtomicBool::new(false),
             latency: Default::default(),
@@ -373,10 +371,12 @@ impl Sched {
             None => self.goidgen.fetch_add(1, Relaxed) + 1,
         };
         let ptr = make(goid, parent);
+        // Shard by goroutine id: the G usually exits on another P or M
+        // than the one that made it, so per-P shards would still contend.
+        let shard = goid as usize;
         // The registry's reference.
         // SAFETY: freshly allocated, not shared yet; the G was created with
         // two references (runnable + registry).
-        let shard = locked.map_or(self.procs, |(p, _)| p.id);
         unsafe { self.allgs.insert(shard, GPtr::from_raw(ptr)) };
         // SAFETY: this is the runnable's reference.
         let g = unsafe { GPtr::from_raw(ptr) };
@@ -520,28 +520,17 @@ impl Sched {
     // ---- the global run queue ----
 
     pub(crate) fn globrunqput(&self, g: GPtr) {
-        let mut l = self.lock.lock().unwrap();
-        self.globputs.fetch_add(1, Relaxed);
-        l.runq.push_back(g);
-        self.runqsize.fetch_add(1, Release);
+        self.globq.put(g);
     }
 
     fn globrunqput_batch(&self, batch: Vec<*mut Header>) {
-        let n = batch.len();
-        let mut l = self.lock.lock().unwrap();
-        for g in batch {
-            // SAFETY: each pointer came out of a run queue, which owned a
-            // runnable reference for it.
-            l.runq
-                .push_back(unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) });
-        }
-        self.runqsize.fetch_add(n, Release);
+        self.globq.put_raw_batch(batch);
     }
 
     /// Go's `globrunqget`: take a fair share of the global queue into P's
-    /// local queue and return one G.
-    fn globrunqget_locked(&self, l: &mut SchedLocked, p: &P, max: usize) -> Option<GPtr> {
-        let size = l.runq.len();
+    /// local queue and return one G. The caller holds P.
+    fn globrunqget(&self, p: &P, max: usize) -> Option<GPtr> {
+        let size = self.globq.len();
         if size == 0 {
             return None;
         }
@@ -550,26 +539,15 @@ impl Sched {
             n = n.min(max);
         }
         n = n.min(RUNQ_SIZE as usize / 2);
-        self.runqsize.fetch_sub(n, Release);
-        let g = l.runq.pop_front();
+        let g = self.globq.pop()?;
         for _ in 1..n {
-            let g = l.runq.pop_front().expect("runqsize");
+            let Some(g) = self.globq.pop() else { break };
             if let Some(b) = p.runq.put(g.into_raw().as_ptr(), false) {
                 // Cannot happen with an empty local queue, but stay correct.
-                for g in b {
-                    // SAFETY: pointers from our run queue, each owning a ref.
-                    l.runq
-                        .push_back(unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) });
-                    self.runqsize.fetch_add(1, Release);
-                }
+                self.globq.put_raw_batch(b);
             }
         }
-        g
-    }
-
-    fn globrunqget(&self, p: &P, max: usize) -> Option<GPtr> {
-        let mut l = self.lock.lock().unwrap();
-        self.globrunqget_locked(&mut l, p, max)
+        Some(g)
     }
 
     pub(crate) fn spawned_total(&self) -> u64 {
@@ -593,7 +571,7 @@ impl Sched {
     }
 
     pub(crate) fn global_runq_len(&self) -> usize {
-        self.runqsize.load(Relaxed)
+        self.globq.len()
     }
 
     // ---- idle Ps and Ms ----
@@ -719,7 +697,7 @@ impl Sched {
     /// for it if there is work, else put it on the idle list.
     pub(crate) fn handoffp(&self, p: usize) {
         let pp = &self.allp[p];
-        if !pp.runq.is_empty() || self.runqsize.load(Acquire) > 0 {
+        if !pp.runq.is_empty() || !self.globq.is_empty() {
             self.startm(Some(p), false);
             return;
         }
@@ -737,7 +715,7 @@ impl Sched {
             return;
         }
         let mut l = self.lock.lock().unwrap();
-        if !l.runq.is_empty() {
+        if !self.globq.is_empty() {
             drop(l);
             self.startm(Some(p), false);
             return;
@@ -812,7 +790,7 @@ impl Sched {
                     + p.spawned.load(Relaxed)
             })
             .sum::<u64>()
-            + self.globputs.load(Relaxed)
+
             + self.spawned_nop.load(Relaxed)
     }
 
@@ -824,7 +802,7 @@ impl Sched {
             && self.npidle.load(SeqCst) == self.procs
             && !self.netpoll_blocked.load(SeqCst)
             && self.nmsys.load(SeqCst) == 0
-            && l.runq.is_empty()
+            && self.globq.is_empty()
             && self.allp.iter().all(|p| p.runq.is_empty())
             && !self.main_ready();
         quiet.then_some(l)
@@ -866,7 +844,7 @@ impl Sched {
             // two goroutines that keep readying each other via runnext
             // cannot starve it.
             if p.schedtick.load(Relaxed).is_multiple_of(61) {
-                if self.runqsize.load(Acquire) > 0 {
+                if !self.globq.is_empty() {
                     if let Some(g) = self.globrunqget(p, 1) {
                         return Found::G(g, false);
                     }
@@ -894,7 +872,7 @@ impl Sched {
                     inherit,
                 );
             }
-            if self.runqsize.load(Acquire) > 0 {
+            if !self.globq.is_empty() {
                 if let Some(g) = self.globrunqget(p, 0) {
                     return Found::G(g, false);
                 }
@@ -925,36 +903,32 @@ impl Sched {
             if self.shutdown.load(Acquire) {
                 return Found::Shutdown;
             }
-            if !l.runq.is_empty() {
-                let g = self.globrunqget_locked(&mut l, p, 0);
-                drop(l);
-                if let Some(g) = g {
-                    return Found::G(g, false);
-                }
-                continue 'top;
-            }
             if is_m0 && self.main_ready() {
                 return Found::Main;
             }
             ctx.p.set(None);
             self.pidleput_locked(&mut l, pi);
             drop(l);
-            if ctx.spinning.get() {
-                ctx.spinning.set(false);
+            let was_spinning = ctx.spinning.replace(false);
+            if was_spinning {
                 self.nmspinning.fetch_sub(1, SeqCst);
-                // A G may have been queued after we looked but before we
-                // stopped counting as spinning (so `wakep` saw us and did
-                // not start anyone): look once more.
-                if self.allp.iter().any(|pp| !pp.runq.is_empty()) || self.runqsize.load(SeqCst) > 0
-                {
-                    let mut l = self.lock.lock().unwrap();
-                    if let Some(np) = self.pidleget_locked(&mut l) {
-                        drop(l);
-                        self.acquirep(ctx, np);
+            }
+            // A G may have been queued after we looked but before our P
+            // showed as idle (so its `wakep` found no idle P), or, if we
+            // were spinning, before we stopped counting as spinning (so
+            // `wakep` relied on us): look once more.
+            if !self.globq.is_empty()
+                || (was_spinning && self.allp.iter().any(|pp| !pp.runq.is_empty()))
+            {
+                let mut l = self.lock.lock().unwrap();
+                if let Some(np) = self.pidleget_locked(&mut l) {
+                    drop(l);
+                    self.acquirep(ctx, np);
+                    if was_spinning {
                         ctx.spinning.set(true);
                         self.nmspinning.fetch_add(1, SeqCst);
-                        continue 'top;
                     }
+                    continue 'top;
                 }
             }
             // Block in the netpoller until the next timer: exactly one M
@@ -1104,11 +1078,7 @@ impl Sched {
             return;
         }
         let n = gs.len();
-        {
-            let mut l = self.lock.lock().unwrap();
-            l.runq.extend(gs);
-            self.runqsize.fetch_add(n, Release);
-        }
+        self.globq.put_batch(gs);
         for _ in 0..n.min(self.procs) {
             if self.npidle.load(SeqCst) == 0 {
                 break;
@@ -1179,6 +1149,7 @@ impl Sched {
             }
         }
         ctx.yield_global.set(false);
+        ctx.self_yield.set(false);
         ctx.wait_reason.set(WaitReason::None);
         ctx.wait_external.set(false);
     }
@@ -1224,7 +1195,11 @@ impl Sched {
             }
             PollOutcome::Pending => {
                 let reason = ctx.wait_reason.get();
-                let after = g.park_after_poll(reason, ctx.wait_external.get(), self.coarse_ms());
+                let after = if ctx.self_yield.get() {
+                    g.yield_after_poll()
+                } else {
+                    g.park_after_poll(reason, ctx.wait_external.get(), self.coarse_ms())
+                };
                 if after == AfterPoll::Requeue {
                     self.requeue(ctx, g);
                     "yield"
@@ -1304,12 +1279,12 @@ impl Sched {
             mg.header().set_status(GStatus::Dead);
             return true;
         }
-        if mg.park_after_poll(
-            ctx.wait_reason.get(),
-            ctx.wait_external.get(),
-            self.coarse_ms(),
-        ) == AfterPoll::Requeue
-        {
+        let after = if ctx.self_yield.get() {
+            mg.yield_after_poll()
+        } else {
+            mg.park_after_poll(ctx.wait_reason.get(), ctx.wait_external.get(), self.coarse_ms())
+        };
+        if after == AfterPoll::Requeue {
             // Main yielded: let queued goroutines run before polling it
             // again (Go puts a yielding main on the global queue).
             ctx.main_yielded.set(true);
@@ -1364,9 +1339,7 @@ impl Sched {
                 drop(unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) });
             }
         }
-        let q = std::mem::take(&mut self.lock.lock().unwrap().runq);
-        drop(q);
-        self.runqsize.store(0, Relaxed);
+        while self.globq.pop().is_some() {}
         // Drop the futures of unfinished goroutines. Their drops may wake
         // or spawn others; with `shutdown` set that runs nothing.
         loop {
