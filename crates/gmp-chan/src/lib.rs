@@ -1,1 +1,69 @@
-//! placeholder
+//! gmp-chan: Go's channels and `select` for gmp goroutines.
+//!
+//! # Design
+//!
+//! **hchan** (`hchan.rs`) is one allocation: a small spin-then-yield lock
+//! (`sync::RawLock`, Go's runtime `lock`), and under it a ring buffer of
+//! `cap` slots (a `VecDeque` allocated once), the `closed` flag and the two
+//! wait queues `recvq`/`sendq`. `len` and `is_closed` read atomic mirrors
+//! without the lock, as Go reads `qcount`.
+//!
+//! A **sudog** is one waiting goroutine on one channel: its `Waker`, a slot
+//! for the value (the value to send, or the slot a sender fills), the links
+//! of the intrusive doubly-linked `waitq`, and, for a select, a pointer to
+//! the select's shared `selectDone` and the case index. The sudog lives
+//! inside the pinned `send`/`recv` future (or select case), so a blocking op
+//! allocates nothing. A waker completes a sudog under the channel lock and
+//! publishes the outcome with one Release store of `status` (`OK`, or
+//! `CLOSED` for Go's `success == false`) as its last touch; the owner reads
+//! it with Acquire and may then free the sudog. Wakers are woken after the
+//! lock is released; gmp-core's waker is Go's `goready` (the woken G goes to
+//! the waking P's `runnext`).
+//!
+//! **chansend**: closed → the value comes back; a waiting receiver → the
+//! value is copied straight into its sudog (no buffer hop, for buffered
+//! channels too); buffer space → enqueue; else park on `sendq`.
+//! **chanrecv**: buffer head (and, when the buffer was full, the first
+//! blocked sender's value moves to the tail: chan.go `recv`); else straight
+//! from a blocked sender; else closed → `RecvError`; else park on `recvq`.
+//! **closechan** completes every queued sudog with `CLOSED` (senders keep
+//! their value to return it) and wakes them all. Queues are FIFO.
+//!
+//! **Cancellation**: dropping a queued future takes the lock and unlinks its
+//! sudog; if a sender already handed it a value, the value is given to the
+//! next waiting receiver or pushed back at the head of the buffer, so it is
+//! neither lost nor reordered (the buffer may then hold one more value than
+//! `cap` for a moment; `len()` never reports more than `cap`).
+//!
+//! **selectgo** (`select.rs`): see that module. Cases are pinned locals of
+//! the enclosing async fn, driven through `Pin<&mut dyn SelectCase>`;
+//! random poll order, address lock order, pass 1 commit, `default`, pass 2
+//! enqueue on every channel, and a `selectDone` CAS that a waker must win
+//! before completing any sudog of the select, so exactly one case commits.
+//!
+//! **Preemption**: every poll of a channel op first calls gmp-core's
+//! `poll_proceed`, so a goroutine whose channels are always ready still
+//! yields its P when its budget or time slice runs out.
+//!
+//! **loom**: `sync.rs` swaps the atomics, the lock and the scheduler hooks
+//! for loom's under `--cfg loom`; `tests/loom_chan.rs` runs this very code
+//! with loom threads and `loom::future::block_on`.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_debug_implementations)]
+
+mod ends;
+mod error;
+mod hchan;
+mod select;
+mod sync;
+
+pub use ends::{bounded, never, Receiver, RecvFuture, SendFuture, Sender};
+pub use error::{RecvError, SendError, TryRecvError, TrySendError};
+pub use select::{RecvOperand, SendOperand};
+
+/// Macro support; not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::select::{erase, select_no_cases, RecvCase, Select, SelectCase, SendCase};
+}

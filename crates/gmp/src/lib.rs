@@ -19,6 +19,7 @@ pub use rt::{Builder, Runtime, UnhandledPanic};
 pub mod chan {
     pub use gmp_chan::*;
 }
+pub use gmp_chan::select;
 
 /// Go's `sync` package.
 pub mod sync;

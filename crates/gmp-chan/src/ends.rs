@@ -1,0 +1,381 @@
+//! The public channel handles, `Sender` and `Receiver`, and the futures of
+//! a blocking send and receive (each embedding its sudog, so a blocking op
+//! allocates nothing). Also the `try_` and `_blocking` forms and `Stream`.
+
+use crate::error::{RecvError, SendError, TryRecvError, TrySendError};
+use crate::hchan::{Chan, SendTry, Waiter};
+use crate::sync::{assert_in_runtime, block_on, in_runtime, poll_proceed, set_wait_reason, Arc, Wait};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering::{AcqRel, Relaxed};
+use std::task::{Context, Poll};
+
+/// Go's `make(chan T, cap)`: `cap == 0` is an unbuffered (rendezvous)
+/// channel.
+pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
+    let c = Arc::new(Chan::new(cap));
+    (
+        Sender { chan: c.clone() },
+        Receiver {
+            chan: Some(c),
+            stream: None,
+        },
+    )
+}
+
+/// Go's nil channel: a receiver that is never ready. Receiving parks
+/// forever; as a `select!` case it switches that case off.
+pub fn never<T>() -> Receiver<T> {
+    Receiver {
+        chan: None,
+        stream: None,
+    }
+}
+
+/// The sending end. Clone it for more senders; dropping the last one closes
+/// the channel.
+pub struct Sender<T> {
+    pub(crate) chan: Arc<Chan<T>>,
+}
+
+/// The receiving end. Clone it for more receivers (MPMC).
+pub struct Receiver<T> {
+    /// `None` is the nil channel (`never`).
+    pub(crate) chan: Option<Arc<Chan<T>>>,
+    /// The sudog `Stream::poll_next` parks with (a `Receiver` is `Unpin`,
+    /// so it is boxed; allocated on first use and reused).
+    stream: Option<Pin<Box<Waiter<T>>>>,
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.chan.senders.fetch_add(1, Relaxed);
+        Sender {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        if self.chan.senders.fetch_sub(1, AcqRel) == 1 {
+            self.chan.close();
+        }
+    }
+}
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        Receiver {
+            chan: self.chan.clone(),
+            stream: None,
+        }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        if let (Some(c), Some(w)) = (&self.chan, self.stream.as_mut()) {
+            c.cancel(w.as_mut(), false);
+        }
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("len", &self.len())
+            .field("cap", &self.capacity())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.chan.is_none() {
+            return f.write_str("Receiver(nil)");
+        }
+        f.debug_struct("Receiver")
+            .field("len", &self.len())
+            .field("cap", &self.capacity())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl<T> Sender<T> {
+    /// Send `v`, parking until a receiver takes it (unbuffered) or there is
+    /// buffer space. `Err(SendError(v))` if the channel is or gets closed.
+    pub fn send(&self, v: T) -> SendFuture<'_, T> {
+        SendFuture {
+            chan: &self.chan,
+            value: Some(v),
+            waiter: Waiter::new(),
+            started: false,
+            check_rt: true,
+        }
+    }
+
+    /// Go's `select { case c <- v: default: }`.
+    pub fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
+        let c = &*self.chan;
+        c.lock();
+        // SAFETY: lock held.
+        let r = unsafe { c.send_locked(v) };
+        // SAFETY: we hold it.
+        unsafe { c.unlock() };
+        match r {
+            SendTry::Sent(w) => {
+                if let Some(w) = w {
+                    w.wake();
+                }
+                Ok(())
+            }
+            SendTry::Closed(v) => Err(TrySendError::Closed(v)),
+            SendTry::Full(v) => Err(TrySendError::Full(v)),
+        }
+    }
+
+    /// `send` for plain OS threads: blocks the thread. Panics inside a gmp
+    /// runtime, where it would block an M (use `tx.send(v).await`).
+    #[track_caller]
+    pub fn send_blocking(&self, v: T) -> Result<(), SendError<T>> {
+        if in_runtime() {
+            panic!(
+                "Sender::send_blocking called on a gmp runtime thread; inside a goroutine use \
+                 `tx.send(v).await`"
+            );
+        }
+        let mut f = self.send(v);
+        f.check_rt = false;
+        block_on(f)
+    }
+
+    /// Close the channel; true if this call closed it.
+    pub fn close(&self) -> bool {
+        self.chan.close()
+    }
+
+    /// Values buffered now (Go's `len(c)`).
+    pub fn len(&self) -> usize {
+        self.chan.len()
+    }
+
+    /// True when nothing is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The buffer size given to `bounded` (Go's `cap(c)`).
+    pub fn capacity(&self) -> usize {
+        self.chan.cap()
+    }
+
+    /// True once the channel is closed.
+    pub fn is_closed(&self) -> bool {
+        self.chan.is_closed()
+    }
+
+    /// True if both handles are ends of one channel.
+    pub fn same_channel(&self, other: &Sender<T>) -> bool {
+        Arc::ptr_eq(&self.chan, &other.chan)
+    }
+}
+
+impl<T> Receiver<T> {
+    /// Receive the next value, parking until there is one.
+    /// `Err(RecvError)` once the channel is closed and drained.
+    pub fn recv(&self) -> RecvFuture<'_, T> {
+        RecvFuture {
+            chan: self.chan.as_deref(),
+            waiter: Waiter::new(),
+            started: false,
+            check_rt: true,
+        }
+    }
+
+    /// Go's `select { case v, ok := <-c: default: }`.
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        let Some(c) = self.chan.as_deref() else {
+            return Err(TryRecvError::Empty);
+        };
+        let mut wake = None;
+        c.lock();
+        // SAFETY: lock held.
+        let r = unsafe { c.recv_locked(&mut wake) };
+        // SAFETY: we hold it.
+        unsafe { c.unlock() };
+        if let Some(w) = wake {
+            w.wake();
+        }
+        match r {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(RecvError)) => Err(TryRecvError::Closed),
+            None => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// `recv` for plain OS threads: blocks the thread. Panics inside a gmp
+    /// runtime, where it would block an M (use `rx.recv().await`).
+    #[track_caller]
+    pub fn recv_blocking(&self) -> Result<T, RecvError> {
+        if in_runtime() {
+            panic!(
+                "Receiver::recv_blocking called on a gmp runtime thread; inside a goroutine use \
+                 `rx.recv().await`"
+            );
+        }
+        let mut f = self.recv();
+        f.check_rt = false;
+        block_on(f)
+    }
+
+    /// Close the channel; true if this call closed it (false for `never`).
+    pub fn close(&self) -> bool {
+        self.chan.as_deref().is_some_and(|c| c.close())
+    }
+
+    /// Values buffered now (Go's `len(c)`).
+    pub fn len(&self) -> usize {
+        self.chan.as_deref().map_or(0, |c| c.len())
+    }
+
+    /// True when nothing is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The buffer size given to `bounded` (Go's `cap(c)`).
+    pub fn capacity(&self) -> usize {
+        self.chan.as_deref().map_or(0, |c| c.cap())
+    }
+
+    /// True once the channel is closed.
+    pub fn is_closed(&self) -> bool {
+        self.chan.as_deref().is_some_and(|c| c.is_closed())
+    }
+
+    /// True for `never()` (Go's nil channel).
+    pub fn is_never(&self) -> bool {
+        self.chan.is_none()
+    }
+}
+
+/// Future of [`Sender::send`]. Dropping it before it completes withdraws
+/// the send (the value is dropped with it, never half-sent).
+#[must_use = "futures do nothing unless awaited"]
+pub struct SendFuture<'a, T> {
+    chan: &'a Chan<T>,
+    value: Option<T>,
+    waiter: Waiter<T>,
+    started: bool,
+    check_rt: bool,
+}
+
+/// Future of [`Receiver::recv`]. Dropping it before it completes withdraws
+/// the receive; a value already handed to it goes to the next receiver.
+#[must_use = "futures do nothing unless awaited"]
+pub struct RecvFuture<'a, T> {
+    chan: Option<&'a Chan<T>>,
+    waiter: Waiter<T>,
+    started: bool,
+    check_rt: bool,
+}
+
+impl<T> fmt::Debug for SendFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendFuture").field("queued", &self.waiter.queued).finish()
+    }
+}
+
+impl<T> fmt::Debug for RecvFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvFuture").field("queued", &self.waiter.queued).finish()
+    }
+}
+
+impl<T> Future for SendFuture<'_, T> {
+    type Output = Result<(), SendError<T>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `waiter` is only ever used pinned (re-pinned below); the
+        // other fields are plain data we may move.
+        let this = unsafe { self.get_unchecked_mut() };
+        if !this.started {
+            this.started = true;
+            if this.check_rt {
+                assert_in_runtime("Sender::send().await");
+            }
+        }
+        if poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
+        // SAFETY: the waiter lives inside this pinned future.
+        let w = unsafe { Pin::new_unchecked(&mut this.waiter) };
+        this.chan.poll_send(cx, w, &mut this.value).map_err(SendError)
+    }
+}
+
+impl<T> Drop for SendFuture<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: drop of a (possibly) pinned future: the waiter has not
+        // moved since it was pinned.
+        let w = unsafe { Pin::new_unchecked(&mut self.waiter) };
+        self.chan.cancel(w, true);
+    }
+}
+
+impl<T> Future for RecvFuture<'_, T> {
+    type Output = Result<T, RecvError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: as in `SendFuture::poll`.
+        let this = unsafe { self.get_unchecked_mut() };
+        if !this.started {
+            this.started = true;
+            if this.check_rt {
+                assert_in_runtime("Receiver::recv().await");
+            }
+        }
+        if poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let Some(c) = this.chan else {
+            // Go's nil channel: park forever.
+            set_wait_reason(Wait::ChanReceiveNil);
+            return Poll::Pending;
+        };
+        // SAFETY: the waiter lives inside this pinned future.
+        let w = unsafe { Pin::new_unchecked(&mut this.waiter) };
+        c.poll_recv(cx, w)
+    }
+}
+
+impl<T> Drop for RecvFuture<'_, T> {
+    fn drop(&mut self) {
+        if let Some(c) = self.chan {
+            // SAFETY: as in `SendFuture::drop`.
+            let w = unsafe { Pin::new_unchecked(&mut self.waiter) };
+            c.cancel(w, false);
+        }
+    }
+}
+
+impl<T> futures::Stream for Receiver<T> {
+    type Item = T;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = self.get_mut();
+        if poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let Some(c) = this.chan.as_deref() else {
+            set_wait_reason(Wait::ChanReceiveNil);
+            return Poll::Pending;
+        };
+        let w = this.stream.get_or_insert_with(|| Box::pin(Waiter::new()));
+        c.poll_recv(cx, w.as_mut()).map(Result::ok)
+    }
+}

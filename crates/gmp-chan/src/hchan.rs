@@ -1,0 +1,696 @@
+//! hchan: the channel object, its sudog wait queues and the locked core of
+//! Go's `chansend`, `chanrecv` and `closechan`. Everything here runs with the
+//! channel lock held (the `*_locked` functions) or is the owner side of a
+//! sudog (poll, cancel). The futures, the public handles and `selectgo` are
+//! thin layers over these functions.
+
+use crate::error::RecvError;
+use crate::sync::{set_wait_reason, AtomicBool, AtomicU8, AtomicUsize, RawLock, Wait};
+use std::cell::UnsafeCell;
+use std::collections::VecDeque;
+use std::marker::PhantomPinned;
+use std::pin::Pin;
+use std::ptr;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::task::{Context, Poll, Waker};
+
+/// A sudog's outcome, published with a Release store as the very last write
+/// a waker makes to it (after which the owner may free it).
+pub(crate) const WAITING: u8 = 0;
+/// Go's `success == true`: the value was handed over.
+pub(crate) const OK: u8 = 1;
+/// Go's `success == false`: woken by `closechan`.
+pub(crate) const CLOSED: u8 = 2;
+
+/// Go's `g.selectDone` plus `gp.param`: shared by all sudogs of one parked
+/// select. A waker must win `done` (false -> true) before it may complete
+/// any of the select's sudogs, so exactly one case commits; it then stores
+/// the winning case index + 1 in `fired` (the select's wake-up signal).
+#[doc(hidden)]
+pub struct SelectDone {
+    pub(crate) done: AtomicBool,
+    pub(crate) fired: AtomicUsize,
+}
+
+impl std::fmt::Debug for SelectDone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SelectDone")
+            .field("fired", &self.fired.load(Relaxed))
+            .finish()
+    }
+}
+
+impl SelectDone {
+    pub(crate) fn new() -> SelectDone {
+        SelectDone {
+            done: AtomicBool::new(false),
+            fired: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// The fields of a sudog that are guarded by the lock of the channel it is
+/// queued on (or owned outright by its future while it is not queued).
+pub(crate) struct SudogInner<T> {
+    next: *const Sudog<T>,
+    prev: *const Sudog<T>,
+    linked: bool,
+    pub(crate) waker: Option<Waker>,
+    /// The value to send (send sudog), or the slot a sender fills (recv
+    /// sudog).
+    pub(crate) elem: Option<T>,
+    /// Null unless the sudog belongs to a select (Go's `isSelect`).
+    pub(crate) sel: *const SelectDone,
+    /// The select case this sudog stands for.
+    pub(crate) case: usize,
+}
+
+/// Go's sudog: one goroutine waiting on one channel. It lives inside the
+/// pinned future that waits (no allocation per blocking op) and is linked
+/// into the channel's `recvq`/`sendq` intrusive doubly-linked list.
+pub(crate) struct Sudog<T> {
+    inner: UnsafeCell<SudogInner<T>>,
+    pub(crate) status: AtomicU8,
+    _pin: PhantomPinned,
+}
+
+// SAFETY: a sudog is only reached from other threads through the channel
+// lock discipline (inner fields under the lock, `status` atomic), and it
+// carries a `T` across threads, so `T: Send` is what it needs.
+unsafe impl<T: Send> Send for Sudog<T> {}
+// SAFETY: as above; shared access never hands out `&T` without the lock.
+unsafe impl<T: Send> Sync for Sudog<T> {}
+
+impl<T> Sudog<T> {
+    pub(crate) fn new() -> Sudog<T> {
+        Sudog {
+            inner: UnsafeCell::new(SudogInner {
+                next: ptr::null(),
+                prev: ptr::null(),
+                linked: false,
+                waker: None,
+                elem: None,
+                sel: ptr::null(),
+                case: 0,
+            }),
+            status: AtomicU8::new(WAITING),
+            _pin: PhantomPinned,
+        }
+    }
+
+    /// # Safety
+    /// The caller holds the lock of the channel this sudog is (or is about
+    /// to be) queued on, or the sudog is not queued and the caller owns it.
+    #[allow(clippy::mut_from_ref)]
+    #[inline]
+    pub(crate) unsafe fn inner(&self) -> &mut SudogInner<T> {
+        // SAFETY: exclusivity is the caller's contract above.
+        unsafe { &mut *self.inner.get() }
+    }
+}
+
+/// Go's waitq: FIFO of sudogs, intrusive, guarded by the channel lock.
+pub(crate) struct WaitQ<T> {
+    head: *const Sudog<T>,
+    tail: *const Sudog<T>,
+}
+
+impl<T> WaitQ<T> {
+    const fn new() -> WaitQ<T> {
+        WaitQ {
+            head: ptr::null(),
+            tail: ptr::null(),
+        }
+    }
+
+    /// Go's `enqueue`: append at the tail.
+    ///
+    /// # Safety
+    /// Channel lock held; `sg` is pinned, not linked, and stays alive until
+    /// it is unlinked (by `dequeue` or `remove`).
+    unsafe fn enqueue(&mut self, sg: *const Sudog<T>) {
+        // SAFETY: lock held, sg valid (caller).
+        unsafe {
+            let i = (*sg).inner();
+            debug_assert!(!i.linked);
+            i.linked = true;
+            i.next = ptr::null();
+            i.prev = self.tail;
+            if self.tail.is_null() {
+                self.head = sg;
+            } else {
+                (*self.tail).inner().next = sg;
+            }
+            self.tail = sg;
+        }
+    }
+
+    /// Unlink `sg` if it is still linked.
+    ///
+    /// # Safety
+    /// Channel lock held; `sg` was enqueued on this queue (if linked).
+    unsafe fn remove(&mut self, sg: *const Sudog<T>) {
+        // SAFETY: lock held; every linked sudog is alive (its owner unlinks
+        // it under this lock before it goes away).
+        unsafe {
+            let i = (*sg).inner();
+            if !i.linked {
+                return;
+            }
+            let (prev, next) = (i.prev, i.next);
+            if prev.is_null() {
+                self.head = next;
+            } else {
+                (*prev).inner().next = next;
+            }
+            if next.is_null() {
+                self.tail = prev;
+            } else {
+                (*next).inner().prev = prev;
+            }
+            i.linked = false;
+            i.next = ptr::null();
+            i.prev = ptr::null();
+        }
+    }
+
+    /// Go's `dequeue`: pop the first sudog that may be completed. A select
+    /// sudog is skipped (and stays unlinked) when its select was already won
+    /// by another case: the `selectDone` CAS.
+    ///
+    /// # Safety
+    /// Channel lock held.
+    unsafe fn dequeue(&mut self) -> Option<*const Sudog<T>> {
+        loop {
+            let sg = self.head;
+            if sg.is_null() {
+                return None;
+            }
+            // SAFETY: lock held, linked sudogs are alive.
+            unsafe {
+                self.remove(sg);
+                let sel = (*sg).inner().sel;
+                if !sel.is_null()
+                    && (*sel)
+                        .done
+                        .compare_exchange(false, true, AcqRel, Relaxed)
+                        .is_err()
+                {
+                    continue;
+                }
+            }
+            return Some(sg);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.head.is_null()
+    }
+}
+
+/// Publish a dequeued sudog's outcome and hand back its waker (to be woken
+/// after the channel lock is released: Go's `goready` outside the lock).
+///
+/// # Safety
+/// Channel lock held; `sg` was just returned by `dequeue`.
+unsafe fn finish<T>(sg: *const Sudog<T>, status: u8) -> Option<Waker> {
+    // SAFETY: caller contract. The `status`/`fired` store is the last
+    // access: after it the owner may free the sudog (or the select).
+    unsafe {
+        let i = (*sg).inner();
+        let waker = i.waker.take();
+        let sel = i.sel;
+        let case = i.case;
+        (*sg).status.store(status, Release);
+        if !sel.is_null() {
+            (*sel).fired.store(case + 1, Release);
+        }
+        waker
+    }
+}
+
+/// Channel state guarded by the lock.
+pub(crate) struct State<T> {
+    /// The ring buffer of `cap` slots (allocated once, at `make`). It can
+    /// briefly hold more than `cap` values when a cancelled receiver gives
+    /// a handed-off value back (see `reinject`).
+    buf: VecDeque<T>,
+    closed: bool,
+    recvq: WaitQ<T>,
+    sendq: WaitQ<T>,
+}
+
+/// Go's hchan.
+pub(crate) struct Chan<T> {
+    lock: RawLock,
+    state: UnsafeCell<State<T>>,
+    /// `dataqsiz`.
+    cap: usize,
+    /// Mirrors of `buf.len()` and `closed` for the lock-free `len` and
+    /// `is_closed` (Go reads `qcount` without the lock too).
+    qcount: AtomicUsize,
+    closed: AtomicBool,
+    /// Live `Sender`s: the last one dropped closes the channel.
+    pub(crate) senders: AtomicUsize,
+}
+
+// SAFETY: the state (values of `T`, raw sudog pointers) is only touched
+// with `lock` held; moving `T`s between threads needs `T: Send`.
+unsafe impl<T: Send> Send for Chan<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Chan<T> {}
+
+/// Result of `chansend` attempted without blocking.
+pub(crate) enum SendTry<T> {
+    Sent(Option<Waker>),
+    Closed(T),
+    Full(T),
+}
+
+/// An owner's view of one blocking op: the sudog and whether it was queued
+/// (so drop knows whether to look at the channel).
+pub(crate) struct Waiter<T> {
+    pub(crate) sg: Sudog<T>,
+    pub(crate) queued: bool,
+}
+
+impl<T> Waiter<T> {
+    pub(crate) fn new() -> Waiter<T> {
+        Waiter {
+            sg: Sudog::new(),
+            queued: false,
+        }
+    }
+}
+
+impl<T> Chan<T> {
+    pub(crate) fn new(cap: usize) -> Chan<T> {
+        Chan {
+            lock: RawLock::new(),
+            state: UnsafeCell::new(State {
+                buf: VecDeque::with_capacity(cap),
+                closed: false,
+                recvq: WaitQ::new(),
+                sendq: WaitQ::new(),
+            }),
+            cap,
+            qcount: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            senders: AtomicUsize::new(1),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn cap(&self) -> usize {
+        self.cap
+    }
+
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        // A cancelled receiver's value put back can overfill the buffer for a
+        // moment; `len <= cap` is the contract.
+        self.qcount.load(Relaxed).min(self.cap)
+    }
+
+    #[inline]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Acquire)
+    }
+
+    #[inline]
+    pub(crate) fn lock(&self) {
+        self.lock.lock();
+    }
+
+    /// # Safety
+    /// The caller holds the lock.
+    #[inline]
+    pub(crate) unsafe fn unlock(&self) {
+        // SAFETY: caller contract.
+        unsafe { self.lock.unlock() }
+    }
+
+    /// # Safety
+    /// The caller holds the lock and does not keep two of these alive.
+    #[allow(clippy::mut_from_ref)]
+    #[inline]
+    unsafe fn st(&self) -> &mut State<T> {
+        // SAFETY: the lock gives exclusive access.
+        unsafe { &mut *self.state.get() }
+    }
+
+    #[inline]
+    fn sync_len(&self, st: &State<T>) {
+        self.qcount.store(st.buf.len(), Relaxed);
+    }
+
+    /// The non-blocking body of Go's `chanrecv` (lock held): buffer first
+    /// (refilled from the first blocked sender: chan.go `recv` on a full
+    /// buffer), else straight from a blocked sender, else closed. `None`
+    /// means it would block.
+    ///
+    /// # Safety
+    /// Lock held.
+    pub(crate) unsafe fn recv_locked(
+        &self,
+        wake: &mut Option<Waker>,
+    ) -> Option<Result<T, RecvError>> {
+        // SAFETY: lock held (caller).
+        let st = unsafe { self.st() };
+        if let Some(v) = st.buf.pop_front() {
+            if st.buf.len() < self.cap {
+                // SAFETY: lock held; a dequeued sudog is ours to complete.
+                unsafe {
+                    if let Some(sg) = st.sendq.dequeue() {
+                        let sv = (*sg).inner().elem.take().expect("send sudog without value");
+                        st.buf.push_back(sv);
+                        *wake = finish(sg, OK);
+                    }
+                }
+            }
+            self.sync_len(st);
+            return Some(Ok(v));
+        }
+        // SAFETY: lock held.
+        if let Some(sg) = unsafe { st.sendq.dequeue() } {
+            // SAFETY: lock held; dequeued sudog.
+            unsafe {
+                let v = (*sg).inner().elem.take().expect("send sudog without value");
+                *wake = finish(sg, OK);
+                return Some(Ok(v));
+            }
+        }
+        if st.closed {
+            return Some(Err(RecvError));
+        }
+        None
+    }
+
+    /// The non-blocking body of Go's `chansend` (lock held): closed, else
+    /// hand directly to the first waiting receiver, else the buffer.
+    ///
+    /// # Safety
+    /// Lock held.
+    pub(crate) unsafe fn send_locked(&self, v: T) -> SendTry<T> {
+        // SAFETY: lock held (caller).
+        let st = unsafe { self.st() };
+        if st.closed {
+            return SendTry::Closed(v);
+        }
+        // SAFETY: lock held.
+        if let Some(sg) = unsafe { st.recvq.dequeue() } {
+            // SAFETY: lock held; dequeued sudog.
+            unsafe {
+                (*sg).inner().elem = Some(v);
+                return SendTry::Sent(finish(sg, OK));
+            }
+        }
+        if st.buf.len() < self.cap {
+            st.buf.push_back(v);
+            self.sync_len(st);
+            return SendTry::Sent(None);
+        }
+        SendTry::Full(v)
+    }
+
+    /// Queue a sudog on `recvq` (or `sendq`).
+    ///
+    /// # Safety
+    /// Lock held; `sg` pinned and alive until unlinked; `sg` not linked.
+    pub(crate) unsafe fn enqueue_locked(&self, sg: *const Sudog<T>, send: bool) {
+        // SAFETY: caller contract.
+        unsafe {
+            let st = self.st();
+            if send {
+                st.sendq.enqueue(sg)
+            } else {
+                st.recvq.enqueue(sg)
+            }
+        }
+    }
+
+    /// Unlink a sudog if it is still queued.
+    ///
+    /// # Safety
+    /// Lock held; `sg` was queued on this channel's `sendq` if `send`, else
+    /// `recvq`.
+    pub(crate) unsafe fn remove_locked(&self, sg: *const Sudog<T>, send: bool) {
+        // SAFETY: caller contract.
+        unsafe {
+            let st = self.st();
+            if send {
+                st.sendq.remove(sg)
+            } else {
+                st.recvq.remove(sg)
+            }
+        }
+    }
+
+    /// Go's `closechan`: returns false if it was already closed. Every
+    /// queued receiver and sender is completed with `CLOSED` (senders keep
+    /// their value, to return it) and woken after the lock is dropped.
+    pub(crate) fn close(&self) -> bool {
+        let mut wakers = Vec::new();
+        self.lock();
+        {
+            // SAFETY: lock held.
+            let st = unsafe { self.st() };
+            if st.closed {
+                // SAFETY: we hold it.
+                unsafe { self.unlock() };
+                return false;
+            }
+            st.closed = true;
+            self.closed.store(true, Release);
+            // SAFETY: lock held; dequeued sudogs are ours to complete.
+            unsafe {
+                while let Some(sg) = st.recvq.dequeue() {
+                    wakers.extend(finish(sg, CLOSED));
+                }
+                while let Some(sg) = st.sendq.dequeue() {
+                    wakers.extend(finish(sg, CLOSED));
+                }
+            }
+        }
+        // SAFETY: we hold it.
+        unsafe { self.unlock() };
+        for w in wakers {
+            w.wake();
+        }
+        true
+    }
+
+    /// A value was handed to a receiver whose future is gone: give it to the
+    /// next waiting receiver, or put it back at the head of the buffer (it
+    /// was sent before anything buffered now), so it is neither lost nor
+    /// reordered.
+    pub(crate) fn reinject(&self, v: T) {
+        let mut wake = None;
+        self.lock();
+        {
+            // SAFETY: lock held.
+            let st = unsafe { self.st() };
+            // SAFETY: lock held; dequeued sudog.
+            match unsafe { st.recvq.dequeue() } {
+                Some(sg) => unsafe {
+                    (*sg).inner().elem = Some(v);
+                    wake = finish(sg, OK);
+                },
+                None => {
+                    st.buf.push_front(v);
+                    self.sync_len(st);
+                }
+            }
+        }
+        // SAFETY: we hold it.
+        unsafe { self.unlock() };
+        if let Some(w) = wake {
+            w.wake();
+        }
+    }
+
+    /// Owner side of a blocking op that was queued: has a waker completed
+    /// it? If not, refresh the stored waker (a spurious or moved poll).
+    /// Returns the final status, or `WAITING`.
+    fn check_queued(&self, w: &mut Waiter<T>, cx: &Context<'_>) -> u8 {
+        let s = w.sg.status.load(Acquire);
+        if s != WAITING {
+            return s;
+        }
+        self.lock();
+        let s = w.sg.status.load(Acquire);
+        if s == WAITING {
+            // SAFETY: lock held, sudog linked on this channel.
+            let i = unsafe { w.sg.inner() };
+            if !i.waker.as_ref().is_some_and(|k| k.will_wake(cx.waker())) {
+                i.waker = Some(cx.waker().clone());
+            }
+        }
+        // SAFETY: we hold it.
+        unsafe { self.unlock() };
+        s
+    }
+
+    /// Prepare a not-queued sudog for (re)use and queue it. Lock held.
+    ///
+    /// # Safety
+    /// Lock held; `w` pinned.
+    unsafe fn park_locked(&self, w: &mut Waiter<T>, cx: &Context<'_>, send: bool, elem: Option<T>) {
+        // SAFETY: the sudog is not linked, so we own it; then lock held.
+        unsafe {
+            let i = w.sg.inner();
+            i.elem = elem;
+            i.sel = ptr::null();
+            if !i.waker.as_ref().is_some_and(|k| k.will_wake(cx.waker())) {
+                i.waker = Some(cx.waker().clone());
+            }
+            w.sg.status.store(WAITING, Relaxed);
+            self.enqueue_locked(&w.sg, send);
+        }
+        w.queued = true;
+    }
+
+    /// Go's `chanrecv` with `block == true`, as a poll.
+    pub(crate) fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        w: Pin<&mut Waiter<T>>,
+    ) -> Poll<Result<T, RecvError>> {
+        // SAFETY: we never move out of the waiter; the sudog stays put.
+        let w = unsafe { w.get_unchecked_mut() };
+        if w.queued {
+            let s = self.check_queued(w, cx);
+            if s == WAITING {
+                set_wait_reason(Wait::ChanReceive);
+                return Poll::Pending;
+            }
+            w.queued = false;
+            // SAFETY: completed and unlinked: the sudog is ours again.
+            let v = unsafe { w.sg.inner().elem.take() };
+            return Poll::Ready(match (s, v) {
+                (OK, Some(v)) => Ok(v),
+                _ => Err(RecvError),
+            });
+        }
+        let mut wake = None;
+        self.lock();
+        // SAFETY: lock held.
+        let r = unsafe { self.recv_locked(&mut wake) };
+        match r {
+            Some(r) => {
+                // SAFETY: we hold it.
+                unsafe { self.unlock() };
+                if let Some(k) = wake {
+                    k.wake();
+                }
+                Poll::Ready(r)
+            }
+            None => {
+                // SAFETY: lock held, waiter pinned.
+                unsafe {
+                    self.park_locked(w, cx, false, None);
+                    self.unlock();
+                }
+                set_wait_reason(Wait::ChanReceive);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Go's `chansend` with `block == true`, as a poll. `value` is the
+    /// value not yet handed to the channel (taken on the first poll).
+    pub(crate) fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        w: Pin<&mut Waiter<T>>,
+        value: &mut Option<T>,
+    ) -> Poll<Result<(), T>> {
+        // SAFETY: we never move out of the waiter.
+        let w = unsafe { w.get_unchecked_mut() };
+        if w.queued {
+            let s = self.check_queued(w, cx);
+            if s == WAITING {
+                set_wait_reason(Wait::ChanSend);
+                return Poll::Pending;
+            }
+            w.queued = false;
+            if s == OK {
+                return Poll::Ready(Ok(()));
+            }
+            // SAFETY: completed and unlinked: ours again.
+            let v = unsafe { w.sg.inner().elem.take() };
+            return Poll::Ready(Err(v.expect("closed send sudog lost its value")));
+        }
+        let v = value.take().expect("send future polled after completion");
+        self.lock();
+        // SAFETY: lock held.
+        match unsafe { self.send_locked(v) } {
+            SendTry::Sent(wake) => {
+                // SAFETY: we hold it.
+                unsafe { self.unlock() };
+                if let Some(k) = wake {
+                    k.wake();
+                }
+                Poll::Ready(Ok(()))
+            }
+            SendTry::Closed(v) => {
+                // SAFETY: we hold it.
+                unsafe { self.unlock() };
+                Poll::Ready(Err(v))
+            }
+            SendTry::Full(v) => {
+                // SAFETY: lock held, waiter pinned.
+                unsafe {
+                    self.park_locked(w, cx, true, Some(v));
+                    self.unlock();
+                }
+                set_wait_reason(Wait::ChanSend);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Cancellation (the future is dropped): unlink the sudog, or, if a
+    /// sender already handed it a value, pass that value on.
+    pub(crate) fn cancel(&self, w: Pin<&mut Waiter<T>>, send: bool) {
+        // SAFETY: not moved.
+        let w = unsafe { w.get_unchecked_mut() };
+        if !w.queued {
+            return;
+        }
+        w.queued = false;
+        if w.sg.status.load(Acquire) == WAITING {
+            self.lock();
+            if w.sg.status.load(Acquire) == WAITING {
+                // SAFETY: lock held; queued on this channel.
+                unsafe {
+                    self.remove_locked(&w.sg, send);
+                    self.unlock();
+                }
+                return;
+            }
+            // SAFETY: we hold it.
+            unsafe { self.unlock() };
+        }
+        if !send && w.sg.status.load(Acquire) == OK {
+            // SAFETY: completed: ours.
+            if let Some(v) = unsafe { w.sg.inner().elem.take() } {
+                self.reinject(v);
+            }
+        }
+    }
+
+    /// Whether any goroutine is queued (tests and debug asserts).
+    #[allow(dead_code)]
+    pub(crate) fn has_waiters(&self) -> bool {
+        self.lock();
+        // SAFETY: lock held.
+        let r = unsafe {
+            let st = self.st();
+            !st.recvq.is_empty() || !st.sendq.is_empty()
+        };
+        // SAFETY: we hold it.
+        unsafe { self.unlock() };
+        r
+    }
+}

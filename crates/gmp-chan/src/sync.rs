@@ -1,0 +1,179 @@
+//! The primitives the channel core is built from, switched to loom's models
+//! under `--cfg loom`: atomics, the channel lock (`RawLock`), and the hooks
+//! into gmp-core's scheduler (wait reasons, cooperative preemption, fastrand,
+//! "am I on a runtime"). Keeping them behind this one module lets the loom
+//! tests drive the very hchan/sudog/select code the runtime uses, with plain
+//! threads and loom's `block_on` waker in place of goroutines.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
+
+#[cfg(loom)]
+pub(crate) use loom::sync::Arc;
+#[cfg(not(loom))]
+pub(crate) use std::sync::Arc;
+
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+/// The hchan lock. A test-and-test-and-set spin lock that yields the OS
+/// thread after a short spin, like Go's runtime `lock` (spin, then
+/// `osyield`). It is a raw lock rather than `std::sync::Mutex` because
+/// `selectgo` must hold the locks of several channels of different element
+/// types at once and release them from type-erased code; critical sections
+/// are a handful of pointer moves, so spinning beats parking the thread.
+pub(crate) struct RawLock {
+    locked: AtomicBool,
+}
+
+impl RawLock {
+    pub(crate) fn new() -> RawLock {
+        RawLock {
+            locked: AtomicBool::new(false),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn lock(&self) {
+        if self
+            .locked
+            .compare_exchange_weak(false, true, Acquire, Relaxed)
+            .is_err()
+        {
+            self.lock_slow();
+        }
+    }
+
+    #[cold]
+    fn lock_slow(&self) {
+        let mut spins = 0u32;
+        loop {
+            if !self.locked.load(Relaxed)
+                && self
+                    .locked
+                    .compare_exchange_weak(false, true, Acquire, Relaxed)
+                    .is_ok()
+            {
+                return;
+            }
+            #[cfg(loom)]
+            loom::thread::yield_now();
+            #[cfg(not(loom))]
+            {
+                if spins < 64 {
+                    std::hint::spin_loop();
+                } else {
+                    // The holder may have been descheduled: give it the CPU.
+                    std::thread::yield_now();
+                }
+            }
+            spins = spins.wrapping_add(1);
+        }
+    }
+
+    /// # Safety
+    /// The caller holds the lock.
+    #[inline]
+    pub(crate) unsafe fn unlock(&self) {
+        self.locked.store(false, Release);
+    }
+}
+
+/// Why a goroutine parks, as gmp-core's `WaitReason` (shown by the dump).
+#[derive(Clone, Copy)]
+pub(crate) enum Wait {
+    ChanReceive,
+    ChanSend,
+    ChanReceiveNil,
+    Select,
+    SelectNoCases,
+}
+
+#[cfg(not(loom))]
+mod hooks {
+    use super::Wait;
+    use gmp_core::WaitReason;
+    use std::task::{Context, Poll};
+
+    #[inline]
+    pub(crate) fn set_wait_reason(w: Wait) {
+        gmp_core::park::set_wait_reason(match w {
+            Wait::ChanReceive => WaitReason::ChanReceive,
+            Wait::ChanSend => WaitReason::ChanSend,
+            Wait::ChanReceiveNil => WaitReason::ChanReceiveNilChan,
+            Wait::Select => WaitReason::Select,
+            Wait::SelectNoCases => WaitReason::SelectNoCases,
+        });
+    }
+
+    #[inline]
+    pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
+        gmp_core::poll_proceed(cx)
+    }
+
+    #[inline]
+    pub(crate) fn in_runtime() -> bool {
+        gmp_core::park::in_runtime()
+    }
+
+    #[inline]
+    #[track_caller]
+    pub(crate) fn assert_in_runtime(what: &str) {
+        gmp_core::park::assert_in_runtime(what)
+    }
+
+    #[inline]
+    pub(crate) fn fastrandn(n: u32) -> u32 {
+        gmp_core::rt::fastrandn(n)
+    }
+
+    /// Run a future to completion on the calling (non-goroutine) thread.
+    pub(crate) fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+        use std::sync::Arc;
+        use std::task::Wake;
+        struct ThreadWaker(std::thread::Thread);
+        impl Wake for ThreadWaker {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+            fn wake_by_ref(self: &Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = std::task::Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let mut fut = std::pin::pin!(fut);
+        loop {
+            if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                return v;
+            }
+            std::thread::park();
+        }
+    }
+}
+
+#[cfg(loom)]
+mod hooks {
+    use super::Wait;
+    use std::task::{Context, Poll};
+
+    pub(crate) fn set_wait_reason(_w: Wait) {}
+    pub(crate) fn poll_proceed(_cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Ready(())
+    }
+    pub(crate) fn in_runtime() -> bool {
+        false
+    }
+    pub(crate) fn assert_in_runtime(_what: &str) {}
+    /// Deterministic under loom: the models explore interleavings, not
+    /// poll orders.
+    pub(crate) fn fastrandn(_n: u32) -> u32 {
+        0
+    }
+    pub(crate) fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+        loom::future::block_on(fut)
+    }
+}
+
+pub(crate) use hooks::*;
