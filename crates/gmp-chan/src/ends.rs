@@ -24,6 +24,16 @@ pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
     )
 }
 
+/// A channel that dropping the senders never closes: Go's timer channels
+/// (`time.After`, `Ticker.C`), which stay open after the timer is gone. A
+/// phantom sender count keeps `close()` from ever running on drop.
+#[doc(hidden)]
+pub fn bounded_never_closed<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
+    let (tx, rx) = bounded(cap);
+    tx.chan.senders.fetch_add(1, Relaxed);
+    (tx, rx)
+}
+
 /// Go's nil channel: a receiver that is never ready. Receiving parks
 /// forever; as a `select!` case it switches that case off.
 pub fn never<T>() -> Receiver<T> {

@@ -65,5 +65,6 @@ pub use select::{RecvOperand, SendOperand};
 /// Macro support; not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::ends::bounded_never_closed;
     pub use crate::select::{erase, select_no_cases, RecvCase, Select, SelectCase, SendCase};
 }

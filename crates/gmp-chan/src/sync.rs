@@ -8,6 +8,8 @@
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
 #[cfg(not(loom))]
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+#[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
 
 #[cfg(loom)]
@@ -15,18 +17,18 @@ pub(crate) use loom::sync::Arc;
 #[cfg(not(loom))]
 pub(crate) use std::sync::Arc;
 
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-
 /// The hchan lock. A test-and-test-and-set spin lock that yields the OS
 /// thread after a short spin, like Go's runtime `lock` (spin, then
 /// `osyield`). It is a raw lock rather than `std::sync::Mutex` because
 /// `selectgo` must hold the locks of several channels of different element
 /// types at once and release them from type-erased code; critical sections
 /// are a handful of pointer moves, so spinning beats parking the thread.
+#[cfg(not(loom))]
 pub(crate) struct RawLock {
     locked: AtomicBool,
 }
 
+#[cfg(not(loom))]
 impl RawLock {
     pub(crate) fn new() -> RawLock {
         RawLock {
@@ -57,16 +59,11 @@ impl RawLock {
             {
                 return;
             }
-            #[cfg(loom)]
-            loom::thread::yield_now();
-            #[cfg(not(loom))]
-            {
-                if spins < 64 {
-                    std::hint::spin_loop();
-                } else {
-                    // The holder may have been descheduled: give it the CPU.
-                    std::thread::yield_now();
-                }
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                // The holder may have been descheduled: give it the CPU.
+                std::thread::yield_now();
             }
             spins = spins.wrapping_add(1);
         }
@@ -77,6 +74,46 @@ impl RawLock {
     #[inline]
     pub(crate) unsafe fn unlock(&self) {
         self.locked.store(false, Release);
+    }
+}
+
+/// Under loom a spin lock explodes the model (every spin is a branch), so
+/// the same raw lock/unlock interface is built on loom's blocking `Mutex`,
+/// keeping the guard inside the lock between `lock` and `unlock`.
+#[cfg(loom)]
+pub(crate) struct RawLock {
+    m: loom::sync::Mutex<()>,
+    guard: std::cell::UnsafeCell<Option<loom::sync::MutexGuard<'static, ()>>>,
+}
+
+#[cfg(loom)]
+impl RawLock {
+    pub(crate) fn new() -> RawLock {
+        RawLock {
+            m: loom::sync::Mutex::new(()),
+            guard: std::cell::UnsafeCell::new(None),
+        }
+    }
+
+    pub(crate) fn lock(&self) {
+        let g = self.m.lock().unwrap();
+        // SAFETY: the guard borrows `self.m`, which does not move while it
+        // is locked (channels live in an `Arc`), and `unlock` drops the
+        // guard before anyone can drop the lock; the lifetime is erased
+        // only to park the guard in `self.guard`, which the lock we now
+        // hold makes ours to write.
+        unsafe {
+            let g: loom::sync::MutexGuard<'static, ()> = std::mem::transmute(g);
+            *self.guard.get() = Some(g);
+        }
+    }
+
+    /// # Safety
+    /// The caller holds the lock.
+    pub(crate) unsafe fn unlock(&self) {
+        // SAFETY: we hold the lock, so the guard slot is ours.
+        let g = unsafe { (*self.guard.get()).take() };
+        drop(g);
     }
 }
 
