@@ -638,43 +638,43 @@ macro_rules! __select_parse {
     // recv arms.
     (@cases ($($c:tt)*) @default $d:tt @idx ($i:expr)
         recv($rx:expr) -> $p:pat => $body:block, $($rest:tt)*) => {
-        $crate::__select_parse!(@cases ($($c)* [recv __op __case ($i) ($rx) ($p) {$body}])
+        $crate::__select_parse!(@cases ($($c)* [recv __op __case __res ($i) ($rx) ($p) {$body}])
             @default $d @idx ($i + 1usize) $($rest)*)
     };
     (@cases ($($c:tt)*) @default $d:tt @idx ($i:expr)
         recv($rx:expr) -> $p:pat => $body:block $($rest:tt)*) => {
-        $crate::__select_parse!(@cases ($($c)* [recv __op __case ($i) ($rx) ($p) {$body}])
+        $crate::__select_parse!(@cases ($($c)* [recv __op __case __res ($i) ($rx) ($p) {$body}])
             @default $d @idx ($i + 1usize) $($rest)*)
     };
     (@cases ($($c:tt)*) @default $d:tt @idx ($i:expr)
         recv($rx:expr) -> $p:pat => $body:expr, $($rest:tt)*) => {
-        $crate::__select_parse!(@cases ($($c)* [recv __op __case ($i) ($rx) ($p) {$body}])
+        $crate::__select_parse!(@cases ($($c)* [recv __op __case __res ($i) ($rx) ($p) {$body}])
             @default $d @idx ($i + 1usize) $($rest)*)
     };
     (@cases ($($c:tt)*) @default $d:tt @idx ($i:expr)
         recv($rx:expr) -> $p:pat => $body:expr) => {
-        $crate::__select_parse!(@cases ($($c)* [recv __op __case ($i) ($rx) ($p) {$body}])
+        $crate::__select_parse!(@cases ($($c)* [recv __op __case __res ($i) ($rx) ($p) {$body}])
             @default $d @idx ($i + 1usize))
     };
     // send arms.
     (@cases ($($c:tt)*) @default $d:tt @idx ($i:expr)
         send($tx:expr, $v:expr) -> $p:pat => $body:block, $($rest:tt)*) => {
-        $crate::__select_parse!(@cases ($($c)* [send __op __case ($i) ($tx, $v) ($p) {$body}])
+        $crate::__select_parse!(@cases ($($c)* [send __op __case __res ($i) ($tx, $v) ($p) {$body}])
             @default $d @idx ($i + 1usize) $($rest)*)
     };
     (@cases ($($c:tt)*) @default $d:tt @idx ($i:expr)
         send($tx:expr, $v:expr) -> $p:pat => $body:block $($rest:tt)*) => {
-        $crate::__select_parse!(@cases ($($c)* [send __op __case ($i) ($tx, $v) ($p) {$body}])
+        $crate::__select_parse!(@cases ($($c)* [send __op __case __res ($i) ($tx, $v) ($p) {$body}])
             @default $d @idx ($i + 1usize) $($rest)*)
     };
     (@cases ($($c:tt)*) @default $d:tt @idx ($i:expr)
         send($tx:expr, $v:expr) -> $p:pat => $body:expr, $($rest:tt)*) => {
-        $crate::__select_parse!(@cases ($($c)* [send __op __case ($i) ($tx, $v) ($p) {$body}])
+        $crate::__select_parse!(@cases ($($c)* [send __op __case __res ($i) ($tx, $v) ($p) {$body}])
             @default $d @idx ($i + 1usize) $($rest)*)
     };
     (@cases ($($c:tt)*) @default $d:tt @idx ($i:expr)
         send($tx:expr, $v:expr) -> $p:pat => $body:expr) => {
-        $crate::__select_parse!(@cases ($($c)* [send __op __case ($i) ($tx, $v) ($p) {$body}])
+        $crate::__select_parse!(@cases ($($c)* [send __op __case __res ($i) ($tx, $v) ($p) {$body}])
             @default $d @idx ($i + 1usize))
     };
     // default arm (at most one).
@@ -716,32 +716,45 @@ macro_rules! __select_case {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_emit {
-    (($([$kind:ident $op:ident $case:ident ($i:expr) $args:tt ($p:pat) $body:tt])*) ()) => {{
-        $( $crate::__select_case!($kind $op $case $args); )*
-        let __sel_idx = $crate::__private::Select::new(
-            [$($crate::__private::erase($case.as_mut())),*],
-            false,
-        )
-        .await;
-        match __sel_idx {
-            ::core::option::Option::None => ::core::unreachable!(),
-            ::core::option::Option::Some(__sel_i) => {
-                $( if __sel_i == $i { let $p = $case.as_mut().take(); $body } else )*
-                { ::core::unreachable!() }
+    (($([$kind:ident $op:ident $case:ident $res:ident ($i:expr) $args:tt ($p:pat) $body:tt])*) ()) => {
+        $crate::__select_emit!(@go ($([$kind $op $case $res ($i) $args ($p) $body])*)
+            false { ::core::unreachable!() })
+    };
+    (($([$kind:ident $op:ident $case:ident $res:ident ($i:expr) $args:tt ($p:pat) $body:tt])*) ($default:tt)) => {
+        $crate::__select_emit!(@go ($([$kind $op $case $res ($i) $args ($p) $body])*)
+            true $default)
+    };
+    (@go ($([$kind:ident $op:ident $case:ident $res:ident ($i:expr) $args:tt ($p:pat) $body:tt])*)
+        $has_default:tt $default:tt) => {{
+        // The chosen case's outcome is moved out here, so that the cases
+        // (and their borrows of the operands) are gone before an arm body
+        // runs: a body may reassign an operand, as Go code sets `c = nil`.
+        $( let mut $res = ::core::option::Option::None; )*
+        let __sel_idx = {
+            $( $crate::__select_case!($kind $op $case $args); )*
+            let __sel_idx = $crate::__private::Select::new(
+                [$($crate::__private::erase($case.as_mut())),*],
+                $has_default,
+            )
+            .await;
+            if let ::core::option::Option::Some(__sel_i) = __sel_idx {
+                $( if __sel_i == $i { $res = ::core::option::Option::Some($case.as_mut().take()); } else )*
+                {}
             }
-        }
-    }};
-    (($([$kind:ident $op:ident $case:ident ($i:expr) $args:tt ($p:pat) $body:tt])*) ($default:tt)) => {{
-        $( $crate::__select_case!($kind $op $case $args); )*
-        let __sel_idx = $crate::__private::Select::new(
-            [$($crate::__private::erase($case.as_mut())),*],
-            true,
-        )
-        .await;
+            __sel_idx
+        };
         match __sel_idx {
             ::core::option::Option::None => $default,
             ::core::option::Option::Some(__sel_i) => {
-                $( if __sel_i == $i { let $p = $case.as_mut().take(); $body } else )*
+                $(
+                    if __sel_i == $i {
+                        let $p = match $res {
+                            ::core::option::Option::Some(__v) => __v,
+                            ::core::option::Option::None => ::core::unreachable!(),
+                        };
+                        $body
+                    } else
+                )*
                 { ::core::unreachable!() }
             }
         }
