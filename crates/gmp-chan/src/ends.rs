@@ -4,7 +4,9 @@
 
 use crate::error::{RecvError, SendError, TryRecvError, TrySendError};
 use crate::hchan::{Chan, SendTry, Waiter};
-use crate::sync::{assert_in_runtime, block_on, in_runtime, poll_proceed, set_wait_reason, Arc, Wait};
+use crate::sync::{
+    assert_in_runtime, block_on, in_runtime, poll_proceed, set_wait_reason, Arc, Wait,
+};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -296,13 +298,17 @@ pub struct RecvFuture<'a, T> {
 
 impl<T> fmt::Debug for SendFuture<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SendFuture").field("queued", &self.waiter.queued).finish()
+        f.debug_struct("SendFuture")
+            .field("queued", &self.waiter.queued)
+            .finish()
     }
 }
 
 impl<T> fmt::Debug for RecvFuture<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecvFuture").field("queued", &self.waiter.queued).finish()
+        f.debug_struct("RecvFuture")
+            .field("queued", &self.waiter.queued)
+            .finish()
     }
 }
 
@@ -324,7 +330,9 @@ impl<T> Future for SendFuture<'_, T> {
         }
         // SAFETY: the waiter lives inside this pinned future.
         let w = unsafe { Pin::new_unchecked(&mut this.waiter) };
-        this.chan.poll_send(cx, w, &mut this.value).map_err(SendError)
+        this.chan
+            .poll_send(cx, w, &mut this.value)
+            .map_err(SendError)
     }
 }
 

@@ -403,26 +403,35 @@ impl<T> Drop for SendCase<'_, T> {
 
 impl<T> std::fmt::Debug for RecvCase<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecvCase").field("queued", &self.waiter.queued).finish()
+        f.debug_struct("RecvCase")
+            .field("queued", &self.waiter.queued)
+            .finish()
     }
 }
 
 impl<T> std::fmt::Debug for SendCase<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SendCase").field("queued", &self.waiter.queued).finish()
+        f.debug_struct("SendCase")
+            .field("queued", &self.waiter.queued)
+            .finish()
     }
 }
 
 impl<const N: usize> std::fmt::Debug for Select<'_, N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Select").field("cases", &N).field("parked", &self.parked).finish()
+        f.debug_struct("Select")
+            .field("cases", &N)
+            .field("parked", &self.parked)
+            .finish()
     }
 }
 
 /// Erase a pinned case to the trait object `Select` works on.
 #[doc(hidden)]
 #[inline]
-pub fn erase<'a, C: SelectCase + Send + 'a>(c: Pin<&'a mut C>) -> Pin<&'a mut (dyn SelectCase + Send + 'a)> {
+pub fn erase<'a, C: SelectCase + Send + 'a>(
+    c: Pin<&'a mut C>,
+) -> Pin<&'a mut (dyn SelectCase + Send + 'a)> {
     c
 }
 
@@ -513,8 +522,7 @@ impl<const N: usize> Future for Select<'_, N> {
         // Lock order: by channel address (insertion sort: N is small).
         let mut addrs = [0usize; N];
         let mut lockorder = [0usize; N];
-        for k in 0..n {
-            let i = pollorder[k];
+        for (k, &i) in pollorder[..n].iter().enumerate() {
             let a = this.cases[i].chan_addr();
             let mut p = k;
             while p > 0 && addrs[p - 1] > a {

@@ -49,7 +49,9 @@ impl RawLock {
 
     #[cold]
     fn lock_slow(&self) {
-        let mut spins = 0u32;
+        // Exponential backoff keeps the waiting CPUs off the lock's cache
+        // line while the holder finishes its few instructions.
+        let mut backoff = 1u32;
         loop {
             if !self.locked.load(Relaxed)
                 && self
@@ -59,13 +61,15 @@ impl RawLock {
             {
                 return;
             }
-            if spins < 64 {
-                std::hint::spin_loop();
+            if backoff <= 64 {
+                for _ in 0..backoff {
+                    std::hint::spin_loop();
+                }
+                backoff *= 2;
             } else {
                 // The holder may have been descheduled: give it the CPU.
                 std::thread::yield_now();
             }
-            spins = spins.wrapping_add(1);
         }
     }
 

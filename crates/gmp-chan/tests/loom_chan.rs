@@ -6,9 +6,9 @@
 
 use gmp_chan::{bounded, RecvError, SendError};
 use loom::future::block_on;
-use loom::thread;
 use loom::sync::atomic::AtomicBool;
 use loom::sync::Arc;
+use loom::thread;
 use std::future::Future;
 use std::sync::atomic::Ordering::SeqCst;
 

@@ -275,7 +275,10 @@ fn select_evaluates_every_case() {
         }
         let (atx, arx) = bounded::<u32>(1);
         let (btx, brx) = bounded::<u32>(1);
-        assert_eq!(send_loop(Some(&atx), Some(&btx), &get_value, &shift).await, 2);
+        assert_eq!(
+            send_loop(Some(&atx), Some(&btx), &get_value, &shift).await,
+            2
+        );
         let (av, bv) = (arx.recv().await.unwrap(), brx.recv().await.unwrap());
         assert_eq!(av | bv, 3);
         assert_eq!(send_loop(Some(&atx), None, &get_value, &shift).await, 1);
@@ -354,7 +357,10 @@ fn select3_matrix() {
             .map(|g| format!("{:?}", g))
             .collect();
         let all = reasons.join("\n");
-        assert!(all.contains("SelectNoCases") || all.contains("select (no cases)"), "{all}");
+        assert!(
+            all.contains("SelectNoCases") || all.contains("select (no cases)"),
+            "{all}"
+        );
     });
 }
 
@@ -647,7 +653,10 @@ fn test_chan() {
                         *t += r;
                     }
                 }
-                assert!(total.iter().all(|&c| c == P), "chan[{cap}]: lost or duplicated");
+                assert!(
+                    total.iter().all(|&c| c == P),
+                    "chan[{cap}]: lost or duplicated"
+                );
             }
             // len/cap.
             {
@@ -932,7 +941,7 @@ fn select_duplicate_channel() {
             });
         }
         yield_a_lot().await; // A is queued on c (twice) and d
-        // B: plain receive on c, queued behind A.
+                             // B: plain receive on c, queued behind A.
         let b = gmp::spawn(async move { crx.recv().await });
         yield_a_lot().await;
         dtx.send(7).await.unwrap(); // wakes A, which dequeues itself from c
@@ -965,7 +974,10 @@ fn pseudo_random_send() {
             }
             let l = h.await.unwrap();
             let ones = l.iter().filter(|&&b| b == 1).count();
-            assert!(ones > 10 && ones < 90, "want pseudorandom, got {ones} ones of {n}");
+            assert!(
+                ones > 10 && ones < 90,
+                "want pseudorandom, got {ones} ones of {n}"
+            );
         }
     });
 }
