@@ -178,13 +178,19 @@ impl Runtime {
     /// after teardown.
     #[track_caller]
     pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        self.block_on_at(fut, Location::caller())
+    }
+
+    /// `block_on` recording `site` as main's creation site (for wrappers
+    /// such as `#[gmp::main]`, whose caller location would be their own).
+    #[doc(hidden)]
+    pub fn block_on_at<F: Future>(&self, fut: F, site: &'static Location<'static>) -> F::Output {
         if on_m() {
             panic!(
                 "Runtime::block_on called from inside a gmp runtime: \
                  a goroutine must .await instead of blocking its M"
             );
         }
-        let site = Location::caller();
         let netpoll = self
             .netpoller
             .as_ref()

@@ -21,6 +21,9 @@ pub mod chan {
 }
 pub use gmp_chan::select;
 
+/// Go's `context` package.
+pub mod context;
+
 /// Go's `sync` package.
 pub mod sync;
 
@@ -60,8 +63,10 @@ pub mod __private {
     /// `#[gmp::main]`'s `block_on`: a deadlock ends the process with exit
     /// code 2 as in Go (the report is already on stderr); other panics
     /// unwind as usual.
+    #[track_caller]
     pub fn block_on_main<F: std::future::Future>(rt: &crate::Runtime, fut: F) -> F::Output {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(fut)));
+        let site = std::panic::Location::caller();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on_at(fut, site)));
         match r {
             Ok(v) => v,
             Err(p) => {

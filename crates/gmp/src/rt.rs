@@ -76,6 +76,15 @@ impl Runtime {
     /// [`gmp_core::Runtime::block_on`].
     #[track_caller]
     pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
-        self.inner.block_on(fut)
+        self.inner.block_on_at(fut, std::panic::Location::caller())
+    }
+
+    #[doc(hidden)]
+    pub fn block_on_at<F: Future>(
+        &self,
+        fut: F,
+        site: &'static std::panic::Location<'static>,
+    ) -> F::Output {
+        self.inner.block_on_at(fut, site)
     }
 }
