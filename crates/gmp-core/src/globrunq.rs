@@ -29,7 +29,8 @@ impl GlobRunq {
         for g in batch {
             // SAFETY: each pointer came out of a run queue, which owned a
             // runnable reference for it.
-            self.q.push(unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) });
+            self.q
+                .push(unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) });
         }
     }
 

@@ -32,7 +32,6 @@ pub(crate) const LOCKED: usize = 1 << 6;
 /// The goroutine is main (goroutine 1): waking it signals M0.
 pub(crate) const MAIN: usize = 1 << 7;
 pub(crate) const REF_ONE: usize = 1 << 8;
-const FLAGS: usize = REF_ONE - 1;
 
 pub(crate) struct State(AtomicUsize);
 
@@ -53,7 +52,7 @@ pub(crate) fn refs(s: usize) -> usize {
 impl State {
     /// A new G: scheduled, with the runnable's and the registry's references.
     pub(crate) fn new(handle: bool, main: bool) -> State {
-        let mut s = SCHEDULED | 2 * REF_ONE;
+        let mut s = SCHEDULED | (2 * REF_ONE);
         if handle {
             s |= HANDLE;
         }
@@ -307,13 +306,4 @@ impl State {
     pub(crate) fn unlock_awaiter(&self) {
         self.0.fetch_and(!LOCKED, Release);
     }
-
-    #[cfg(test)]
-    pub(crate) fn raw(&self) -> usize {
-        self.0.load(Acquire)
-    }
-}
-
-pub(crate) fn flags(s: usize) -> usize {
-    s & FLAGS
 }

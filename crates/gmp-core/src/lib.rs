@@ -50,9 +50,9 @@ mod coop;
 mod dump;
 #[cfg(not(loom))]
 mod g;
-pub(crate) mod gstate;
 #[cfg(not(loom))]
 mod globrunq;
+pub(crate) mod gstate;
 #[cfg(not(loom))]
 mod join;
 #[cfg(not(loom))]

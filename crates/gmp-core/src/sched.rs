@@ -790,7 +790,6 @@ impl Sched {
                     + p.spawned.load(Relaxed)
             })
             .sum::<u64>()
-
             + self.spawned_nop.load(Relaxed)
     }
 
@@ -1282,7 +1281,11 @@ impl Sched {
         let after = if ctx.self_yield.get() {
             mg.yield_after_poll()
         } else {
-            mg.park_after_poll(ctx.wait_reason.get(), ctx.wait_external.get(), self.coarse_ms())
+            mg.park_after_poll(
+                ctx.wait_reason.get(),
+                ctx.wait_external.get(),
+                self.coarse_ms(),
+            )
         };
         if after == AfterPoll::Requeue {
             // Main yielded: let queued goroutines run before polling it

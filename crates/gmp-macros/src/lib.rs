@@ -269,6 +269,7 @@ fn expand_main(f: &ItemFn, cfg: &Config) -> TokenStream2 {
     };
     let run = quote_spanned! {span=>
         let __gmp_rt = ::gmp::__private::build_or_exit(#procs);
+        #[allow(clippy::let_unit_value)]
         let __gmp_result = ::gmp::__private::block_on_main(&__gmp_rt, #body_name());
         ::core::mem::drop(__gmp_rt);
         #report

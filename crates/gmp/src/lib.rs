@@ -66,7 +66,8 @@ pub mod __private {
     #[track_caller]
     pub fn block_on_main<F: std::future::Future>(rt: &crate::Runtime, fut: F) -> F::Output {
         let site = std::panic::Location::caller();
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on_at(fut, site)));
+        let r =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on_at(fut, site)));
         match r {
             Ok(v) => v,
             Err(p) => {

@@ -79,7 +79,9 @@ pub struct Ticker {
 
 impl std::fmt::Debug for Ticker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ticker").field("period", &self.period).finish()
+        f.debug_struct("Ticker")
+            .field("period", &self.period)
+            .finish()
     }
 }
 
@@ -88,7 +90,10 @@ impl Ticker {
     /// interval) or outside a runtime.
     #[track_caller]
     pub fn new(d: Duration) -> Ticker {
-        assert!(!d.is_zero(), "non-positive interval for gmp::time::Ticker::new");
+        assert!(
+            !d.is_zero(),
+            "non-positive interval for gmp::time::Ticker::new"
+        );
         let (tx, rx) = gmp_chan::__private::bounded_never_closed(1);
         let timer = gmp_core::timer::Timer::new(move |now| {
             // Full: the reader has not taken the last tick; drop this one.
@@ -124,7 +129,10 @@ impl Ticker {
 
     /// Restart with a new period (Go's `Reset`), discarding a pending tick.
     pub fn reset(&mut self, d: Duration) {
-        assert!(!d.is_zero(), "non-positive interval for gmp::time::Ticker::reset");
+        assert!(
+            !d.is_zero(),
+            "non-positive interval for gmp::time::Ticker::reset"
+        );
         self.stop();
         self.period = d;
         self.timer.start(Instant::now() + d, Some(d));

@@ -20,7 +20,10 @@ fn after_fires_once_and_is_never_closed() {
             recv(rx) -> v => Some(v),
             recv(gmp::time::after(Duration::from_millis(20))) -> _ => None,
         };
-        assert!(second.is_none(), "after's channel delivered twice or closed: {second:?}");
+        assert!(
+            second.is_none(),
+            "after's channel delivered twice or closed: {second:?}"
+        );
         assert!(!rx.is_closed());
     });
 }
@@ -68,7 +71,11 @@ fn ticker_ticks_drops_missed_ticks_and_stops_clean() {
 #[test]
 fn timeout_helper() {
     rt(1).block_on(async {
-        let r = gmp::time::timeout(Duration::from_millis(5), gmp::time::sleep(Duration::from_secs(5))).await;
+        let r = gmp::time::timeout(
+            Duration::from_millis(5),
+            gmp::time::sleep(Duration::from_secs(5)),
+        )
+        .await;
         assert!(r.is_err());
     });
 }
@@ -127,7 +134,11 @@ fn context_timeout_in_select_and_deadline_inheritance() {
 
         let (p, _c) = context::with_timeout(&bg, Duration::from_millis(50));
         let (c, _c2) = context::with_timeout(&p, Duration::from_secs(60));
-        assert_eq!(c.deadline(), p.deadline(), "child deadline later than parent's");
+        assert_eq!(
+            c.deadline(),
+            p.deadline(),
+            "child deadline later than parent's"
+        );
         let (c3, _c3) = context::with_timeout(&p, Duration::from_millis(1));
         assert!(c3.deadline() < p.deadline());
         c3.done().recv().await.unwrap_err();
