@@ -240,6 +240,12 @@ impl<T> RunQ<T> {
         }
     }
 
+    /// Owner only: Gs in the ring (runnext aside) that a thief could take.
+    #[inline]
+    pub(crate) fn ring_nonempty(&self) -> bool {
+        self.tail.load(Relaxed) != self.head.load(Relaxed)
+    }
+
     /// Go's `runqempty`.
     pub(crate) fn is_empty(&self) -> bool {
         loop {

@@ -404,17 +404,21 @@ impl Sched {
                 p.spawned.store(p.spawned.load(Relaxed) + 1, Relaxed);
                 self.sample_ready(p, g.header());
                 let over = p.runq.put(g.into_raw().as_ptr(), true);
+                let stealable = over.is_some() || p.runq.ring_nonempty();
                 p.unlock(restore);
                 if let Some(batch) = over {
                     self.globrunqput_batch(batch);
+                }
+                if stealable {
+                    self.wakep();
                 }
             }
             None => {
                 self.spawned_nop.fetch_add(1, Relaxed);
                 self.globrunqput(g);
+                self.wakep();
             }
         }
-        self.wakep();
         ptr
     }
 
@@ -435,11 +439,17 @@ impl Sched {
             self.trace(ctx, ts, crate::trace::Kind::Ready { goid });
         }
         let over = p.runq.put(g.into_raw().as_ptr(), true);
+        let stealable = over.is_some() || p.runq.ring_nonempty();
         p.unlock(restore);
         if let Some(batch) = over {
             self.globrunqput_batch(batch);
         }
-        self.wakep();
+        // Only work another M could take right away is worth waking one
+        // for: a G alone in runnext runs here as soon as the current G
+        // parks (see design.md, "wakep").
+        if stealable {
+            self.wakep();
+        }
         None
     }
 
