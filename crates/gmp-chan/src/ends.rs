@@ -132,6 +132,7 @@ impl<T> Sender<T> {
 
     /// Go's `select { case c <- v: default: }`.
     pub fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
+        self.chan.note_use();
         let c = &*self.chan;
         c.lock();
         // SAFETY: lock held.
@@ -154,6 +155,7 @@ impl<T> Sender<T> {
     /// runtime, where it would block an M (use `tx.send(v).await`).
     #[track_caller]
     pub fn send_blocking(&self, v: T) -> Result<(), SendError<T>> {
+        self.chan.note_use();
         if in_runtime() {
             panic!(
                 "Sender::send_blocking called on a gmp runtime thread; inside a goroutine use \
@@ -167,6 +169,7 @@ impl<T> Sender<T> {
 
     /// Close the channel; true if this call closed it.
     pub fn close(&self) -> bool {
+        self.chan.note_use();
         self.chan.close()
     }
 
@@ -213,6 +216,7 @@ impl<T> Receiver<T> {
         let Some(c) = self.chan.as_deref() else {
             return Err(TryRecvError::Empty);
         };
+        c.note_use();
         let mut wake = None;
         c.lock();
         // SAFETY: lock held.
@@ -239,6 +243,9 @@ impl<T> Receiver<T> {
                  `rx.recv().await`"
             );
         }
+        if let Some(c) = self.chan.as_deref() {
+            c.note_use();
+        }
         let mut f = self.recv();
         f.check_rt = false;
         block_on(f)
@@ -246,7 +253,10 @@ impl<T> Receiver<T> {
 
     /// Close the channel; true if this call closed it (false for `never`).
     pub fn close(&self) -> bool {
-        self.chan.as_deref().is_some_and(|c| c.close())
+        self.chan.as_deref().is_some_and(|c| {
+            c.note_use();
+            c.close()
+        })
     }
 
     /// Values buffered now (Go's `len(c)`).

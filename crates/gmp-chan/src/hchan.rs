@@ -252,6 +252,10 @@ pub(crate) struct Chan<T> {
     closed: AtomicBool,
     /// Live `Sender`s: the last one dropped closes the channel.
     pub(crate) senders: AtomicUsize,
+    /// A plain (non-goroutine) thread has used this channel: goroutines
+    /// parked on it may be woken from outside the runtime, so the deadlock
+    /// detector must not count them.
+    foreign: AtomicBool,
 }
 
 // SAFETY: the state (values of `T`, raw sudog pointers) is only touched
@@ -284,6 +288,25 @@ impl<T> Waiter<T> {
 }
 
 impl<T> Chan<T> {
+    /// Record a use from outside the runtime (try/blocking forms, close).
+    #[inline]
+    pub(crate) fn note_use(&self) {
+        if !crate::sync::in_runtime() && !self.foreign.load(std::sync::atomic::Ordering::Relaxed) {
+            self.foreign
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// The wait reason for a park on this channel.
+    #[inline]
+    fn park_reason(&self, w: Wait) {
+        if self.foreign.load(std::sync::atomic::Ordering::Relaxed) {
+            crate::sync::set_wait_reason_external(w);
+        } else {
+            set_wait_reason(w);
+        }
+    }
+
     pub(crate) fn new(cap: usize) -> Chan<T> {
         Chan {
             lock: RawLock::new(),
@@ -297,6 +320,7 @@ impl<T> Chan<T> {
             qcount: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             senders: AtomicUsize::new(1),
+            foreign: AtomicBool::new(false),
         }
     }
 
@@ -561,7 +585,7 @@ impl<T> Chan<T> {
         if w.queued {
             let s = self.check_queued(w, cx);
             if s == WAITING {
-                set_wait_reason(Wait::ChanReceive);
+                self.park_reason(Wait::ChanReceive);
                 return Poll::Pending;
             }
             w.queued = false;
@@ -591,7 +615,7 @@ impl<T> Chan<T> {
                     self.park_locked(w, cx, false, None);
                     self.unlock();
                 }
-                set_wait_reason(Wait::ChanReceive);
+                self.park_reason(Wait::ChanReceive);
                 Poll::Pending
             }
         }
@@ -610,7 +634,7 @@ impl<T> Chan<T> {
         if w.queued {
             let s = self.check_queued(w, cx);
             if s == WAITING {
-                set_wait_reason(Wait::ChanSend);
+                self.park_reason(Wait::ChanSend);
                 return Poll::Pending;
             }
             w.queued = false;
@@ -644,7 +668,7 @@ impl<T> Chan<T> {
                     self.park_locked(w, cx, true, Some(v));
                     self.unlock();
                 }
-                set_wait_reason(Wait::ChanSend);
+                self.park_reason(Wait::ChanSend);
                 Poll::Pending
             }
         }

@@ -149,6 +149,18 @@ mod hooks {
     }
 
     #[inline]
+    pub(crate) fn set_wait_reason_external(w: Wait) {
+        set_wait_reason(w);
+        gmp_core::park::set_wait_reason_external(match w {
+            Wait::ChanReceive => WaitReason::ChanReceive,
+            Wait::ChanSend => WaitReason::ChanSend,
+            Wait::ChanReceiveNil => WaitReason::ChanReceiveNilChan,
+            Wait::Select => WaitReason::Select,
+            Wait::SelectNoCases => WaitReason::SelectNoCases,
+        });
+    }
+
+    #[inline]
     pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
         gmp_core::poll_proceed(cx)
     }
@@ -200,6 +212,8 @@ mod hooks {
     use std::task::{Context, Poll};
 
     pub(crate) fn set_wait_reason(_w: Wait) {}
+
+    pub(crate) fn set_wait_reason_external(_w: Wait) {}
     pub(crate) fn poll_proceed(_cx: &mut Context<'_>) -> Poll<()> {
         Poll::Ready(())
     }

@@ -56,7 +56,12 @@ impl Sched {
             return false;
         }
         let text = format!("{DEADLOCK_MSG}\n\n{}", format_dump(&self.goroutines()));
-        eprint!("{text}");
+        if self.config.exit_on_deadlock {
+            // A Go program (`#[gmp::main]`): report and exit like Go.
+            eprint!("{text}");
+            std::process::exit(2);
+        }
+        // `block_on`'s caller gets the report as its panic message.
         self.declare_deadlock(text);
         true
     }

@@ -31,6 +31,7 @@ pub enum UnhandledPanic {
 #[derive(Clone, Default)]
 pub struct Builder {
     procs: Option<usize>,
+    exit_on_deadlock: bool,
     no_sigquit_exit: bool,
     unhandled_panic: UnhandledPanic,
     netpoller: Option<NetpollerFactory>,
@@ -68,6 +69,14 @@ impl Builder {
     /// process with code 2 (default true, as in Go).
     pub fn sigquit_exit(mut self, exit: bool) -> Builder {
         self.no_sigquit_exit = !exit;
+        self
+    }
+
+    /// On a deadlock, print Go's report and exit with code 2 instead of
+    /// panicking in `block_on` (what `#[gmp::main]` wants).
+    #[doc(hidden)]
+    pub fn exit_on_deadlock(mut self, exit: bool) -> Builder {
+        self.exit_on_deadlock = exit;
         self
     }
 
@@ -112,6 +121,7 @@ impl Builder {
         };
         Ok(Runtime {
             procs,
+            exit_on_deadlock: self.exit_on_deadlock,
             trace,
             sigquit_exit: !self.no_sigquit_exit,
             unhandled_panic: self.unhandled_panic,
@@ -138,6 +148,7 @@ pub fn parse_maxprocs(v: &str) -> io::Result<usize> {
 /// (main); when it returns, every other goroutine is dropped.
 pub struct Runtime {
     procs: usize,
+    exit_on_deadlock: bool,
     trace: Option<std::path::PathBuf>,
     sigquit_exit: bool,
     unhandled_panic: UnhandledPanic,
@@ -202,6 +213,7 @@ impl Runtime {
                 debug: self.debug,
                 sigquit_exit: self.sigquit_exit,
                 trace: self.trace.clone(),
+                exit_on_deadlock: self.exit_on_deadlock,
             },
             netpoll,
         );

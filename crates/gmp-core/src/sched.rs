@@ -53,6 +53,9 @@ pub(crate) struct Config {
     pub(crate) sigquit_exit: bool,
     /// GMP_TRACE output file.
     pub(crate) trace: Option<std::path::PathBuf>,
+    /// A deadlock prints Go's report and exits with code 2 (`#[gmp::main]`)
+    /// instead of making `block_on` panic.
+    pub(crate) exit_on_deadlock: bool,
 }
 
 pub(crate) struct Sched {

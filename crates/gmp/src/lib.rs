@@ -47,7 +47,7 @@ pub mod __private {
     /// `#[gmp::main]` runtime construction: a bad configuration (e.g. a
     /// malformed `GMP_MAXPROCS`) prints the error and exits with code 2.
     pub fn build_or_exit(procs: Option<usize>) -> crate::Runtime {
-        let mut b = crate::Runtime::builder();
+        let mut b = crate::Runtime::builder().exit_on_deadlock(true);
         if let Some(n) = procs {
             b = b.procs(n);
         }

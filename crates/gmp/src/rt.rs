@@ -41,6 +41,13 @@ impl Builder {
         }
     }
 
+    #[doc(hidden)]
+    pub fn exit_on_deadlock(self, exit: bool) -> Builder {
+        Builder {
+            inner: self.inner.exit_on_deadlock(exit),
+        }
+    }
+
     /// Fails with `InvalidInput` for `procs(0)` or a malformed
     /// `GMP_MAXPROCS` (the message names the variable).
     pub fn build(self) -> io::Result<Runtime> {

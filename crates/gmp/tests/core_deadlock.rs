@@ -98,3 +98,95 @@ unsafe fn libc_kill_self_quit() {
     // SAFETY: raise(3) with a valid signal number.
     unsafe { raise(SIGQUIT) };
 }
+
+fn expect_deadlock_child(name: &str) -> String {
+    let out = run_child(name);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "child failed: {err}");
+    assert!(
+        err.contains("fatal error: all goroutines are asleep - deadlock!"),
+        "{err}"
+    );
+    err
+}
+
+fn assert_deadlock_panic(r: std::thread::Result<()>) {
+    let text = panic_text(r.unwrap_err());
+    assert!(
+        text.starts_with("fatal error: all goroutines are asleep - deadlock!"),
+        "{text}"
+    );
+}
+
+/// Main receives on a channel nobody sends to.
+#[test]
+fn main_waiting_on_a_silent_channel_is_a_deadlock() {
+    const NAME: &str = "main_waiting_on_a_silent_channel_is_a_deadlock";
+    if is_child(NAME) {
+        assert_deadlock_panic(std::panic::catch_unwind(|| {
+            rt(2).block_on(async {
+                let (_tx, rx) = gmp::chan::bounded::<u8>(0);
+                let _ = rx.recv().await;
+            })
+        }));
+        return;
+    }
+    let err = expect_deadlock_child(NAME);
+    assert!(err.contains("goroutine 1 [chan receive]:"), "{err}");
+}
+
+/// Two goroutines each wait for the other; main waits for both.
+#[test]
+fn two_goroutines_waiting_on_each_other_is_a_deadlock() {
+    const NAME: &str = "two_goroutines_waiting_on_each_other_is_a_deadlock";
+    if is_child(NAME) {
+        assert_deadlock_panic(std::panic::catch_unwind(|| {
+            rt(2).block_on(async {
+                let (a_tx, a_rx) = gmp::chan::bounded::<u8>(0);
+                let (b_tx, b_rx) = gmp::chan::bounded::<u8>(0);
+                let x = gmp::spawn(async move {
+                    let v = a_rx.recv().await.unwrap();
+                    b_tx.send(v).await.unwrap();
+                });
+                let y = gmp::spawn(async move {
+                    let v = b_rx.recv().await.unwrap();
+                    a_tx.send(v).await.unwrap();
+                });
+                x.await.unwrap();
+                y.await.unwrap();
+            })
+        }));
+        return;
+    }
+    let err = expect_deadlock_child(NAME);
+    assert!(err.contains("goroutine 1 [join]:"), "{err}");
+    assert!(err.matches("[chan receive]:").count() >= 2, "{err}");
+}
+
+/// A value about to arrive from a plain thread through `send_blocking`
+/// (first use after a delay, then again after longer than the grace) is a
+/// live program.
+#[test]
+fn send_blocking_from_plain_thread_is_not_a_deadlock() {
+    const NAME: &str = "send_blocking_from_plain_thread_is_not_a_deadlock";
+    if is_child(NAME) {
+        let got = rt(2).block_on(async {
+            let (tx, rx) = gmp::chan::bounded::<u32>(0);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                tx.send_blocking(1).unwrap();
+                std::thread::sleep(Duration::from_millis(700));
+                tx.send_blocking(2).unwrap();
+            });
+            let a = rx.recv().await.unwrap();
+            let b = rx.recv().await.unwrap();
+            a + b
+        });
+        assert_eq!(got, 3);
+        return;
+    }
+    let out = run_child(NAME);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("deadlock"), "{err}");
+}

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const EXAMPLES: [&str; 2] = ["main_ok", "main_err"];
+const EXAMPLES: [&str; 3] = ["main_ok", "main_err", "main_deadlock"];
 
 /// Builds the examples and returns the directory holding their binaries.
 fn build_examples() -> PathBuf {
@@ -122,4 +122,25 @@ fn gmp_main_exit_codes() {
         );
         assert_eq!(r.stdout, "", "GMP_MAXPROCS={bad:?}: main ran");
     }
+
+    // A deadlocked program: Go's fatal error and the dump, exit code 2.
+    let r = run(&dir, "main_deadlock", None);
+    assert_eq!(r.code, Some(2), "stderr:\n{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("fatal error: all goroutines are asleep - deadlock!"),
+        "stderr:\n{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("goroutine 1 [chan receive]:"),
+        "stderr:\n{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("main_deadlock.rs"),
+        "stderr:\n{}",
+        r.stderr
+    );
+    assert_eq!(r.stdout, "");
 }
