@@ -16,28 +16,29 @@ use crate::sync::{spin, AtomicUsize};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
 
 /// In a run queue or about to be put there; the runnable owns a reference.
-pub(crate) const SCHEDULED: usize = 1 << 0;
+pub const SCHEDULED: usize = 1 << 0;
 /// Being polled by an M.
-pub(crate) const RUNNING: usize = 1 << 1;
+pub const RUNNING: usize = 1 << 1;
 /// The future returned Ready (or panicked); its output is stored.
-pub(crate) const COMPLETE: usize = 1 << 2;
+pub const COMPLETE: usize = 1 << 2;
 /// The future is gone and so is the output (taken, dropped or never made).
-pub(crate) const CLOSED: usize = 1 << 3;
+pub const CLOSED: usize = 1 << 3;
 /// A JoinHandle exists.
-pub(crate) const HANDLE: usize = 1 << 4;
+pub const HANDLE: usize = 1 << 4;
 /// The JoinHandle registered a waker.
-pub(crate) const AWAITER: usize = 1 << 5;
+pub const AWAITER: usize = 1 << 5;
 /// Someone is reading or writing the awaiter slot.
-pub(crate) const LOCKED: usize = 1 << 6;
+pub const LOCKED: usize = 1 << 6;
 /// The goroutine is main (goroutine 1): waking it signals M0.
-pub(crate) const MAIN: usize = 1 << 7;
-pub(crate) const REF_ONE: usize = 1 << 8;
+pub const MAIN: usize = 1 << 7;
+pub const REF_ONE: usize = 1 << 8;
 
-pub(crate) struct State(AtomicUsize);
+#[derive(Debug)]
+pub struct State(AtomicUsize);
 
 /// What the M must do with the runnable after a poll returned Pending.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum AfterPoll {
+pub enum AfterPoll {
     /// Woken while running: put it back in a run queue (keep the reference).
     Requeue,
     /// Parked: drop the runnable's reference.
@@ -45,13 +46,13 @@ pub(crate) enum AfterPoll {
 }
 
 #[inline]
-pub(crate) fn refs(s: usize) -> usize {
+pub fn refs(s: usize) -> usize {
     s >> REF_ONE.trailing_zeros()
 }
 
 impl State {
     /// A new G: scheduled, with the runnable's and the registry's references.
-    pub(crate) fn new(handle: bool, main: bool) -> State {
+    pub fn new(handle: bool, main: bool) -> State {
         let mut s = SCHEDULED | (2 * REF_ONE);
         if handle {
             s |= HANDLE;
@@ -63,11 +64,11 @@ impl State {
     }
 
     #[inline]
-    pub(crate) fn load(&self) -> usize {
+    pub fn load(&self) -> usize {
         self.0.load(Acquire)
     }
 
-    pub(crate) fn ref_inc(&self) {
+    pub fn ref_inc(&self) {
         let prev = self
             .0
             .fetch_add(REF_ONE, std::sync::atomic::Ordering::Relaxed);
@@ -78,7 +79,7 @@ impl State {
 
     /// Drops a reference; true when the caller must free the allocation.
     #[must_use]
-    pub(crate) fn ref_dec(&self) -> bool {
+    pub fn ref_dec(&self) -> bool {
         // AcqRel: the last dropper must see every other holder's writes.
         let prev = self.0.fetch_sub(REF_ONE, AcqRel);
         debug_assert!(refs(prev) >= 1);
@@ -87,7 +88,7 @@ impl State {
 
     /// `Waker::wake_by_ref`. True when the caller must enqueue the G; a
     /// reference was added for the runnable it enqueues.
-    pub(crate) fn wake_by_ref(&self) -> bool {
+    pub fn wake_by_ref(&self) -> bool {
         let mut s = self.0.load(Acquire);
         loop {
             if s & (COMPLETE | CLOSED | SCHEDULED) != 0 {
@@ -110,7 +111,7 @@ impl State {
     /// `Waker::wake`, consuming the waker's reference. `Some(true)`: enqueue
     /// (the reference became the runnable's); `Some(false)`: nothing to do
     /// but the caller must drop its reference.
-    pub(crate) fn wake_by_val(&self) -> bool {
+    pub fn wake_by_val(&self) -> bool {
         let mut s = self.0.load(Acquire);
         loop {
             if s & (COMPLETE | CLOSED | SCHEDULED) != 0 {
@@ -126,7 +127,7 @@ impl State {
 
     /// The M is about to poll: SCHEDULED -> RUNNING. Err when the G was
     /// closed (runtime teardown) and must not be polled.
-    pub(crate) fn transition_to_running(&self) -> Result<(), ()> {
+    pub fn transition_to_running(&self) -> Result<(), ()> {
         let mut s = self.0.load(Acquire);
         loop {
             debug_assert!(s & RUNNING == 0);
@@ -142,7 +143,7 @@ impl State {
     }
 
     /// The poll returned Pending: clear RUNNING.
-    pub(crate) fn transition_to_idle(&self) -> AfterPoll {
+    pub fn transition_to_idle(&self) -> AfterPoll {
         let mut s = self.0.load(Acquire);
         loop {
             let new = s & !RUNNING;
@@ -162,7 +163,7 @@ impl State {
     /// The poll returned Pending after the G asked to run again (a yield
     /// through its own waker, which skipped the wake CAS): RUNNING ->
     /// SCHEDULED in one step. `Park` only if teardown closed it meanwhile.
-    pub(crate) fn transition_to_yield(&self) -> AfterPoll {
+    pub fn transition_to_yield(&self) -> AfterPoll {
         let mut s = self.0.load(Acquire);
         loop {
             if s & CLOSED != 0 {
@@ -184,7 +185,7 @@ impl State {
     /// The future finished and its output (if any) is stored: RUNNING ->
     /// COMPLETE. With no JoinHandle the output is nobody's, so CLOSED too.
     /// Returns the previous state.
-    pub(crate) fn transition_to_complete(&self) -> usize {
+    pub fn transition_to_complete(&self) -> usize {
         let mut s = self.0.load(Acquire);
         loop {
             let mut new = (s & !(RUNNING | SCHEDULED)) | COMPLETE;
@@ -200,7 +201,7 @@ impl State {
 
     /// Teardown: mark closed. True when the caller must drop the future
     /// (nobody polls it and it has not completed).
-    pub(crate) fn close(&self) -> bool {
+    pub fn close(&self) -> bool {
         let mut s = self.0.load(Acquire);
         loop {
             if s & (CLOSED | COMPLETE) != 0 {
@@ -217,7 +218,7 @@ impl State {
     /// JoinHandle poll: take the output if it is there. `Ok(true)`: the
     /// caller now owns the output; `Ok(false)`: not yet; `Err(())`: the G
     /// was closed without completing (teardown).
-    pub(crate) fn take_output(&self) -> Result<bool, ()> {
+    pub fn take_output(&self) -> Result<bool, ()> {
         let mut s = self.0.load(Acquire);
         loop {
             if s & COMPLETE == 0 {
@@ -232,7 +233,7 @@ impl State {
     }
 
     /// JoinHandle drop. Returns (drop the stored output, free the G).
-    pub(crate) fn drop_handle(&self) -> (bool, bool) {
+    pub fn drop_handle(&self) -> (bool, bool) {
         let mut s = self.0.load(Acquire);
         loop {
             let take = s & COMPLETE != 0 && s & CLOSED == 0;
@@ -249,7 +250,7 @@ impl State {
 
     /// Locks the awaiter slot unless the G already completed (or was
     /// closed), in which case the caller should read the output instead.
-    pub(crate) fn lock_awaiter_unless_done(&self) -> bool {
+    pub fn lock_awaiter_unless_done(&self) -> bool {
         let mut s = self.0.load(Acquire);
         loop {
             if s & (COMPLETE | CLOSED) != 0 {
@@ -268,7 +269,7 @@ impl State {
     }
 
     /// Unlocks the awaiter slot, now holding a waker.
-    pub(crate) fn unlock_awaiter_registered(&self) {
+    pub fn unlock_awaiter_registered(&self) {
         let mut s = self.0.load(Acquire);
         loop {
             let new = (s | AWAITER) & !LOCKED;
@@ -282,7 +283,7 @@ impl State {
 
     /// Completion side: lock the awaiter slot if a waker is (or is being)
     /// registered. Waits out a registration in progress so no wake is lost.
-    pub(crate) fn lock_awaiter_for_take(&self) -> bool {
+    pub fn lock_awaiter_for_take(&self) -> bool {
         let mut s = self.0.load(Acquire);
         loop {
             if s & LOCKED != 0 {
@@ -303,7 +304,7 @@ impl State {
         }
     }
 
-    pub(crate) fn unlock_awaiter(&self) {
+    pub fn unlock_awaiter(&self) {
         self.0.fetch_and(!LOCKED, Release);
     }
 }

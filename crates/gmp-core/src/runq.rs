@@ -17,11 +17,11 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
 /// Go's `len(p.runq)`. Smaller under loom so overflow is reachable.
 #[cfg(not(loom))]
-pub(crate) const RUNQ_SIZE: u32 = 256;
+pub const RUNQ_SIZE: u32 = 256;
 #[cfg(loom)]
-pub(crate) const RUNQ_SIZE: u32 = 4;
+pub const RUNQ_SIZE: u32 = 4;
 
-pub(crate) struct RunQ<T> {
+pub struct RunQ<T> {
     head: AtomicU32,
     tail: AtomicU32,
     buf: Box<[AtomicPtr<T>]>,
@@ -36,7 +36,13 @@ unsafe impl<T> Sync for RunQ<T> {}
 
 /// What `put` could not keep locally: half the ring plus the new item, in
 /// FIFO order, for the global queue (`runqputslow`).
-pub(crate) type Overflow<T> = Vec<*mut T>;
+pub type Overflow<T> = Vec<*mut T>;
+
+impl<T> std::fmt::Debug for RunQ<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunQ").field("len", &self.len()).finish()
+    }
+}
 
 impl<T> Default for RunQ<T> {
     fn default() -> Self {
@@ -45,7 +51,7 @@ impl<T> Default for RunQ<T> {
 }
 
 impl<T> RunQ<T> {
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         RunQ {
             head: AtomicU32::new(0),
             tail: AtomicU32::new(0),
@@ -64,7 +70,7 @@ impl<T> RunQ<T> {
     /// Go's `runqput`. Owner only. With `next`, `g` takes `runnext` and the
     /// G it displaces goes to the tail. Returns the batch for the global
     /// queue when the ring was full.
-    pub(crate) fn put(&self, mut g: *mut T, next: bool) -> Option<Overflow<T>> {
+    pub fn put(&self, mut g: *mut T, next: bool) -> Option<Overflow<T>> {
         if next {
             // AcqRel: publishes `g` to a thief that takes runnext, and
             // acquires the displaced G someone else may have published.
@@ -115,7 +121,7 @@ impl<T> RunQ<T> {
 
     /// Go's `runqget`. Owner only. The bool is `inheritTime`: true when the
     /// G came from `runnext`.
-    pub(crate) fn get(&self) -> Option<(*mut T, bool)> {
+    pub fn get(&self) -> Option<(*mut T, bool)> {
         let mut next = self.runnext.load(Acquire);
         while !next.is_null() {
             match self
@@ -149,7 +155,7 @@ impl<T> RunQ<T> {
     /// is set only on the last stealing pass; `victim_running` says whether
     /// the victim's M is running a G, in which case we give it a few
     /// microseconds to take its own runnext first (Go's `usleep(3)`).
-    pub(crate) fn steal(
+    pub fn steal(
         &self,
         victim: &RunQ<T>,
         steal_runnext: bool,
@@ -228,7 +234,7 @@ impl<T> RunQ<T> {
     }
 
     /// Number of Gs in the ring plus runnext (approximate under concurrency).
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         loop {
             let h = self.head.load(Acquire);
             let t = self.tail.load(Acquire);
@@ -242,12 +248,12 @@ impl<T> RunQ<T> {
 
     /// Owner only: Gs in the ring (runnext aside) that a thief could take.
     #[inline]
-    pub(crate) fn ring_nonempty(&self) -> bool {
+    pub fn ring_nonempty(&self) -> bool {
         self.tail.load(Relaxed) != self.head.load(Relaxed)
     }
 
     /// Go's `runqempty`.
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         loop {
             let h = self.head.load(Acquire);
             let t = self.tail.load(Acquire);
@@ -259,7 +265,7 @@ impl<T> RunQ<T> {
     }
 
     /// Take everything (teardown); not concurrent with other consumers.
-    pub(crate) fn drain(&self) -> Vec<*mut T> {
+    pub fn drain(&self) -> Vec<*mut T> {
         let mut out = Vec::new();
         while let Some((g, _)) = self.get() {
             out.push(g);
