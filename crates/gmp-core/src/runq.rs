@@ -286,3 +286,84 @@ fn backoff_3us() {
 fn backoff_3us() {
     loom::thread::yield_now();
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn item(v: usize) -> *mut usize {
+        Box::into_raw(Box::new(v))
+    }
+
+    fn take(p: *mut usize) -> usize {
+        // SAFETY: pointers come from `item` and are taken once.
+        *unsafe { Box::from_raw(p) }
+    }
+
+    fn drain(q: &RunQ<usize>) -> Vec<usize> {
+        q.drain().into_iter().map(take).collect()
+    }
+
+    #[test]
+    fn fifo() {
+        let q = RunQ::new();
+        for i in 0..10 {
+            assert!(q.put(item(i), false).is_none());
+        }
+        assert_eq!(q.len(), 10);
+        assert_eq!(drain(&q), (0..10).collect::<Vec<_>>());
+        assert!(q.is_empty());
+    }
+
+    /// Go property 21: `go f(0..=5)` on one P runs 5, then 0..4.
+    #[test]
+    fn runnext_displacement_order() {
+        let q = RunQ::new();
+        for i in 0..=5 {
+            assert!(q.put(item(i), true).is_none());
+        }
+        let (first, inherit) = q.get().unwrap();
+        assert!(inherit);
+        assert_eq!(take(first), 5);
+        assert_eq!(drain(&q), vec![0, 1, 2, 3, 4]);
+    }
+
+    /// Go property 23: a full ring spills half of it plus the new G (129).
+    #[test]
+    fn overflow_moves_half_plus_one() {
+        let q = RunQ::new();
+        for i in 0..RUNQ_SIZE as usize {
+            assert!(q.put(item(i), false).is_none());
+        }
+        let batch = q.put(item(999), false).expect("overflow");
+        assert_eq!(batch.len(), RUNQ_SIZE as usize / 2 + 1);
+        let spilled: Vec<usize> = batch.into_iter().map(take).collect();
+        assert_eq!(&spilled[..128], &(0..128).collect::<Vec<_>>()[..]);
+        assert_eq!(spilled[128], 999);
+        assert_eq!(drain(&q), (128..256).collect::<Vec<_>>());
+    }
+
+    /// Go property 24: a steal takes ceil(n/2); runnext only when asked.
+    #[test]
+    fn steal_takes_half_rounded_up() {
+        let victim = RunQ::new();
+        let thief = RunQ::new();
+        for i in 0..7 {
+            victim.put(item(i), false);
+        }
+        victim.put(item(100), true);
+        let (g, n) = thief.steal(&victim, false, false).unwrap();
+        assert_eq!(n, 4);
+        let mut got = vec![take(g)];
+        got.extend(drain(&thief));
+        got.sort();
+        assert_eq!(got, vec![0, 1, 2, 3]);
+        let rest = drain(&victim);
+        assert_eq!(rest, vec![100, 4, 5, 6]);
+        // Only runnext left: taken only on a last pass.
+        victim.put(item(200), true);
+        assert!(thief.steal(&victim, false, false).is_none());
+        let (g, n) = thief.steal(&victim, true, false).unwrap();
+        assert_eq!((take(g), n), (200, 1));
+    }
+}
