@@ -138,26 +138,25 @@ mod hooks {
     use std::task::{Context, Poll};
 
     #[inline]
-    pub(crate) fn set_wait_reason(w: Wait) {
-        gmp_core::park::set_wait_reason(match w {
+    fn reason(w: Wait) -> WaitReason {
+        match w {
             Wait::ChanReceive => WaitReason::ChanReceive,
             Wait::ChanSend => WaitReason::ChanSend,
             Wait::ChanReceiveNil => WaitReason::ChanReceiveNilChan,
             Wait::Select => WaitReason::Select,
             Wait::SelectNoCases => WaitReason::SelectNoCases,
-        });
+        }
     }
 
     #[inline]
+    pub(crate) fn set_wait_reason(w: Wait) {
+        gmp_core::park::set_wait_reason(reason(w));
+    }
+
+    /// A park a plain thread may end (the channel was used off-runtime).
+    #[inline]
     pub(crate) fn set_wait_reason_external(w: Wait) {
-        set_wait_reason(w);
-        gmp_core::park::set_wait_reason_external(match w {
-            Wait::ChanReceive => WaitReason::ChanReceive,
-            Wait::ChanSend => WaitReason::ChanSend,
-            Wait::ChanReceiveNil => WaitReason::ChanReceiveNilChan,
-            Wait::Select => WaitReason::Select,
-            Wait::SelectNoCases => WaitReason::SelectNoCases,
-        });
+        gmp_core::park::set_wait_reason_external(reason(w));
     }
 
     #[inline]

@@ -406,15 +406,7 @@ impl Sched {
             Some((p, restore)) => {
                 p.spawned.store(p.spawned.load(Relaxed) + 1, Relaxed);
                 self.sample_ready(p, g.header());
-                let over = p.runq.put(g.into_raw().as_ptr(), true);
-                let stealable = over.is_some() || p.runq.ring_nonempty();
-                p.unlock(restore);
-                if let Some(batch) = over {
-                    self.globrunqput_batch(batch);
-                }
-                if stealable {
-                    self.wakep();
-                }
+                self.runqput_next(p, restore, g);
             }
             None => {
                 self.spawned_nop.fetch_add(1, Relaxed);
@@ -441,19 +433,24 @@ impl Sched {
             let (ts, goid) = (self.trace_now(), g.header().goid);
             self.trace(ctx, ts, crate::trace::Kind::Ready { goid });
         }
+        self.runqput_next(p, restore, g);
+        None
+    }
+
+    /// `runqput(p, g, next=true)` from a locked P, then unlock and `wakep`.
+    /// Only work another M could take right away is worth waking one for:
+    /// a G alone in runnext runs here as soon as the current G parks (see
+    /// design.md, "wakep only for stealable work").
+    fn runqput_next(&self, p: &P, restore: u64, g: GPtr) {
         let over = p.runq.put(g.into_raw().as_ptr(), true);
         let stealable = over.is_some() || p.runq.ring_nonempty();
         p.unlock(restore);
         if let Some(batch) = over {
             self.globrunqput_batch(batch);
         }
-        // Only work another M could take right away is worth waking one
-        // for: a G alone in runnext runs here as soon as the current G
-        // parks (see design.md, "wakep").
         if stealable {
             self.wakep();
         }
-        None
     }
 
     // ---- main (goroutine 1, locked to M0) ----
