@@ -1,0 +1,117 @@
+// Go side of benches/benches/sched.rs: the same workloads on Go's runtime.
+// Usage: sched_bench -bench spawn_many|chained_spawn|yield_many|idle_memory -procs N -runs R
+// Prints: RESULT <bench> <procs> <median ns/op or bytes/goroutine>
+package main
+
+import (
+	"flag"
+	"fmt"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func spawnMany() float64 {
+	const n = 1000000
+	t := time.Now()
+	done := make(chan struct{}, 1)
+	var left int64 = n
+	for i := 0; i < n; i++ {
+		go func() {
+			if atomic.AddInt64(&left, -1) == 0 {
+				done <- struct{}{}
+			}
+		}()
+	}
+	<-done
+	return float64(time.Since(t).Nanoseconds()) / n
+}
+
+func chainStep(n int, done chan struct{}) {
+	if n == 0 {
+		done <- struct{}{}
+		return
+	}
+	go chainStep(n-1, done)
+}
+
+func chainedSpawn() float64 {
+	const n = 1000000
+	t := time.Now()
+	done := make(chan struct{}, 1)
+	chainStep(n, done)
+	<-done
+	return float64(time.Since(t).Nanoseconds()) / n
+}
+
+func yieldMany() float64 {
+	const g, n = 200, 10000
+	t := time.Now()
+	var wg sync.WaitGroup
+	for i := 0; i < g; i++ {
+		wg.Add(1)
+		go func() {
+			for j := 0; j < n; j++ {
+				runtime.Gosched()
+			}
+			wg.Done()
+		}()
+	}
+	wg.Wait()
+	return float64(time.Since(t).Nanoseconds()) / (g * n)
+}
+
+func rss() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.Sys - m.HeapReleased
+}
+
+func idleMemory() float64 {
+	const n = 1000000
+	runtime.GC()
+	before := rss()
+	ch := make(chan struct{})
+	var started int64
+	for i := 0; i < n; i++ {
+		go func() {
+			atomic.AddInt64(&started, 1)
+			<-ch
+		}()
+	}
+	for atomic.LoadInt64(&started) < n {
+		time.Sleep(time.Millisecond)
+	}
+	runtime.GC()
+	per := float64(rss()-before) / n
+	close(ch)
+	return per
+}
+
+func main() {
+	bench := flag.String("bench", "spawn_many", "workload")
+	procs := flag.Int("procs", 1, "GOMAXPROCS")
+	runs := flag.Int("runs", 5, "runs")
+	flag.Parse()
+	runtime.GOMAXPROCS(*procs)
+	fns := map[string]func() float64{
+		"spawn_many": spawnMany, "chained_spawn": chainedSpawn,
+		"yield_many": yieldMany, "idle_memory": idleMemory,
+	}
+	f, ok := fns[*bench]
+	if !ok {
+		panic("unknown bench " + *bench)
+	}
+	n := *runs
+	if *bench == "idle_memory" {
+		n = 1
+	}
+	v := make([]float64, n)
+	for i := range v {
+		v[i] = f()
+	}
+	sort.Float64s(v)
+	fmt.Printf("RESULT %s %d %.1f\n", *bench, *procs, v[len(v)/2])
+}
