@@ -1,1 +1,326 @@
-fn main() {}
+//! Channel benchmarks, side by side at procs 1 and 2: gmp's channels on
+//! gmp; tokio mpsc, async-channel, flume and kanal on tokio's multi-thread
+//! runtime (same worker count); Go's channels.
+//!
+//! - ping_pong: two goroutines, 1,000,000 round trips over two unbuffered
+//!   channels (ns per round trip; tokio mpsc and async-channel need cap 1)
+//! - chan_mpmc: 4 producers, 4 consumers, capacity 1024, 10,000,000 u64
+//!   (ns per value; tokio mpsc is single-consumer, so its column is `-`)
+//! - select_fanin: 8 senders on their own unbuffered channels, one receiver
+//!   selecting over all 8, 1,000,000 values (ns per value; gmp `select!`,
+//!   `tokio::select!` over tokio mpsc(1), Go `select`)
+//!
+//! `cargo bench -p gmp-benches --bench chan` (env BENCH_RUNS, BENCH_FILTER).
+
+use gmp_benches::{build_go, measure, per_op, print_table, run_go, selected, Row};
+use std::time::Instant;
+
+const PP_N: u64 = 1_000_000;
+const MPMC_N: u64 = 10_000_000;
+const FANIN_N: u64 = 1_000_000;
+
+fn gmp_rt(procs: usize) -> gmp::Runtime {
+    gmp::Runtime::builder().procs(procs).build().unwrap()
+}
+
+fn tokio_rt(procs: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(procs)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+// ---- ping_pong ----
+
+fn gmp_ping_pong(rt: &gmp::Runtime) -> f64 {
+    rt.block_on(async {
+        let (atx, arx) = gmp::chan::bounded::<u64>(0);
+        let (btx, brx) = gmp::chan::bounded::<u64>(0);
+        let t = Instant::now();
+        let echo = gmp::spawn(async move {
+            while let Ok(v) = arx.recv().await {
+                if btx.send(v).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let ping = gmp::spawn(async move {
+            for i in 0..PP_N {
+                atx.send(i).await.unwrap();
+                brx.recv().await.unwrap();
+            }
+        });
+        ping.await.unwrap();
+        echo.await.unwrap();
+        per_op(t.elapsed(), PP_N)
+    })
+}
+
+/// Ping-pong over any async channel pair on tokio.
+macro_rules! tokio_ping_pong {
+    ($rt:expr, $mk:expr, $send:ident, $recv:ident) => {{
+        $rt.block_on(async {
+            let (atx, arx) = $mk;
+            let (btx, brx) = $mk;
+            let t = Instant::now();
+            let echo = tokio::spawn(async move {
+                #[allow(unused_mut)]
+                let mut arx = arx;
+                while let Some(v) = $recv!(arx) {
+                    if $send!(btx, v).is_err() {
+                        break;
+                    }
+                }
+            });
+            let ping = tokio::spawn(async move {
+                #[allow(unused_mut)]
+                let mut brx = brx;
+                for i in 0..PP_N {
+                    $send!(atx, i).unwrap();
+                    $recv!(brx).unwrap();
+                }
+            });
+            ping.await.unwrap();
+            echo.await.unwrap();
+            per_op(t.elapsed(), PP_N)
+        })
+    }};
+}
+
+macro_rules! tokio_send { ($tx:expr, $v:expr) => { $tx.send($v).await.map_err(|_| ()) }; }
+macro_rules! tokio_recv { ($rx:expr) => { $rx.recv().await }; }
+macro_rules! ac_recv { ($rx:expr) => { $rx.recv().await.ok() }; }
+macro_rules! flume_send { ($tx:expr, $v:expr) => { $tx.send_async($v).await.map_err(|_| ()) }; }
+macro_rules! flume_recv { ($rx:expr) => { $rx.recv_async().await.ok() }; }
+macro_rules! kanal_recv { ($rx:expr) => { $rx.recv().await.ok() }; }
+
+fn ping_pong_row(procs: usize, go: Option<&std::path::Path>) -> Row {
+    let g = gmp_rt(procs);
+    let t = tokio_rt(procs);
+    let gm = measure(|| gmp_ping_pong(&g)).median;
+    let tk = measure(|| tokio_ping_pong!(t, tokio::sync::mpsc::channel::<u64>(1), tokio_send, tokio_recv)).median;
+    let ac = measure(|| tokio_ping_pong!(t, async_channel::bounded::<u64>(1), tokio_send, ac_recv)).median;
+    let fl = measure(|| tokio_ping_pong!(t, flume::bounded::<u64>(0), flume_send, flume_recv)).median;
+    let ka = measure(|| tokio_ping_pong!(t, kanal::bounded_async::<u64>(0), tokio_send, kanal_recv)).median;
+    Row {
+        workload: "ping_pong".into(),
+        procs,
+        cells: vec![Some(gm), Some(tk), Some(ac), Some(fl), Some(ka), run_go(go, "ping_pong", procs)],
+    }
+}
+
+// ---- chan_mpmc ----
+
+fn gmp_mpmc(rt: &gmp::Runtime) -> f64 {
+    rt.block_on(async {
+        let (tx, rx) = gmp::chan::bounded::<u64>(1024);
+        let t = Instant::now();
+        let per = MPMC_N / 4;
+        let mut hs = Vec::new();
+        for _ in 0..4 {
+            let tx = tx.clone();
+            hs.push(gmp::spawn(async move {
+                for i in 0..per {
+                    tx.send(i).await.unwrap();
+                }
+                0u64
+            }));
+        }
+        drop(tx);
+        for _ in 0..4 {
+            let rx = rx.clone();
+            hs.push(gmp::spawn(async move {
+                let mut s = 0u64;
+                while let Ok(v) = rx.recv().await {
+                    s = s.wrapping_add(v);
+                }
+                s
+            }));
+        }
+        let mut sum = 0u64;
+        for h in hs {
+            sum = sum.wrapping_add(h.await.unwrap());
+        }
+        assert_eq!(sum, 4 * (per * (per - 1) / 2));
+        per_op(t.elapsed(), MPMC_N)
+    })
+}
+
+macro_rules! tokio_mpmc {
+    ($rt:expr, $mk:expr, $send:ident, $recv:ident) => {{
+        $rt.block_on(async {
+            let (tx, rx) = $mk;
+            let t = Instant::now();
+            let per = MPMC_N / 4;
+            let mut hs = Vec::new();
+            for _ in 0..4 {
+                let tx = tx.clone();
+                hs.push(tokio::spawn(async move {
+                    for i in 0..per {
+                        $send!(tx, i).unwrap();
+                    }
+                    0u64
+                }));
+            }
+            drop(tx);
+            for _ in 0..4 {
+                let rx = rx.clone();
+                hs.push(tokio::spawn(async move {
+                    let mut s = 0u64;
+                    while let Some(v) = $recv!(rx) {
+                        s = s.wrapping_add(v);
+                    }
+                    s
+                }));
+            }
+            let mut sum = 0u64;
+            for h in hs {
+                sum = sum.wrapping_add(h.await.unwrap());
+            }
+            assert_eq!(sum, 4 * (per * (per - 1) / 2));
+            per_op(t.elapsed(), MPMC_N)
+        })
+    }};
+}
+
+fn mpmc_row(procs: usize, go: Option<&std::path::Path>) -> Row {
+    let g = gmp_rt(procs);
+    let t = tokio_rt(procs);
+    let gm = measure(|| gmp_mpmc(&g)).median;
+    let ac = measure(|| tokio_mpmc!(t, async_channel::bounded::<u64>(1024), tokio_send, ac_recv)).median;
+    let fl = measure(|| tokio_mpmc!(t, flume::bounded::<u64>(1024), flume_send, flume_recv)).median;
+    let ka = measure(|| tokio_mpmc!(t, kanal::bounded_async::<u64>(1024), tokio_send, kanal_recv)).median;
+    Row {
+        workload: "chan_mpmc".into(),
+        procs,
+        cells: vec![Some(gm), None, Some(ac), Some(fl), Some(ka), run_go(go, "chan_mpmc", procs)],
+    }
+}
+
+// ---- select_fanin ----
+
+fn gmp_fanin(rt: &gmp::Runtime) -> f64 {
+    rt.block_on(async {
+        let per = FANIN_N / 8;
+        let mut rxs = Vec::new();
+        // Keep a sender of each: like Go's version, nobody closes them.
+        let mut keep = Vec::new();
+        let t = Instant::now();
+        for _ in 0..8 {
+            let (tx, rx) = gmp::chan::bounded::<u64>(0);
+            rxs.push(rx);
+            keep.push(tx.clone());
+            gmp::go(async move {
+                for i in 0..per {
+                    if tx.send(i).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        let [r0, r1, r2, r3, r4, r5, r6, r7]: [gmp::chan::Receiver<u64>; 8] =
+            rxs.try_into().unwrap();
+        let mut got = 0u64;
+        while got < FANIN_N {
+            let v = gmp::select! {
+                recv(r0) -> v => v,
+                recv(r1) -> v => v,
+                recv(r2) -> v => v,
+                recv(r3) -> v => v,
+                recv(r4) -> v => v,
+                recv(r5) -> v => v,
+                recv(r6) -> v => v,
+                recv(r7) -> v => v,
+            };
+            v.unwrap();
+            got += 1;
+        }
+        let per_value = per_op(t.elapsed(), FANIN_N);
+        drop(keep);
+        per_value
+    })
+}
+
+fn tokio_fanin(rt: &tokio::runtime::Runtime) -> f64 {
+    rt.block_on(async {
+        tokio::spawn(async {
+            let per = FANIN_N / 8;
+            let mut rxs = Vec::new();
+            let mut keep = Vec::new();
+            let t = Instant::now();
+            for _ in 0..8 {
+                let (tx, rx) = tokio::sync::mpsc::channel::<u64>(1);
+                rxs.push(rx);
+                keep.push(tx.clone());
+                tokio::spawn(async move {
+                    for i in 0..per {
+                        if tx.send(i).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            let [mut r0, mut r1, mut r2, mut r3, mut r4, mut r5, mut r6, mut r7]: [tokio::sync::mpsc::Receiver<u64>; 8] =
+                rxs.try_into().unwrap();
+            let mut got = 0u64;
+            while got < FANIN_N {
+                let v = tokio::select! {
+                    v = r0.recv() => v,
+                    v = r1.recv() => v,
+                    v = r2.recv() => v,
+                    v = r3.recv() => v,
+                    v = r4.recv() => v,
+                    v = r5.recv() => v,
+                    v = r6.recv() => v,
+                    v = r7.recv() => v,
+                };
+                v.unwrap();
+                got += 1;
+            }
+            let per_value = per_op(t.elapsed(), FANIN_N);
+            drop(keep);
+            per_value
+        })
+        .await
+        .unwrap()
+    })
+}
+
+fn fanin_row(procs: usize, go: Option<&std::path::Path>) -> Row {
+    let g = gmp_rt(procs);
+    let t = tokio_rt(procs);
+    let gm = measure(|| gmp_fanin(&g)).median;
+    let tk = measure(|| tokio_fanin(&t)).median;
+    Row {
+        workload: "select_fanin".into(),
+        procs,
+        cells: vec![Some(gm), Some(tk), None, None, None, run_go(go, "select_fanin", procs)],
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    println!("machine: {}", gmp_benches::machine());
+    println!("runs per cell: {} (median)\n", gmp_benches::runs());
+    let go = build_go("chan_bench");
+    let mut rows = Vec::new();
+    for procs in [1, 2] {
+        if selected("ping_pong") {
+            rows.push(ping_pong_row(procs, go.as_deref()));
+        }
+        if selected("chan_mpmc") {
+            rows.push(mpmc_row(procs, go.as_deref()));
+        }
+        if selected("select_fanin") {
+            rows.push(fanin_row(procs, go.as_deref()));
+        }
+    }
+    print_table(
+        "ns/op",
+        &["gmp", "tokio-mpsc", "async-channel", "flume", "kanal", "go"],
+        &rows,
+    );
+}

@@ -235,6 +235,9 @@ fn main() {
             ("yield_many", Box::new(gmp_yield_many), Box::new(tokio_yield_many)),
         ];
         for (name, gf, tf) in work {
+            if !gmp_benches::selected(name) {
+                continue;
+            }
             let gs = measure(|| gf(&g));
             let ts = measure(|| tf(&t));
             let gos = run_go(go.as_deref(), name, procs);
@@ -243,6 +246,9 @@ fn main() {
                 procs,
                 cells: vec![Some(gs.median), Some(ts.median), gos],
             });
+        }
+        if !gmp_benches::selected("idle_memory") {
+            continue;
         }
         rows.push(Row {
             workload: "idle_memory (bytes/goroutine)".into(),

@@ -19,6 +19,12 @@ pub fn runs() -> usize {
         .unwrap_or(5)
 }
 
+/// Whether workload `name` is selected by env `BENCH_FILTER` (a
+/// substring; unset runs everything).
+pub fn selected(name: &str) -> bool {
+    std::env::var("BENCH_FILTER").map_or(true, |f| name.contains(&f))
+}
+
 /// Median and min of `runs()` measurements of `f`, which returns the
 /// per-operation time in ns.
 pub fn measure(mut f: impl FnMut() -> f64) -> Stat {
