@@ -1,1 +1,19 @@
-//! placeholder
+//! gmp-io: the netpoller and network types, re-exported as `gmp::net`.
+//!
+//! One `mio::Poll` per runtime, driven by the scheduler itself (Go's
+//! `netpoll` integration, not a reactor thread): gmp-core calls it through
+//! its `Netpoller` hook, which [`netpoller_factory`] implements and the
+//! facade installs. Each registered socket has a pollDesc with reader and
+//! writer wait slots; readiness wakes the parked goroutine, which the
+//! scheduler injects into a run queue. Deadlines follow Go's `SetDeadline`.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_debug_implementations)]
+
+mod netpoll;
+mod tcp;
+mod udp;
+
+pub use netpoll::{netpoller_factory, NetPoll};
+pub use tcp::{OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream};
+pub use udp::UdpSocket;

@@ -21,6 +21,11 @@ pub mod chan {
 }
 pub use gmp_chan::select;
 
+/// Go's `net` package: TCP and UDP on the netpoller.
+pub mod net {
+    pub use gmp_io::{OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream, UdpSocket};
+}
+
 /// Go's `context` package.
 pub mod context;
 

@@ -51,8 +51,7 @@ impl Builder {
     /// Fails with `InvalidInput` for `procs(0)` or a malformed
     /// `GMP_MAXPROCS` (the message names the variable).
     pub fn build(self) -> io::Result<Runtime> {
-        // The netpoller is wired in once gmp-io provides its factory.
-        let inner = self.inner.build()?;
+        let inner = self.inner.netpoller(gmp_io::netpoller_factory()).build()?;
         Ok(Runtime { inner })
     }
 }
