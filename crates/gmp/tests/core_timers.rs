@@ -116,3 +116,33 @@ fn timeout_elapses_or_passes_the_value() {
         assert_eq!(r, Ok(9));
     });
 }
+
+/// A runtime idle on a 2-second sleep (netpoller installed) uses under 5%
+/// of a core: the one poller M blocks in epoll until the timer.
+#[test]
+fn idle_on_a_two_second_sleep_uses_under_5_percent() {
+    const NAME: &str = "idle_on_a_two_second_sleep_uses_under_5_percent";
+    if std::env::var("GMP_CHILD").as_deref() == Ok(NAME) {
+        let cpu = rt(4).block_on(async {
+            let before = cpu_time();
+            gmp::time::sleep(Duration::from_secs(2)).await;
+            cpu_time() - before
+        });
+        assert!(cpu <= Duration::from_millis(100), "used {cpu:?} of CPU in 2s");
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+        .env("GMP_CHILD", NAME)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
