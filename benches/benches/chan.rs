@@ -88,25 +88,68 @@ macro_rules! tokio_ping_pong {
     }};
 }
 
-macro_rules! tokio_send { ($tx:expr, $v:expr) => { $tx.send($v).await.map_err(|_| ()) }; }
-macro_rules! tokio_recv { ($rx:expr) => { $rx.recv().await }; }
-macro_rules! ac_recv { ($rx:expr) => { $rx.recv().await.ok() }; }
-macro_rules! flume_send { ($tx:expr, $v:expr) => { $tx.send_async($v).await.map_err(|_| ()) }; }
-macro_rules! flume_recv { ($rx:expr) => { $rx.recv_async().await.ok() }; }
-macro_rules! kanal_recv { ($rx:expr) => { $rx.recv().await.ok() }; }
+macro_rules! tokio_send {
+    ($tx:expr, $v:expr) => {
+        $tx.send($v).await.map_err(|_| ())
+    };
+}
+macro_rules! tokio_recv {
+    ($rx:expr) => {
+        $rx.recv().await
+    };
+}
+macro_rules! ac_recv {
+    ($rx:expr) => {
+        $rx.recv().await.ok()
+    };
+}
+macro_rules! flume_send {
+    ($tx:expr, $v:expr) => {
+        $tx.send_async($v).await.map_err(|_| ())
+    };
+}
+macro_rules! flume_recv {
+    ($rx:expr) => {
+        $rx.recv_async().await.ok()
+    };
+}
+macro_rules! kanal_recv {
+    ($rx:expr) => {
+        $rx.recv().await.ok()
+    };
+}
 
 fn ping_pong_row(procs: usize, go: Option<&std::path::Path>) -> Row {
     let g = gmp_rt(procs);
     let t = tokio_rt(procs);
     let gm = measure(|| gmp_ping_pong(&g)).median;
-    let tk = measure(|| tokio_ping_pong!(t, tokio::sync::mpsc::channel::<u64>(1), tokio_send, tokio_recv)).median;
-    let ac = measure(|| tokio_ping_pong!(t, async_channel::bounded::<u64>(1), tokio_send, ac_recv)).median;
-    let fl = measure(|| tokio_ping_pong!(t, flume::bounded::<u64>(0), flume_send, flume_recv)).median;
-    let ka = measure(|| tokio_ping_pong!(t, kanal::bounded_async::<u64>(0), tokio_send, kanal_recv)).median;
+    let tk = measure(|| {
+        tokio_ping_pong!(
+            t,
+            tokio::sync::mpsc::channel::<u64>(1),
+            tokio_send,
+            tokio_recv
+        )
+    })
+    .median;
+    let ac = measure(|| tokio_ping_pong!(t, async_channel::bounded::<u64>(1), tokio_send, ac_recv))
+        .median;
+    let fl =
+        measure(|| tokio_ping_pong!(t, flume::bounded::<u64>(0), flume_send, flume_recv)).median;
+    let ka =
+        measure(|| tokio_ping_pong!(t, kanal::bounded_async::<u64>(0), tokio_send, kanal_recv))
+            .median;
     Row {
         workload: "ping_pong".into(),
         procs,
-        cells: vec![Some(gm), Some(tk), Some(ac), Some(fl), Some(ka), run_go(go, "ping_pong", procs)],
+        cells: vec![
+            Some(gm),
+            Some(tk),
+            Some(ac),
+            Some(fl),
+            Some(ka),
+            run_go(go, "ping_pong", procs),
+        ],
     }
 }
 
@@ -188,13 +231,22 @@ fn mpmc_row(procs: usize, go: Option<&std::path::Path>) -> Row {
     let g = gmp_rt(procs);
     let t = tokio_rt(procs);
     let gm = measure(|| gmp_mpmc(&g)).median;
-    let ac = measure(|| tokio_mpmc!(t, async_channel::bounded::<u64>(1024), tokio_send, ac_recv)).median;
+    let ac =
+        measure(|| tokio_mpmc!(t, async_channel::bounded::<u64>(1024), tokio_send, ac_recv)).median;
     let fl = measure(|| tokio_mpmc!(t, flume::bounded::<u64>(1024), flume_send, flume_recv)).median;
-    let ka = measure(|| tokio_mpmc!(t, kanal::bounded_async::<u64>(1024), tokio_send, kanal_recv)).median;
+    let ka = measure(|| tokio_mpmc!(t, kanal::bounded_async::<u64>(1024), tokio_send, kanal_recv))
+        .median;
     Row {
         workload: "chan_mpmc".into(),
         procs,
-        cells: vec![Some(gm), None, Some(ac), Some(fl), Some(ka), run_go(go, "chan_mpmc", procs)],
+        cells: vec![
+            Some(gm),
+            None,
+            Some(ac),
+            Some(fl),
+            Some(ka),
+            run_go(go, "chan_mpmc", procs),
+        ],
     }
 }
 
@@ -295,7 +347,14 @@ fn fanin_row(procs: usize, go: Option<&std::path::Path>) -> Row {
     Row {
         workload: "select_fanin".into(),
         procs,
-        cells: vec![Some(gm), Some(tk), None, None, None, run_go(go, "select_fanin", procs)],
+        cells: vec![
+            Some(gm),
+            Some(tk),
+            None,
+            None,
+            None,
+            run_go(go, "select_fanin", procs),
+        ],
     }
 }
 

@@ -230,9 +230,21 @@ fn main() {
             Box<dyn Fn(&tokio::runtime::Runtime) -> f64>,
         );
         let work: Vec<Pair> = vec![
-            ("spawn_many", Box::new(gmp_spawn_many), Box::new(tokio_spawn_many)),
-            ("chained_spawn", Box::new(gmp_chained_spawn), Box::new(tokio_chained_spawn)),
-            ("yield_many", Box::new(gmp_yield_many), Box::new(tokio_yield_many)),
+            (
+                "spawn_many",
+                Box::new(gmp_spawn_many),
+                Box::new(tokio_spawn_many),
+            ),
+            (
+                "chained_spawn",
+                Box::new(gmp_chained_spawn),
+                Box::new(tokio_chained_spawn),
+            ),
+            (
+                "yield_many",
+                Box::new(gmp_yield_many),
+                Box::new(tokio_yield_many),
+            ),
         ];
         for (name, gf, tf) in work {
             if !gmp_benches::selected(name) {

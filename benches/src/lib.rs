@@ -89,7 +89,10 @@ pub fn print_table(unit: &str, columns: &[&str], rows: &[Row]) {
 
 /// The `go` binary, if any.
 pub fn go_bin() -> Option<PathBuf> {
-    let candidates = [PathBuf::from("go"), PathBuf::from("/usr/lib/go-1.19/bin/go")];
+    let candidates = [
+        PathBuf::from("go"),
+        PathBuf::from("/usr/lib/go-1.19/bin/go"),
+    ];
     candidates.into_iter().find(|g| {
         Command::new(g)
             .arg("version")
@@ -105,7 +108,9 @@ pub fn build_go(name: &str) -> Option<PathBuf> {
         eprintln!("go not found on PATH: skipping the Go column");
         return None;
     };
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("go").join(format!("{name}.go"));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("go")
+        .join(format!("{name}.go"));
     let out = std::env::temp_dir().join(format!("gmp-bench-{name}-{}", std::process::id()));
     let st = Command::new(&go)
         .args(["build", "-o"])
@@ -129,7 +134,14 @@ pub fn build_go(name: &str) -> Option<PathBuf> {
 pub fn run_go(bin: Option<&Path>, workload: &str, procs: usize) -> Option<f64> {
     let bin = bin?;
     let out = Command::new(bin)
-        .args(["-bench", workload, "-procs", &procs.to_string(), "-runs", &runs().to_string()])
+        .args([
+            "-bench",
+            workload,
+            "-procs",
+            &procs.to_string(),
+            "-runs",
+            &runs().to_string(),
+        ])
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
