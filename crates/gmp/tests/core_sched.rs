@@ -660,3 +660,30 @@ fn schedtrace_lines_parse() {
         assert!(e.to_string().contains("GMP_DEBUG"), "{e}");
     }
 }
+
+/// Issue 5: the dump shows a goroutine parked in `rx.recv()` as
+/// `[chan receive]` with its creation file and line.
+#[test]
+fn dump_shows_chan_receive_with_creation_site() {
+    rt(2).block_on(async {
+        let (tx, rx) = gmp::chan::bounded::<u8>(0);
+        let line = line!() + 1;
+        let h = gmp::spawn(async move { rx.recv().await.ok() });
+        gmp::time::sleep(Duration::from_millis(5)).await;
+        let d = gmp::runtime::dump();
+        let want = format!(
+            "goroutine {} [chan receive]:\ncreated by goroutine 1 at {}:{line}",
+            h.goid(),
+            file!()
+        );
+        assert!(d.contains(&want), "want {want:?} in:\n{d}");
+        let g = gmp::runtime::goroutines()
+            .into_iter()
+            .find(|g| g.id == h.goid())
+            .unwrap();
+        assert_eq!(g.wait_reason, Some("chan receive"));
+        assert!(g.waiting_for.is_some());
+        tx.send(1).await.unwrap();
+        assert_eq!(h.await.unwrap(), Some(1));
+    });
+}
