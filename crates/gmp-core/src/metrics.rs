@@ -1,7 +1,7 @@
 //! `metrics()`: scheduler counters and the scheduling-latency histogram
 //! (runnable -> running), cheap enough to leave on: counters are bumped
 //! where the scheduler already touches the cache line, and latency is
-//! sampled on one ready in 64 per P.
+//! sampled on one ready in 256 per P.
 
 use crate::sched::{expect_current, Sched};
 use std::sync::atomic::AtomicU64;
@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 /// Ready one G in this many per P gets a latency sample.
-pub(crate) const SAMPLE_EVERY: u32 = 64;
+pub(crate) const SAMPLE_EVERY: u32 = 256;
 /// Marks a G whose `since` holds a ready timestamp (high bit of the wait
 /// reason byte).
 pub(crate) const SAMPLED: u8 = 0x80;

@@ -42,6 +42,11 @@ use std::time::{Duration, Instant};
 /// before it yields its P (tokio's number; Go's slice is 10ms of CPU).
 pub(crate) const BUDGET: u32 = 128;
 
+/// Observability hooks on the hot paths (tracer checks, latency sampling,
+/// spawn counters). The `without-observability` feature compiles them out,
+/// only to measure what they cost when the runtime has them switched off.
+const HOOKS: bool = cfg!(not(feature = "without-observability"));
+
 /// How many goroutine ids a P takes from the global counter at once
 /// (Go's `_GoidCacheBatch`).
 const GOID_BATCH: u64 = 16;
@@ -391,7 +396,7 @@ impl Sched {
             }
             return ptr;
         }
-        if self.tracer.is_some() {
+        if HOOKS && self.tracer.is_some() {
             let ts = self.trace_now();
             self.trace(
                 ctx,
@@ -404,8 +409,10 @@ impl Sched {
         }
         match locked {
             Some((p, restore)) => {
-                p.spawned.store(p.spawned.load(Relaxed) + 1, Relaxed);
-                self.sample_ready(p, g.header());
+                if HOOKS {
+                    p.spawned.store(p.spawned.load(Relaxed) + 1, Relaxed);
+                    self.sample_ready(p, g.header());
+                }
                 self.runqput_next(p, restore, g);
             }
             None => {
@@ -428,8 +435,10 @@ impl Sched {
         let Some(restore) = p.lock(ctx.m.id) else {
             return Some(g);
         };
-        self.sample_ready(p, g.header());
-        if self.tracer.is_some() {
+        if HOOKS {
+            self.sample_ready(p, g.header());
+        }
+        if HOOKS && self.tracer.is_some() {
             let (ts, goid) = (self.trace_now(), g.header().goid);
             self.trace(ctx, ts, crate::trace::Kind::Ready { goid });
         }
@@ -568,7 +577,7 @@ impl Sched {
             + self.spawned_nop.load(Relaxed)
     }
 
-    /// Every 64th ready on a P stamps the G for the latency histogram.
+    /// Every 256th ready on a P stamps the G for the latency histogram.
     /// The caller holds P.
     #[inline]
     fn sample_ready(&self, p: &P, h: &Header) {
@@ -1032,7 +1041,7 @@ impl Sched {
                 let running = st == p::PPOLLING || st == p::PLOCKED;
                 if let Some((g, k)) = me.runq.steal(&victim.runq, last, running) {
                     self.steals.fetch_add(k as u64, Relaxed);
-                    if self.tracer.is_some() {
+                    if HOOKS && self.tracer.is_some() {
                         let ts = self.trace_now();
                         self.trace(ctx, ts, crate::trace::Kind::Steal { n: k, from: vi });
                     }
@@ -1181,48 +1190,60 @@ impl Sched {
             return;
         }
         h.set_status(GStatus::Running);
-        if h.wait_reason.load(Relaxed) & crate::metrics::SAMPLED != 0 {
+        if HOOKS && h.wait_reason.load(Relaxed) & crate::metrics::SAMPLED != 0 {
             let since = h.since.load(Relaxed);
             self.latency.record(self.micros().wrapping_sub(since));
             h.wait_reason.store(0, Relaxed);
         }
         ctx.curg.set(Some(g.as_ptr()));
+        let traced = HOOKS && self.tracer.is_some();
         let goid = h.goid;
-        let t0 = if self.tracer.is_some() {
-            self.trace_now()
-        } else {
-            0
-        };
+        let t0 = if traced { self.trace_now() } else { 0 };
         let pid = p.id;
         p.begin_poll(ctx.m.id);
         let out = g.poll();
         self.end_poll(ctx);
+        // 0: done, 1: yielded, 2: parked.
         let end = match out {
             PollOutcome::Done => {
                 self.allgs.remove(h);
-                "done"
+                0
             }
             PollOutcome::Pending => {
-                let reason = ctx.wait_reason.get();
                 let after = if ctx.self_yield.get() {
                     g.yield_after_poll()
                 } else {
-                    g.park_after_poll(reason, ctx.wait_external.get(), self.coarse_ms())
+                    g.park_after_poll(
+                        ctx.wait_reason.get(),
+                        ctx.wait_external.get(),
+                        self.coarse_ms(),
+                    )
                 };
                 if after == AfterPoll::Requeue {
                     self.requeue(ctx, g);
-                    "yield"
+                    1
                 } else {
-                    crate::trace::park_label(reason)
+                    2
                 }
             }
         };
-        if self.tracer.is_some() {
-            let dur_us = self.trace_now() - t0;
-            let saved = ctx.p.replace(Some(pid));
-            self.trace(ctx, t0, crate::trace::Kind::Run { goid, dur_us, end });
-            ctx.p.set(saved);
+        if traced {
+            self.trace_run(ctx, pid, goid, t0, end);
         }
+    }
+
+    /// Record a run slice (cold: only with GMP_TRACE).
+    #[cold]
+    fn trace_run(&self, ctx: &MCtx, pid: usize, goid: u64, t0: u64, end: u8) {
+        let end = match end {
+            0 => "done",
+            1 => "yield",
+            _ => crate::trace::park_label(ctx.wait_reason.get()),
+        };
+        let dur_us = self.trace_now() - t0;
+        let saved = ctx.p.replace(Some(pid));
+        self.trace(ctx, t0, crate::trace::Kind::Run { goid, dur_us, end });
+        ctx.p.set(saved);
     }
 
     /// A G woke itself during its poll (yield, gosched, budget, preempt).
@@ -1255,7 +1276,7 @@ impl Sched {
         }
         mg.header().set_status(GStatus::Running);
         ctx.curg.set(Some(mg.as_ptr()));
-        let t0 = if self.tracer.is_some() {
+        let t0 = if HOOKS && self.tracer.is_some() {
             self.trace_now()
         } else {
             0
@@ -1264,7 +1285,7 @@ impl Sched {
         p.begin_poll(ctx.m.id);
         let done = main(ctx);
         self.end_poll(ctx);
-        if self.tracer.is_some() {
+        if HOOKS && self.tracer.is_some() {
             let dur_us = self.trace_now() - t0;
             let end = if done {
                 "done"
