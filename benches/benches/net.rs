@@ -58,7 +58,9 @@ fn gmp_server(procs: usize, ready: mpsc::Sender<SocketAddr>, stop: mpsc::Receive
         ready.send(ln.local_addr().unwrap()).unwrap();
         gmp::go(async move {
             loop {
-                let Ok((mut c, _)) = ln.accept().await else { return };
+                let Ok((mut c, _)) = ln.accept().await else {
+                    return;
+                };
                 gmp::go(async move {
                     let mut buf = [0u8; 4096];
                     loop {
@@ -96,7 +98,9 @@ fn tokio_server(procs: usize, ready: mpsc::Sender<SocketAddr>, stop: mpsc::Recei
         ready.send(ln.local_addr().unwrap()).unwrap();
         tokio::spawn(async move {
             loop {
-                let Ok((mut c, _)) = ln.accept().await else { return };
+                let Ok((mut c, _)) = ln.accept().await else {
+                    return;
+                };
                 let _ = c.set_nodelay(true);
                 tokio::spawn(async move {
                     let mut buf = [0u8; 4096];
@@ -224,8 +228,14 @@ fn go_timers(bin: Option<&std::path::Path>, procs: usize) -> Option<(f64, f64)> 
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let l = text.lines().find_map(|l| l.strip_prefix("RESULT timers "))?;
-    let f: Vec<f64> = l.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    let l = text
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT timers "))?;
+    let f: Vec<f64> = l
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
     Some((f[0], f[1]))
 }
 
@@ -234,7 +244,10 @@ fn main() {
         return;
     }
     println!("machine: {}", gmp_benches::machine());
-    println!("tcp_echo: {CONNS} connections x {} round trips of 64 bytes\n", rounds());
+    println!(
+        "tcp_echo: {CONNS} connections x {} round trips of 64 bytes\n",
+        rounds()
+    );
     let go = build_go("net_bench");
     let mut tcp = Vec::new();
     let mut tim50 = Vec::new();

@@ -7,7 +7,9 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 
 #[gmp::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:7007".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:7007".into());
     let ln = gmp::net::TcpListener::bind(addr.as_str()).await?;
     println!("echo server listening on {}", ln.local_addr()?);
     loop {

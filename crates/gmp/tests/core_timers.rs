@@ -128,7 +128,10 @@ fn idle_on_a_two_second_sleep_uses_under_5_percent() {
             gmp::time::sleep(Duration::from_secs(2)).await;
             cpu_time() - before
         });
-        assert!(cpu <= Duration::from_millis(100), "used {cpu:?} of CPU in 2s");
+        assert!(
+            cpu <= Duration::from_millis(100),
+            "used {cpu:?} of CPU in 2s"
+        );
         return;
     }
     let out = std::process::Command::new(std::env::current_exe().unwrap())
@@ -136,7 +139,11 @@ fn idle_on_a_two_second_sleep_uses_under_5_percent() {
         .env("GMP_CHILD", NAME)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn cpu_time() -> Duration {
