@@ -22,7 +22,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 /// How long the runtime must stay asleep before it is declared dead.
-pub(crate) const GRACE: Duration = Duration::from_millis(250);
+pub(crate) const GRACE: Duration = Duration::from_secs(1);
 
 /// Go's text.
 pub const DEADLOCK_MSG: &str = "fatal error: all goroutines are asleep - deadlock!";

@@ -202,7 +202,8 @@ fn server_blocked_in_accept_while_others_work() {
             let (_c, peer) = ln.accept().await.unwrap();
             peer
         });
-        // Work while the server waits (past the deadlock grace period).
+        // Work while the server waits in accept (an I/O wait: never a
+        // deadlock).
         gmp::time::sleep(Duration::from_millis(400)).await;
         let c = gmp::net::TcpStream::connect(addr).await.unwrap();
         assert_eq!(srv.await.unwrap(), c.local_addr().unwrap());
