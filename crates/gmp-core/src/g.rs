@@ -356,7 +356,7 @@ impl<T: Send + 'static> Kind<T> for JoinKind<T> {
     fn complete(h: &Header, slot: &JoinSlot<T>, res: std::thread::Result<T>) {
         let res = res.map_err(|p| JoinError {
             goid: h.goid,
-            panic: Some(p),
+            panic: Some(std::sync::Mutex::new(p)),
         });
         // SAFETY: we are the poller (RUNNING); nobody reads `out` before
         // COMPLETE is published below.

@@ -9,6 +9,7 @@ use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::ptr::NonNull;
+use std::sync::Mutex;
 use std::task::{Context, Poll};
 
 /// Awaits the result of a goroutine started with [`spawn`](crate::spawn).
@@ -116,7 +117,9 @@ impl<T> fmt::Debug for JoinHandle<T> {
 /// runtime ended (main returned) before it finished.
 pub struct JoinError {
     pub(crate) goid: u64,
-    pub(crate) panic: Option<Box<dyn Any + Send + 'static>>,
+    /// The panic payload (in a mutex only so that `JoinError` is `Sync`,
+    /// as `Box<dyn Error + Send + Sync>` needs).
+    pub(crate) panic: Option<Mutex<Box<dyn Any + Send + 'static>>>,
 }
 
 impl JoinError {
@@ -143,16 +146,20 @@ impl JoinError {
 
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.panic {
-            Some(p) => Ok(p),
+            Some(p) => Ok(p.into_inner().unwrap_or_else(|e| e.into_inner())),
             None => Err(self),
         }
     }
 
-    fn message(&self) -> Option<&str> {
-        let p = self.panic.as_ref()?;
+    fn message(&self) -> Option<String> {
+        let p = self
+            .panic
+            .as_ref()?
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         p.downcast_ref::<&'static str>()
-            .copied()
-            .or_else(|| p.downcast_ref::<String>().map(|s| s.as_str()))
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
     }
 }
 
