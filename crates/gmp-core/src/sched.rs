@@ -439,8 +439,7 @@ impl Sched {
             self.sample_ready(p, g.header());
         }
         if HOOKS && self.tracer.is_some() {
-            let (ts, goid) = (self.trace_now(), g.header().goid);
-            self.trace(ctx, ts, crate::trace::Kind::Ready { goid });
+            self.trace_ready(ctx, g.header().goid);
         }
         self.runqput_next(p, restore, g);
         None
@@ -584,9 +583,14 @@ impl Sched {
         let t = p.readytick.load(Relaxed).wrapping_add(1);
         p.readytick.store(t, Relaxed);
         if t.is_multiple_of(crate::metrics::SAMPLE_EVERY) {
-            h.since.store(self.micros(), Relaxed);
-            h.wait_reason.store(crate::metrics::SAMPLED, Relaxed);
+            self.stamp_ready(h);
         }
+    }
+
+    #[cold]
+    fn stamp_ready(&self, h: &Header) {
+        h.since.store(self.micros(), Relaxed);
+        h.wait_reason.store(crate::metrics::SAMPLED, Relaxed);
     }
 
     pub(crate) fn global_runq_len(&self) -> usize {
@@ -1191,15 +1195,11 @@ impl Sched {
         }
         h.set_status(GStatus::Running);
         if HOOKS && h.wait_reason.load(Relaxed) & crate::metrics::SAMPLED != 0 {
-            let since = h.since.load(Relaxed);
-            self.latency.record(self.micros().wrapping_sub(since));
-            h.wait_reason.store(0, Relaxed);
+            self.record_latency(h);
         }
         ctx.curg.set(Some(g.as_ptr()));
         let traced = HOOKS && self.tracer.is_some();
-        let goid = h.goid;
-        let t0 = if traced { self.trace_now() } else { 0 };
-        let pid = p.id;
+        let (t0, goid) = if traced { (self.trace_now(), h.goid) } else { (0, 0) };
         p.begin_poll(ctx.m.id);
         let out = g.poll();
         self.end_poll(ctx);
@@ -1228,8 +1228,21 @@ impl Sched {
             }
         };
         if traced {
-            self.trace_run(ctx, pid, goid, t0, end);
+            self.trace_run(ctx, p.id, goid, t0, end);
         }
+    }
+
+    #[cold]
+    fn trace_ready(&self, ctx: &MCtx, goid: u64) {
+        let ts = self.trace_now();
+        self.trace(ctx, ts, crate::trace::Kind::Ready { goid });
+    }
+
+    #[cold]
+    fn record_latency(&self, h: &Header) {
+        let since = h.since.load(Relaxed);
+        self.latency.record(self.micros().wrapping_sub(since));
+        h.wait_reason.store(0, Relaxed);
     }
 
     /// Record a run slice (cold: only with GMP_TRACE).
