@@ -215,3 +215,78 @@ fn net_outside_a_runtime_is_a_clear_error() {
     let e = futures::executor::block_on(gmp::net::TcpListener::bind("127.0.0.1:0")).unwrap_err();
     assert!(e.to_string().contains("outside a gmp runtime"), "{e}");
 }
+
+/// Running out of file descriptors in `accept` backs off instead of
+/// spinning, and accepting resumes once descriptors are free again.
+#[test]
+fn accept_backs_off_on_fd_exhaustion() {
+    const NAME: &str = "accept_backs_off_on_fd_exhaustion";
+    if std::env::var("GMP_CHILD").as_deref() != Ok(NAME) {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+            .env("GMP_CHILD", NAME)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    rt(1).block_on(async {
+        let ln = gmp::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = ln.local_addr().unwrap();
+        // Lower the soft limit, then fill the descriptor table up to it.
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit with a valid struct.
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+        lim.rlim_cur = lim.rlim_cur.min(256);
+        // SAFETY: as above.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+        let mut hogs = Vec::new();
+        while let Ok(f) = std::fs::File::open("/dev/null") {
+            hogs.push(f);
+            if hogs.len() > 100_000 {
+                break;
+            }
+        }
+        // A client connects from a plain thread (its socket was made before
+        // the table filled up: free one slot for it, then take it back).
+        drop(hogs.pop());
+        let client = std::thread::spawn(move || std::net::TcpStream::connect(addr));
+        let c = client.join().unwrap().expect("client connect");
+        // The table is full now: accept gets EMFILE and must back off.
+        let acc = gmp::spawn(async move { ln.accept().await.map(|(_, p)| p) });
+        let before = cpu_time();
+        gmp::time::sleep(Duration::from_millis(300)).await;
+        let spent = cpu_time() - before;
+        assert!(
+            spent < Duration::from_millis(100),
+            "accept spun: {spent:?} CPU in 300ms"
+        );
+        assert!(
+            !acc.is_finished(),
+            "accept returned while no descriptor was free"
+        );
+        // Free descriptors: the pending connection is accepted.
+        drop(hogs);
+        let peer = acc.await.unwrap().expect("accept after fds freed");
+        assert_eq!(peer, c.local_addr().unwrap());
+    });
+}
+
+/// Process CPU time without opening a file (the table is full).
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the zeroed struct.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
