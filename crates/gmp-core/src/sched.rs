@@ -1199,7 +1199,11 @@ impl Sched {
         }
         ctx.curg.set(Some(g.as_ptr()));
         let traced = HOOKS && self.tracer.is_some();
-        let (t0, goid) = if traced { (self.trace_now(), h.goid) } else { (0, 0) };
+        let (t0, goid) = if traced {
+            (self.trace_now(), h.goid)
+        } else {
+            (0, 0)
+        };
         p.begin_poll(ctx.m.id);
         let out = g.poll();
         self.end_poll(ctx);
