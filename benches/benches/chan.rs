@@ -12,7 +12,7 @@
 //!
 //! `cargo bench -p gmp-benches --bench chan` (env BENCH_RUNS, BENCH_FILTER).
 
-use gmp_benches::{build_go, measure, per_op, print_table, run_go, selected, Row};
+use gmp_benches::{build_go, measure, per_op, print_table, run_go_stat, selected, Row};
 use std::time::Instant;
 
 const PP_N: u64 = 1_000_000;
@@ -122,7 +122,7 @@ macro_rules! kanal_recv {
 fn ping_pong_row(procs: usize, go: Option<&std::path::Path>) -> Row {
     let g = gmp_rt(procs);
     let t = tokio_rt(procs);
-    let gm = measure(|| gmp_ping_pong(&g)).median;
+    let gm = measure(|| gmp_ping_pong(&g));
     let tk = measure(|| {
         tokio_ping_pong!(
             t,
@@ -130,27 +130,23 @@ fn ping_pong_row(procs: usize, go: Option<&std::path::Path>) -> Row {
             tokio_send,
             tokio_recv
         )
-    })
-    .median;
-    let ac = measure(|| tokio_ping_pong!(t, async_channel::bounded::<u64>(1), tokio_send, ac_recv))
-        .median;
-    let fl =
-        measure(|| tokio_ping_pong!(t, flume::bounded::<u64>(0), flume_send, flume_recv)).median;
+    });
+    let ac = measure(|| tokio_ping_pong!(t, async_channel::bounded::<u64>(1), tokio_send, ac_recv));
+    let fl = measure(|| tokio_ping_pong!(t, flume::bounded::<u64>(0), flume_send, flume_recv));
     let ka =
-        measure(|| tokio_ping_pong!(t, kanal::bounded_async::<u64>(0), tokio_send, kanal_recv))
-            .median;
-    Row {
-        workload: "ping_pong".into(),
+        measure(|| tokio_ping_pong!(t, kanal::bounded_async::<u64>(0), tokio_send, kanal_recv));
+    Row::from_stats(
+        "ping_pong",
         procs,
-        cells: vec![
+        &[
             Some(gm),
             Some(tk),
             Some(ac),
             Some(fl),
             Some(ka),
-            run_go(go, "ping_pong", procs),
+            run_go_stat(go, "ping_pong", procs),
         ],
-    }
+    )
 }
 
 // ---- chan_mpmc ----
@@ -230,24 +226,22 @@ macro_rules! tokio_mpmc {
 fn mpmc_row(procs: usize, go: Option<&std::path::Path>) -> Row {
     let g = gmp_rt(procs);
     let t = tokio_rt(procs);
-    let gm = measure(|| gmp_mpmc(&g)).median;
-    let ac =
-        measure(|| tokio_mpmc!(t, async_channel::bounded::<u64>(1024), tokio_send, ac_recv)).median;
-    let fl = measure(|| tokio_mpmc!(t, flume::bounded::<u64>(1024), flume_send, flume_recv)).median;
-    let ka = measure(|| tokio_mpmc!(t, kanal::bounded_async::<u64>(1024), tokio_send, kanal_recv))
-        .median;
-    Row {
-        workload: "chan_mpmc".into(),
+    let gm = measure(|| gmp_mpmc(&g));
+    let ac = measure(|| tokio_mpmc!(t, async_channel::bounded::<u64>(1024), tokio_send, ac_recv));
+    let fl = measure(|| tokio_mpmc!(t, flume::bounded::<u64>(1024), flume_send, flume_recv));
+    let ka = measure(|| tokio_mpmc!(t, kanal::bounded_async::<u64>(1024), tokio_send, kanal_recv));
+    Row::from_stats(
+        "chan_mpmc",
         procs,
-        cells: vec![
+        &[
             Some(gm),
             None,
             Some(ac),
             Some(fl),
             Some(ka),
-            run_go(go, "chan_mpmc", procs),
+            run_go_stat(go, "chan_mpmc", procs),
         ],
-    }
+    )
 }
 
 // ---- select_fanin ----
@@ -342,20 +336,20 @@ fn tokio_fanin(rt: &tokio::runtime::Runtime) -> f64 {
 fn fanin_row(procs: usize, go: Option<&std::path::Path>) -> Row {
     let g = gmp_rt(procs);
     let t = tokio_rt(procs);
-    let gm = measure(|| gmp_fanin(&g)).median;
-    let tk = measure(|| tokio_fanin(&t)).median;
-    Row {
-        workload: "select_fanin".into(),
+    let gm = measure(|| gmp_fanin(&g));
+    let tk = measure(|| tokio_fanin(&t));
+    Row::from_stats(
+        "select_fanin",
         procs,
-        cells: vec![
+        &[
             Some(gm),
             Some(tk),
             None,
             None,
             None,
-            run_go(go, "select_fanin", procs),
+            run_go_stat(go, "select_fanin", procs),
         ],
-    }
+    )
 }
 
 fn main() {
@@ -363,7 +357,7 @@ fn main() {
         return;
     }
     println!("machine: {}", gmp_benches::machine());
-    println!("runs per cell: {} (median)\n", gmp_benches::runs());
+    println!("runs per cell: {}\n", gmp_benches::runs());
     let go = build_go("chan_bench");
     let mut rows = Vec::new();
     for procs in [1, 2] {

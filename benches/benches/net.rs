@@ -261,6 +261,7 @@ fn main() {
                 workload: "tcp_echo (round trips/s)".into(),
                 procs,
                 cells: vec![Some(g), Some(t), go_rps],
+                mins: None,
             });
         }
         if gmp_benches::selected("timers") {
@@ -271,11 +272,13 @@ fn main() {
                 workload: "timers p50 lateness (µs)".into(),
                 procs,
                 cells: vec![Some(g.0), Some(t.0), gt.map(|x| x.0)],
+                mins: None,
             });
             tim99.push(Row {
                 workload: "timers p99 lateness (µs)".into(),
                 procs,
                 cells: vec![Some(g.1), Some(t.1), gt.map(|x| x.1)],
+                mins: None,
             });
         }
     }

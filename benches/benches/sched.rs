@@ -9,7 +9,7 @@
 //!
 //! `cargo bench -p gmp-benches --bench sched` (env BENCH_RUNS, default 5).
 
-use gmp_benches::{build_go, measure, per_op, print_table, rss_bytes, run_go, Row};
+use gmp_benches::{build_go, measure, once, per_op, print_table, rss_bytes, run_go_stat, Row};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
@@ -215,7 +215,7 @@ fn main() {
     }
     println!("machine: {}", gmp_benches::machine());
     println!(
-        "gmp G header: {} bytes; runs per cell: {} (median)\n",
+        "gmp G header: {} bytes; runs per cell: {}\n",
         gmp::runtime::G_HEADER_SIZE,
         gmp_benches::runs()
     );
@@ -252,25 +252,22 @@ fn main() {
             }
             let gs = measure(|| gf(&g));
             let ts = measure(|| tf(&t));
-            let gos = run_go(go.as_deref(), name, procs);
-            rows.push(Row {
-                workload: name.into(),
-                procs,
-                cells: vec![Some(gs.median), Some(ts.median), gos],
-            });
+            let gos = run_go_stat(go.as_deref(), name, procs);
+            rows.push(Row::from_stats(name, procs, &[Some(gs), Some(ts), gos]));
         }
         if !gmp_benches::selected("idle_memory") {
             continue;
         }
-        rows.push(Row {
-            workload: "idle_memory (bytes/goroutine)".into(),
+        // One fresh process per cell: the min row repeats the value.
+        rows.push(Row::from_stats(
+            "idle_memory (bytes/goroutine)",
             procs,
-            cells: vec![
-                idle_memory("gmp", procs),
-                idle_memory("tokio", procs),
-                run_go(go.as_deref(), "idle_memory", procs),
+            &[
+                once(idle_memory("gmp", procs)),
+                once(idle_memory("tokio", procs)),
+                run_go_stat(go.as_deref(), "idle_memory", procs),
             ],
-        });
+        ));
     }
     print_table("ns/op", &["gmp", "tokio", "go"], &rows);
 }

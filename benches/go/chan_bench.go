@@ -1,6 +1,6 @@
 // Go side of benches/benches/chan.rs.
 // Usage: chan_bench -bench ping_pong|chan_mpmc|select_fanin -procs N -runs R
-// Prints: RESULT <bench> <procs> <median ns/op>
+// Prints: RESULT <bench> <procs> <median ns/op> <min ns/op>
 package main
 
 import (
@@ -117,5 +117,5 @@ func main() {
 		v[i] = f()
 	}
 	sort.Float64s(v)
-	fmt.Printf("RESULT %s %d %.1f\n", *bench, *procs, v[len(v)/2])
+	fmt.Printf("RESULT %s %d %.1f %.1f\n", *bench, *procs, v[len(v)/2], v[0])
 }

@@ -48,16 +48,56 @@ pub fn per_op(d: Duration, n: u64) -> f64 {
 }
 
 /// One row: a workload at a procs count, one value per column (None: not
-/// run).
+/// run). `cells` are medians; `mins`, when given, the fastest run of each
+/// column (printed as a second table).
 pub struct Row {
     pub workload: String,
     pub procs: usize,
     pub cells: Vec<Option<f64>>,
+    pub mins: Option<Vec<Option<f64>>>,
 }
 
-/// Print the table: the columns, then `gmp/<col>` ratios for each other
-/// column (below 1.0 means gmp is faster/smaller).
+impl Row {
+    /// A row from one `Stat` per column: medians in `cells`, mins in `mins`.
+    pub fn from_stats(workload: impl Into<String>, procs: usize, stats: &[Option<Stat>]) -> Row {
+        Row {
+            workload: workload.into(),
+            procs,
+            cells: stats.iter().map(|s| s.map(|s| s.median)).collect(),
+            mins: Some(stats.iter().map(|s| s.map(|s| s.min)).collect()),
+        }
+    }
+}
+
+/// A single measurement as a `Stat` (median = min).
+pub fn once(v: Option<f64>) -> Option<Stat> {
+    v.map(|v| Stat { median: v, min: v })
+}
+
+/// Print the table of medians: the columns, then `gmp/<col>` ratios for
+/// each other column (below 1.0 means gmp is faster/smaller). When rows
+/// carry mins, a second table of the fastest runs follows.
 pub fn print_table(unit: &str, columns: &[&str], rows: &[Row]) {
+    let with_mins = rows.iter().any(|r| r.mins.is_some());
+    if with_mins {
+        println!("median of {} runs:\n", runs());
+    }
+    print_cells(unit, columns, rows.iter().map(|r| (r, &r.cells)));
+    if with_mins {
+        println!("\nmin of {} runs:\n", runs());
+        print_cells(
+            unit,
+            columns,
+            rows.iter().filter_map(|r| r.mins.as_ref().map(|m| (r, m))),
+        );
+    }
+}
+
+fn print_cells<'a>(
+    unit: &str,
+    columns: &[&str],
+    rows: impl Iterator<Item = (&'a Row, &'a Vec<Option<f64>>)>,
+) {
     let mut head = format!("| workload ({unit}) | procs |");
     let mut sep = String::from("|---|---|");
     for c in columns {
@@ -69,16 +109,16 @@ pub fn print_table(unit: &str, columns: &[&str], rows: &[Row]) {
         sep.push_str("---|");
     }
     println!("{head}\n{sep}");
-    for r in rows {
+    for (r, cells) in rows {
         let mut line = format!("| {} | {} |", r.workload, r.procs);
-        for c in &r.cells {
+        for c in cells {
             line.push_str(&match c {
                 Some(v) => format!(" {v:.1} |"),
                 None => " - |".to_string(),
             });
         }
-        for c in &r.cells[1..] {
-            line.push_str(&match (r.cells[0], c) {
+        for c in &cells[1..] {
+            line.push_str(&match (cells[0], c) {
                 (Some(g), Some(o)) if *o > 0.0 => format!(" {:.2} |", g / o),
                 _ => " - |".to_string(),
             });
@@ -130,8 +170,13 @@ pub fn build_go(name: &str) -> Option<PathBuf> {
 }
 
 /// Run a Go benchmark binary: `-bench <w> -procs <p> -runs <n>`; it prints
-/// `RESULT <workload> <procs> <median>`.
+/// `RESULT <workload> <procs> <median> [<min>]`. Returns the median.
 pub fn run_go(bin: Option<&Path>, workload: &str, procs: usize) -> Option<f64> {
+    run_go_stat(bin, workload, procs).map(|s| s.median)
+}
+
+/// As [`run_go`], with the min of the runs too (= median if not printed).
+pub fn run_go_stat(bin: Option<&Path>, workload: &str, procs: usize) -> Option<Stat> {
     let bin = bin?;
     let out = Command::new(bin)
         .args([
@@ -145,10 +190,18 @@ pub fn run_go(bin: Option<&Path>, workload: &str, procs: usize) -> Option<f64> {
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find_map(|l| l.strip_prefix("RESULT "))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|v| v.parse().ok())
+    let f: Vec<f64> = text
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))?
+        .split_whitespace()
+        .skip(2)
+        .map_while(|v| v.parse().ok())
+        .collect();
+    let median = *f.first()?;
+    Some(Stat {
+        median,
+        min: f.get(1).copied().unwrap_or(median),
+    })
 }
 
 /// Resident set size of this process in bytes (Linux).
