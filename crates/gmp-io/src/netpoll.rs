@@ -1,5 +1,5 @@
 //! The netpoller: one `mio::Poll` per runtime, and Go's `pollDesc` per
-//! registered source (runtime/netpoll.go).
+//! registered source (runtime/netpoll.go, internal/poll/fd_poll_runtime.go).
 //!
 //! gmp-core calls [`NetPoll::netpoll`] from `find_runnable` (non-blocking,
 //! between the global queue and stealing), from the one M that blocks until
@@ -7,61 +7,355 @@
 //! wakes the goroutine parked in the pollDesc's reader or writer slot (Go's
 //! `rg`/`wg`); the scheduler batches those wakes and injects them.
 //!
-//! A slot holds either nothing, a pending readiness (Go's `pdReady`, so an
-//! edge that arrives before anyone waits is not lost), or the parked
-//! goroutine's waker. Go packs this into an atomic word; we guard it with a
-//! small mutex per slot, which the poller touches once per event.
+//! ## The wait slots (Go's `rg`/`wg`)
+//!
+//! Go packs a slot into one word: `pdReady` (an edge arrived with nobody
+//! waiting), `pdWait` (about to park), a parked G, or nothing. Here a slot
+//! is an event counter plus the parked wakers:
+//!
+//! * `events` counts readiness edges for this mode (Go's `pdReady`, as a
+//!   count). An operation snapshots it *before* its syscall; if the syscall
+//!   says WouldBlock, [`PollDesc::netpollblock`] parks only when no edge
+//!   arrived since the snapshot, otherwise the operation retries. So an edge
+//!   that arrives before the wait is never lost (mio is edge-triggered:
+//!   nothing would report it again), and an edge consumed by an earlier
+//!   successful syscall costs no extra retry (Go's `pollReset` clears
+//!   `pdReady` before each operation for the same reason).
+//! * the parked waker is Go's G in `rg`/`wg`. Go has only one waiter per
+//!   mode because `fd.readLock` serializes readers; Rust lets two goroutines
+//!   share a `&TcpStream` or a `UdpSocket`, so a second concurrent waiter is
+//!   queued behind the first instead of replacing it (replacing would lose
+//!   the first goroutine's wake-up). Readiness wakes them all; each retries.
+//!
+//! ## Deadlines (Go's `rd`/`wd`, `rt`/`wt`, `rseq`/`wseq`)
+//!
+//! Each direction has a deadline and a runtime timer owned by the pollDesc.
+//! When it fires, the deadline is marked expired (Go's `rd = -1`) and the
+//! waiter is unblocked without readiness; the woken operation sees the
+//! error in `netpollcheckerr`. A deadline already in the past expires at
+//! once. Go tags each timer with `rseq` to discard a stale firing; gmp's
+//! `Timer` already drops superseded arms (its own sequence number), setters
+//! are serialized so arms happen in deadline order, and the firing checks
+//! that the current deadline really has passed.
 
 use gmp_core::netpoll::Netpoller;
+use gmp_core::timer::Timer;
 use mio::{Events, Interest, Poll, Registry, Token, Waker as MioWaker};
 use slab::Slab;
+use std::future::Future;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll as TaskPoll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+/// mio token of the `netpoll_break` waker (never a slab token: those keep
+/// bit 63 clear).
 const WAKER_TOKEN: Token = Token(usize::MAX);
 
 /// One runtime's poller.
 pub struct NetPoll {
-    poll: Mutex<(Poll, Events)>,
+    /// The poll itself, its event buffer and a scratch list, used by one M
+    /// at a time.
+    poll: Mutex<PollState>,
+    /// A clone of the poll's registry: registration does not need the poll
+    /// lock (an M may be blocked in `poll` holding it).
     registry: Registry,
-    waker: MioWaker,
     descs: Mutex<Slab<Arc<PollDesc>>>,
+    /// Generation mixed into tokens so an event for a closed source whose
+    /// slab slot was reused is recognised as stale (Go's `fdseq`).
+    fdseq: AtomicUsize,
+    /// The waiter count and the break waker, shared with every pollDesc.
+    shared: Arc<Shared>,
+}
+
+/// What a pollDesc needs of its poller.
+struct Shared {
     /// Goroutines parked on I/O (Go's `netpollWaiters`).
     waiters: AtomicUsize,
+    /// Breaks a blocking `poll` (Go's `netpollBreak`).
+    waker: MioWaker,
+}
+
+impl Shared {
+    /// `n` parked goroutines left their slots other than through an I/O
+    /// event (a deadline, a close, a cancelled operation). If none is left,
+    /// break the poll: an M may be blocked in `netpoll` with no timeout only
+    /// because there were waiters, and must re-decide (go idle, so the
+    /// scheduler can run checkdead) now that there are none.
+    fn unparked(&self, n: usize) {
+        if n > 0 && self.waiters.fetch_sub(n, SeqCst) == n {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+struct PollState {
+    poll: Poll,
+    events: Events,
+    ready: Vec<(Arc<PollDesc>, bool, bool)>,
 }
 
 impl std::fmt::Debug for NetPoll {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NetPoll")
-            .field("waiters", &self.waiters.load(Relaxed))
+            .field("waiters", &self.shared.waiters.load(Relaxed))
             .finish()
     }
 }
 
-/// Which side of a pollDesc.
+/// Which side of a pollDesc (Go's `'r'`/`'w'`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
     Read,
     Write,
 }
 
+/// Goroutines parked in one slot: Go's single G, plus the rare extra
+/// concurrent waiters Go's fdMutex would have queued.
 #[derive(Default)]
-struct Slot {
-    /// Go's pdReady: readiness seen with nobody waiting.
-    ready: bool,
-    /// The parked goroutine (Go's `rg`/`wg` holding a G).
-    waker: Option<Waker>,
+struct Parked {
+    g: Option<Waker>,
+    more: Vec<Waker>,
+}
+
+impl Parked {
+    fn take_all(&mut self) -> impl Iterator<Item = Waker> {
+        self.g
+            .take()
+            .into_iter()
+            .chain(std::mem::take(&mut self.more))
+    }
+}
+
+/// Go's `rg` or `wg`.
+#[derive(Default)]
+struct WaitSlot {
+    /// Readiness edges seen for this mode; changed only under `parked`'s
+    /// lock so that `netpollblock`'s check-and-park is atomic with it.
+    events: AtomicU64,
+    /// Number of wakers in `parked` (checked without the lock).
+    nparked: AtomicUsize,
+    parked: Mutex<Parked>,
+}
+
+/// One direction's deadline (Go's `rd` + `rt`).
+struct Deadline {
+    /// Serializes setters, so the timer is armed in deadline order.
+    set: Mutex<()>,
+    at: Mutex<Option<Instant>>,
+    /// Go's `rd < 0`: the deadline has passed; operations fail with
+    /// `TimedOut` until it is moved or cleared.
+    expired: AtomicBool,
+    timer: Timer,
 }
 
 /// Go's `pollDesc`.
 pub(crate) struct PollDesc {
-    pub(crate) token: Token,
-    rg: Mutex<Slot>,
-    wg: Mutex<Slot>,
+    token: Token,
     closing: AtomicBool,
+    rg: WaitSlot,
+    wg: WaitSlot,
+    rd: Deadline,
+    wd: Deadline,
+    /// The poller's `netpollWaiters` and break waker.
+    shared: Arc<Shared>,
+}
+
+/// Why an operation may not proceed (Go's `netpollcheckerr`).
+fn closing_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "use of closed network connection",
+    )
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "i/o timeout")
+}
+
+impl PollDesc {
+    fn new(token: Token, shared: Arc<Shared>) -> Arc<PollDesc> {
+        Arc::new_cyclic(|weak: &Weak<PollDesc>| {
+            let deadline = |mode| {
+                let w = weak.clone();
+                Deadline {
+                    set: Mutex::new(()),
+                    at: Mutex::new(None),
+                    expired: AtomicBool::new(false),
+                    // Go's netpollReadDeadline / netpollWriteDeadline.
+                    timer: Timer::new(move |now| {
+                        if let Some(pd) = w.upgrade() {
+                            pd.netpolldeadlineimpl(mode, now);
+                        }
+                    }),
+                }
+            };
+            PollDesc {
+                token,
+                closing: AtomicBool::new(false),
+                rg: WaitSlot::default(),
+                wg: WaitSlot::default(),
+                rd: deadline(Mode::Read),
+                wd: deadline(Mode::Write),
+                shared,
+            }
+        })
+    }
+
+    fn slot(&self, mode: Mode) -> &WaitSlot {
+        match mode {
+            Mode::Read => &self.rg,
+            Mode::Write => &self.wg,
+        }
+    }
+
+    fn deadline(&self, mode: Mode) -> &Deadline {
+        match mode {
+            Mode::Read => &self.rd,
+            Mode::Write => &self.wd,
+        }
+    }
+
+    /// Go's `netpollcheckerr`: closing first, then an expired deadline.
+    pub(crate) fn netpollcheckerr(&self, mode: Mode) -> io::Result<()> {
+        if self.closing.load(Acquire) {
+            return Err(closing_error());
+        }
+        if self.deadline(mode).expired.load(Acquire) {
+            return Err(timed_out());
+        }
+        Ok(())
+    }
+
+    /// The readiness-edge count an operation snapshots before its syscall.
+    fn seen(&self, mode: Mode) -> u64 {
+        self.slot(mode).events.load(Acquire)
+    }
+
+    /// Go's `netpollblock`, as a poll: `Ready` means "retry the operation"
+    /// (an edge arrived since `seen`, or the pollDesc is closing or past its
+    /// deadline, which the caller's `netpollcheckerr` reports); `Pending`
+    /// means the goroutine is parked in the slot with reason `IO wait`.
+    fn netpollblock(&self, mode: Mode, seen: u64, cx: &mut Context<'_>) -> TaskPoll<()> {
+        let slot = self.slot(mode);
+        let mut p = slot.parked.lock().unwrap();
+        if slot.events.load(Acquire) != seen || self.netpollcheckerr(mode).is_err() {
+            // Go: CAS(pdReady -> 0) succeeded, or netpollblockcommit was
+            // refused because of an error.
+            return TaskPoll::Ready(());
+        }
+        let me = cx.waker();
+        let known =
+            p.g.as_ref().is_some_and(|w| w.will_wake(me)) || p.more.iter().any(|w| w.will_wake(me));
+        if !known {
+            if p.g.is_none() {
+                p.g = Some(me.clone());
+            } else {
+                p.more.push(me.clone());
+            }
+            slot.nparked.fetch_add(1, Relaxed);
+            self.shared.waiters.fetch_add(1, SeqCst);
+        }
+        drop(p);
+        gmp_core::park::set_wait_reason(gmp_core::WaitReason::IoWait);
+        TaskPoll::Pending
+    }
+
+    /// Go's `netpollunblock` + `netpollgoready`: with `ioready` record the
+    /// edge (Go's `pdReady`); wake whoever is parked. Returns how many.
+    fn netpollunblock(&self, mode: Mode, ioready: bool) -> usize {
+        let slot = self.slot(mode);
+        let mut p = slot.parked.lock().unwrap();
+        if ioready {
+            slot.events.fetch_add(1, Release);
+        }
+        if slot.nparked.load(Relaxed) == 0 {
+            return 0;
+        }
+        let woken: Vec<Waker> = p.take_all().collect();
+        slot.nparked.store(0, Relaxed);
+        drop(p);
+        let n = woken.len();
+        if ioready {
+            // From netpoll itself: the polling M is already awake.
+            self.shared.waiters.fetch_sub(n, SeqCst);
+        } else {
+            self.shared.unparked(n);
+        }
+        for w in woken {
+            w.wake();
+        }
+        n
+    }
+
+    /// Remove `waker` from the slot: its operation finished or was dropped
+    /// while it was still parked (a spurious poll, or a cancelled future).
+    pub(crate) fn forget(&self, mode: Mode, waker: &Waker) {
+        let slot = self.slot(mode);
+        if slot.nparked.load(Relaxed) == 0 {
+            return;
+        }
+        let mut p = slot.parked.lock().unwrap();
+        let mut removed = 0;
+        if p.g.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            p.g = if p.more.is_empty() {
+                None
+            } else {
+                Some(p.more.remove(0))
+            };
+            removed += 1;
+        }
+        let before = p.more.len();
+        p.more.retain(|w| !w.will_wake(waker));
+        removed += before - p.more.len();
+        if removed > 0 {
+            slot.nparked.fetch_sub(removed, Relaxed);
+            drop(p);
+            self.shared.unparked(removed);
+        }
+    }
+
+    /// Go's `poll_runtime_pollSetDeadline` for one direction: `None`
+    /// clears; a time in the past expires at once and unblocks the waiter;
+    /// a future time arms the timer (and re-enables operations).
+    pub(crate) fn set_deadline(&self, mode: Mode, at: Option<Instant>) {
+        let d = self.deadline(mode);
+        let _serial = d.set.lock().unwrap();
+        let past = at.is_some_and(|t| t <= Instant::now());
+        {
+            let mut cur = d.at.lock().unwrap();
+            *cur = at;
+            d.expired.store(past, Release);
+        }
+        // The pollDesc lock (`at`) is not held here: the timer calls back
+        // with its own lock held and then takes `at`.
+        match at {
+            Some(t) if !past => d.timer.start(t, None),
+            _ => {
+                d.timer.stop();
+            }
+        }
+        if past {
+            self.netpollunblock(mode, false);
+        }
+    }
+
+    /// Go's `netpolldeadlineimpl`: the deadline timer fired.
+    fn netpolldeadlineimpl(&self, mode: Mode, fired: Instant) {
+        let d = self.deadline(mode);
+        {
+            let at = d.at.lock().unwrap();
+            // A firing for a deadline that was moved later or cleared in the
+            // meantime is stale (Go compares rseq).
+            match *at {
+                Some(t) if t <= fired.max(Instant::now()) => d.expired.store(true, Release),
+                _ => return,
+            }
+        }
+        self.netpollunblock(mode, false);
+    }
 }
 
 impl NetPoll {
@@ -70,11 +364,18 @@ impl NetPoll {
         let registry = poll.registry().try_clone()?;
         let waker = MioWaker::new(poll.registry(), WAKER_TOKEN)?;
         Ok(NetPoll {
-            poll: Mutex::new((poll, Events::with_capacity(256))),
+            poll: Mutex::new(PollState {
+                poll,
+                events: Events::with_capacity(256),
+                ready: Vec::new(),
+            }),
             registry,
-            waker,
             descs: Mutex::new(Slab::new()),
-            waiters: AtomicUsize::new(0),
+            fdseq: AtomicUsize::new(0),
+            shared: Arc::new(Shared {
+                waiters: AtomicUsize::new(0),
+                waker,
+            }),
         })
     }
 
@@ -94,105 +395,62 @@ impl NetPoll {
         Ok(np)
     }
 
-    /// Register `src` for reads and writes (edge-triggered).
-    pub(crate) fn register(&self, src: &mut impl mio::event::Source) -> io::Result<Arc<PollDesc>> {
+    /// The slab key and generation packed into a token. The generation
+    /// keeps bit 63 clear, so no token equals `WAKER_TOKEN`.
+    fn token_for(&self, key: usize) -> Token {
+        #[cfg(target_pointer_width = "64")]
+        {
+            let gen = self.fdseq.fetch_add(1, Relaxed) & 0x7fff_ffff;
+            Token(key | (gen << 32))
+        }
+        #[cfg(not(target_pointer_width = "64"))]
+        {
+            Token(key)
+        }
+    }
+
+    fn key_of(token: Token) -> usize {
+        #[cfg(target_pointer_width = "64")]
+        {
+            token.0 & 0xffff_ffff
+        }
+        #[cfg(not(target_pointer_width = "64"))]
+        {
+            token.0
+        }
+    }
+
+    /// Go's `poll_runtime_pollOpen`: register `src` for reads and writes,
+    /// edge-triggered.
+    fn register(&self, src: &mut impl mio::event::Source) -> io::Result<Arc<PollDesc>> {
         let mut descs = self.descs.lock().unwrap();
         let entry = descs.vacant_entry();
-        let token = Token(entry.key());
-        let pd = Arc::new(PollDesc {
-            token,
-            rg: Mutex::new(Slot::default()),
-            wg: Mutex::new(Slot::default()),
-            closing: AtomicBool::new(false),
-        });
+        let token = self.token_for(entry.key());
+        let pd = PollDesc::new(token, self.shared.clone());
         self.registry
             .register(src, token, Interest::READABLE | Interest::WRITABLE)?;
         entry.insert(pd.clone());
         Ok(pd)
     }
 
-    /// Go's `poll_runtime_pollClose`: deregister, wake both waiters.
-    pub(crate) fn deregister(&self, src: &mut impl mio::event::Source, pd: &PollDesc) {
+    /// Go's `poll_runtime_pollClose` (with the unblock of `pollUnblock`):
+    /// deregister, stop the deadline timers, wake both waiters.
+    fn deregister(&self, src: &mut impl mio::event::Source, pd: &PollDesc) {
         let _ = self.registry.deregister(src);
-        pd.closing.store(true, SeqCst);
-        self.unblock(pd, Mode::Read, false);
-        self.unblock(pd, Mode::Write, false);
-        self.descs.lock().unwrap().try_remove(pd.token.0);
-    }
-
-    /// Go's `netpollunblock`: mark ready (for I/O) and wake the waiter.
-    fn unblock(&self, pd: &PollDesc, mode: Mode, io_ready: bool) -> bool {
-        let slot = match mode {
-            Mode::Read => &pd.rg,
-            Mode::Write => &pd.wg,
-        };
-        let w = {
-            let mut s = slot.lock().unwrap();
-            if io_ready {
-                s.ready = true;
-            }
-            s.waker.take()
-        };
-        match w {
-            Some(w) => {
-                self.waiters.fetch_sub(1, Relaxed);
-                w.wake();
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Wake a parked waiter so it re-checks its deadline (no readiness).
-    pub(crate) fn kick(&self, pd: &PollDesc, mode: Mode) {
-        self.unblock(pd, mode, false);
-    }
-
-    /// Go's `netpollblock` as a poll: Ready once readiness was seen (and
-    /// consume it), or the pollDesc is closing; else park.
-    pub(crate) fn poll_ready(
-        &self,
-        pd: &PollDesc,
-        mode: Mode,
-        cx: &mut Context<'_>,
-    ) -> TaskPoll<()> {
-        let slot = match mode {
-            Mode::Read => &pd.rg,
-            Mode::Write => &pd.wg,
-        };
-        let mut s = slot.lock().unwrap();
-        if s.ready || pd.closing.load(SeqCst) {
-            s.ready = false;
-            if s.waker.take().is_some() {
-                self.waiters.fetch_sub(1, Relaxed);
-            }
-            return TaskPoll::Ready(());
-        }
-        match &s.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            Some(_) => s.waker = Some(cx.waker().clone()),
-            None => {
-                s.waker = Some(cx.waker().clone());
-                self.waiters.fetch_add(1, Relaxed);
-            }
-        }
-        gmp_core::park::set_wait_reason(gmp_core::WaitReason::IoWait);
-        TaskPoll::Pending
-    }
-
-    /// Drop a parked waker (the operation's future went away).
-    pub(crate) fn forget(&self, pd: &PollDesc, mode: Mode) {
-        let slot = match mode {
-            Mode::Read => &pd.rg,
-            Mode::Write => &pd.wg,
-        };
-        if slot.lock().unwrap().waker.take().is_some() {
-            self.waiters.fetch_sub(1, Relaxed);
-        }
+        pd.closing.store(true, Release);
+        pd.rd.timer.stop();
+        pd.wd.timer.stop();
+        pd.netpollunblock(Mode::Read, false);
+        pd.netpollunblock(Mode::Write, false);
+        self.descs
+            .lock()
+            .unwrap()
+            .try_remove(Self::key_of(pd.token));
     }
 }
 
 impl Netpoller for NetPoll {
+    /// Go's `netpoll` + `netpollready`.
     fn netpoll(&self, timeout: Option<Duration>) -> usize {
         // One poller at a time; a non-blocking poll while another M blocks
         // has nothing to add.
@@ -203,46 +461,52 @@ impl Netpoller for NetPoll {
             },
             _ => self.poll.lock().unwrap(),
         };
-        let (poll, events) = &mut *guard;
-        if let Err(e) = poll.poll(events, timeout) {
+        let st = &mut *guard;
+        if let Err(e) = st.poll.poll(&mut st.events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
                 eprintln!("gmp: netpoll failed: {e}");
             }
             return 0;
         }
-        let mut ready = Vec::new();
+        if st.events.is_empty() {
+            return 0;
+        }
         {
             let descs = self.descs.lock().unwrap();
-            for ev in events.iter() {
+            for ev in st.events.iter() {
                 if ev.token() == WAKER_TOKEN {
                     continue;
                 }
-                if let Some(pd) = descs.get(ev.token().0) {
-                    let r = ev.is_readable() || ev.is_read_closed() || ev.is_error();
-                    let w = ev.is_writable() || ev.is_write_closed() || ev.is_error();
-                    ready.push((pd.clone(), r, w));
+                match descs.get(Self::key_of(ev.token())) {
+                    Some(pd) if pd.token == ev.token() => {
+                        let r = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                        let w = ev.is_writable() || ev.is_write_closed() || ev.is_error();
+                        st.ready.push((pd.clone(), r, w));
+                    }
+                    // Closed, or its slot reused: a stale event.
+                    _ => {}
                 }
             }
         }
-        drop(guard);
         let mut woken = 0;
-        for (pd, r, w) in ready {
-            if r && self.unblock(&pd, Mode::Read, true) {
-                woken += 1;
+        for (pd, r, w) in st.ready.drain(..) {
+            if r {
+                woken += pd.netpollunblock(Mode::Read, true);
             }
-            if w && self.unblock(&pd, Mode::Write, true) {
-                woken += 1;
+            if w {
+                woken += pd.netpollunblock(Mode::Write, true);
             }
         }
         woken
     }
 
+    /// Go's `netpollBreak`.
     fn netpoll_break(&self) {
-        let _ = self.waker.wake();
+        let _ = self.shared.waker.wake();
     }
 
     fn has_waiters(&self) -> bool {
-        self.waiters.load(Relaxed) > 0
+        self.shared.waiters.load(SeqCst) > 0
     }
 
     fn as_any(&self) -> &dyn std::any::Any {
@@ -255,30 +519,31 @@ pub fn netpoller_factory() -> gmp_core::netpoll::NetpollerFactory {
     Arc::new(|| Ok(Arc::new(NetPoll::new()?) as Arc<dyn Netpoller>))
 }
 
-/// A registered source plus its pollDesc, deregistered on drop.
+/// A registered source plus its pollDesc, deregistered on drop (Go's
+/// `poll.FD` + `pollDesc`).
 pub(crate) struct Registered<S: mio::event::Source> {
     pub(crate) src: S,
     pub(crate) pd: Arc<PollDesc>,
-    pub(crate) np: Arc<dyn Netpoller>,
+    np: Arc<dyn Netpoller>,
 }
 
 impl<S: mio::event::Source> Registered<S> {
     pub(crate) fn new(mut src: S, what: &str) -> io::Result<Self> {
         let np = NetPoll::current(what)?;
-        let pd = np
-            .as_any()
-            .downcast_ref::<NetPoll>()
-            .unwrap()
-            .register(&mut src)?;
+        let pd = Self::netpoll_of(&np).register(&mut src)?;
         Ok(Registered { src, pd, np })
     }
 
-    pub(crate) fn poller(&self) -> &NetPoll {
-        self.np.as_any().downcast_ref::<NetPoll>().unwrap()
+    fn netpoll_of(np: &Arc<dyn Netpoller>) -> &NetPoll {
+        np.as_any()
+            .downcast_ref::<NetPoll>()
+            .expect("checked in NetPoll::current")
     }
 
     /// Run `op` until it does not return WouldBlock, parking on `mode`
-    /// readiness in between (Go's `fd.pd.waitRead` loop).
+    /// readiness in between (Go's `fd.Read` loop: `prepareRead`, syscall,
+    /// `waitRead`). Checks the coop budget first, so a source that is
+    /// always ready still lets others run.
     pub(crate) fn poll_io<R>(
         &self,
         mode: Mode,
@@ -288,29 +553,97 @@ impl<S: mio::event::Source> Registered<S> {
         if gmp_core::poll_proceed(cx).is_pending() {
             return TaskPoll::Pending;
         }
+        let pd = &*self.pd;
         loop {
+            if let Err(e) = pd.netpollcheckerr(mode) {
+                pd.forget(mode, cx.waker());
+                return TaskPoll::Ready(Err(e));
+            }
+            let seen = pd.seen(mode);
             match op(&self.src) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if self.pd.closing.load(SeqCst) {
-                        return TaskPoll::Ready(Err(io::Error::from(io::ErrorKind::NotConnected)));
-                    }
-                    match self.poller().poll_ready(&self.pd, mode, cx) {
+                    match pd.netpollblock(mode, seen, cx) {
                         TaskPoll::Ready(()) => continue,
                         TaskPoll::Pending => return TaskPoll::Pending,
                     }
                 }
-                r => return TaskPoll::Ready(r),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => {
+                    // Re-polled while still parked (e.g. by a select): the
+                    // slot must not keep this goroutine's waker.
+                    pd.forget(mode, cx.waker());
+                    return TaskPoll::Ready(r);
+                }
             }
         }
+    }
+
+    /// `poll_io` as a future that leaves no waker behind when dropped
+    /// mid-wait (a cancelled accept or recv).
+    pub(crate) fn io<'a, R, F>(&'a self, mode: Mode, op: F) -> IoOp<'a, S, F>
+    where
+        F: FnMut(&S) -> io::Result<R> + Unpin,
+    {
+        IoOp {
+            reg: self,
+            mode,
+            op,
+            parked: None,
+        }
+    }
+
+    pub(crate) fn set_deadline(&self, mode: Mode, at: Option<Instant>) {
+        self.pd.set_deadline(mode, at);
     }
 }
 
 impl<S: mio::event::Source> Drop for Registered<S> {
     fn drop(&mut self) {
         let np = self.np.clone();
-        np.as_any()
-            .downcast_ref::<NetPoll>()
-            .unwrap()
-            .deregister(&mut self.src, &self.pd);
+        Self::netpoll_of(&np).deregister(&mut self.src, &self.pd);
+    }
+}
+
+/// The future of one I/O operation (see [`Registered::io`]).
+pub(crate) struct IoOp<'a, S: mio::event::Source, F> {
+    reg: &'a Registered<S>,
+    mode: Mode,
+    op: F,
+    /// The waker last left in the slot, removed on drop.
+    parked: Option<Waker>,
+}
+
+impl<S: mio::event::Source, R, F> Future for IoOp<'_, S, F>
+where
+    F: FnMut(&S) -> io::Result<R> + Unpin,
+{
+    type Output = io::Result<R>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<io::Result<R>> {
+        let this = self.get_mut();
+        match this.reg.poll_io(this.mode, cx, &mut this.op) {
+            TaskPoll::Pending => {
+                if !this
+                    .parked
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
+                    this.parked = Some(cx.waker().clone());
+                }
+                TaskPoll::Pending
+            }
+            r => {
+                this.parked = None;
+                r
+            }
+        }
+    }
+}
+
+impl<S: mio::event::Source, F> Drop for IoOp<'_, S, F> {
+    fn drop(&mut self) {
+        if let Some(w) = self.parked.take() {
+            self.reg.pd.forget(self.mode, &w);
+        }
     }
 }

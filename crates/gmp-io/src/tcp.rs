@@ -3,11 +3,10 @@
 
 use crate::netpoll::{Mode, Registered};
 use futures::io::{AsyncRead, AsyncWrite};
-use std::future::poll_fn;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -23,92 +22,29 @@ pub(crate) fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
     Ok(addrs)
 }
 
-/// One direction's deadline (Go's `rd`/`wd` plus the timer that fires it).
-#[derive(Default)]
-pub(crate) struct Deadline {
-    state: Mutex<(Option<Instant>, Option<gmp_core::timer::Sleep>)>,
+/// A connection shared by a stream and its halves.
+type Conn = Registered<mio::net::TcpStream>;
+
+fn poll_read(c: &Conn, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    c.poll_io(Mode::Read, cx, |s| {
+        let mut s: &mio::net::TcpStream = s;
+        s.read(buf)
+    })
 }
 
-impl Deadline {
-    fn set(&self, at: Option<Instant>) {
-        let mut s = self.state.lock().unwrap();
-        s.0 = at;
-        s.1 = None;
-    }
-
-    /// Err(TimedOut) once the deadline has passed.
-    fn check(&self) -> io::Result<()> {
-        match self.state.lock().unwrap().0 {
-            Some(at) if Instant::now() >= at => Err(timed_out()),
-            _ => Ok(()),
-        }
-    }
-
-    /// After the operation parked: arm the deadline's timer on this
-    /// goroutine too. Returns Err if it has already passed.
-    fn arm(&self, cx: &mut Context<'_>) -> io::Result<()> {
-        let mut s = self.state.lock().unwrap();
-        let Some(at) = s.0 else { return Ok(()) };
-        let sleep = s.1.get_or_insert_with(|| gmp_core::timer::sleep_until(at));
-        match Pin::new(sleep).poll(cx) {
-            Poll::Ready(()) => Err(timed_out()),
-            Poll::Pending => Ok(()),
-        }
-    }
+fn poll_write(c: &Conn, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    c.poll_io(Mode::Write, cx, |s| {
+        let mut s: &mio::net::TcpStream = s;
+        s.write(buf)
+    })
 }
 
-use std::future::Future as _;
-
-fn timed_out() -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, "i/o timeout")
-}
-
-struct Inner {
-    reg: Registered<mio::net::TcpStream>,
-    rd: Deadline,
-    wd: Deadline,
-}
-
-impl Inner {
-    fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        self.rd.check()?;
-        match self.reg.poll_io(Mode::Read, cx, |s| {
-            let mut s: &mio::net::TcpStream = s;
-            s.read(buf)
-        }) {
-            Poll::Pending => {
-                if let Err(e) = self.rd.arm(cx) {
-                    self.reg.poller().forget(&self.reg.pd, Mode::Read);
-                    return Poll::Ready(Err(e));
-                }
-                Poll::Pending
-            }
-            r => r,
-        }
-    }
-
-    fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.wd.check()?;
-        match self.reg.poll_io(Mode::Write, cx, |s| {
-            let mut s: &mio::net::TcpStream = s;
-            s.write(buf)
-        }) {
-            Poll::Pending => {
-                if let Err(e) = self.wd.arm(cx) {
-                    self.reg.poller().forget(&self.reg.pd, Mode::Write);
-                    return Poll::Ready(Err(e));
-                }
-                Poll::Pending
-            }
-            r => r,
-        }
-    }
-}
-
-/// A TCP connection. `AsyncRead + AsyncWrite`; Nagle is off by default, as
-/// in Go.
+/// A TCP connection (Go's `*net.TCPConn`). `AsyncRead + AsyncWrite`, also
+/// through `&TcpStream` (one reader and one writer at a time, as with a Go
+/// `net.Conn` shared between goroutines). Nagle is off by default, as in
+/// Go.
 pub struct TcpStream {
-    inner: Arc<Inner>,
+    conn: Arc<Conn>,
 }
 
 impl std::fmt::Debug for TcpStream {
@@ -122,13 +58,10 @@ impl std::fmt::Debug for TcpStream {
 
 impl TcpStream {
     fn from_mio(s: mio::net::TcpStream) -> io::Result<TcpStream> {
+        // Go sets TCP_NODELAY on every TCP connection.
         let _ = s.set_nodelay(true);
         Ok(TcpStream {
-            inner: Arc::new(Inner {
-                reg: Registered::new(s, "gmp::net::TcpStream")?,
-                rd: Deadline::default(),
-                wd: Deadline::default(),
-            }),
+            conn: Arc::new(Registered::new(s, "gmp::net::TcpStream")?),
         })
     }
 
@@ -145,65 +78,65 @@ impl TcpStream {
         Err(last.unwrap_or_else(|| io::Error::other("connect: no address")))
     }
 
+    /// A non-blocking connect, then wait until writable and read the
+    /// outcome from SO_ERROR (Go's `netFD.connect`).
     async fn connect_one(a: SocketAddr) -> io::Result<TcpStream> {
         let s = TcpStream::from_mio(mio::net::TcpStream::connect(a)?)?;
-        poll_fn(|cx| {
-            let reg = &s.inner.reg;
-            loop {
-                if let Some(e) = reg.src.take_error()? {
-                    return Poll::Ready(Err(e));
+        s.conn
+            .io(Mode::Write, |src: &mio::net::TcpStream| {
+                if let Some(e) = src.take_error()? {
+                    return Err(e);
                 }
-                match reg.src.peer_addr() {
-                    Ok(_) => return Poll::Ready(Ok(())),
+                match src.peer_addr() {
+                    Ok(_) => Ok(()),
+                    // Still in progress.
                     Err(e)
                         if e.kind() == io::ErrorKind::NotConnected
                             || e.raw_os_error() == Some(libc::EINPROGRESS) =>
                     {
-                        match reg.poller().poll_ready(&reg.pd, Mode::Write, cx) {
-                            Poll::Ready(()) => continue,
-                            Poll::Pending => return Poll::Pending,
-                        }
+                        Err(io::ErrorKind::WouldBlock.into())
                     }
-                    Err(e) => return Poll::Ready(Err(e)),
+                    Err(e) => Err(e),
                 }
-            }
-        })
-        .await?;
+            })
+            .await?;
         Ok(s)
     }
 
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.reg.src.peer_addr()
+        self.conn.src.peer_addr()
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.reg.src.local_addr()
+        self.conn.src.local_addr()
     }
 
     /// Nagle's algorithm off (`true`, the default) or on.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.inner.reg.src.set_nodelay(nodelay)
+        self.conn.src.set_nodelay(nodelay)
     }
 
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.conn.src.nodelay()
+    }
+
+    /// Shut down the read side, the write side (the peer reads EOF) or
+    /// both.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.inner.reg.src.shutdown(how)
+        self.conn.src.shutdown(how)
     }
 
     /// Go's `SetReadDeadline`: once `at` has passed, pending and later
-    /// reads fail with `ErrorKind::TimedOut` until the deadline is moved or
-    /// cleared (`None`). Affects a read already parked.
+    /// reads fail with `ErrorKind::TimedOut` until the deadline is moved
+    /// into the future or cleared (`None`). A time already past fails a
+    /// read parked right now at once.
     pub fn set_read_deadline(&self, at: Option<Instant>) {
-        self.inner.rd.set(at);
-        self.inner.reg.poller().kick(&self.inner.reg.pd, Mode::Read);
+        self.conn.set_deadline(Mode::Read, at);
     }
 
-    /// Go's `SetWriteDeadline`.
+    /// Go's `SetWriteDeadline`, likewise for writes.
     pub fn set_write_deadline(&self, at: Option<Instant>) {
-        self.inner.wd.set(at);
-        self.inner
-            .reg
-            .poller()
-            .kick(&self.inner.reg.pd, Mode::Write);
+        self.conn.set_deadline(Mode::Write, at);
     }
 
     /// Both deadlines (Go's `SetDeadline`).
@@ -212,18 +145,20 @@ impl TcpStream {
         self.set_write_deadline(at);
     }
 
-    /// Split into halves that can move to different goroutines.
+    /// Split into halves that can move to different goroutines. Dropping
+    /// the write half shuts down the write side; the socket closes when
+    /// both are gone.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
         (
             OwnedReadHalf {
-                inner: self.inner.clone(),
+                conn: self.conn.clone(),
             },
-            OwnedWriteHalf { inner: self.inner },
+            OwnedWriteHalf { conn: self.conn },
         )
     }
 }
 
-/// `AsyncRead` for a handle whose `inner` is the shared connection.
+/// `AsyncRead` for a handle whose `conn` is the shared connection.
 macro_rules! impl_read {
     ($t:ty) => {
         impl AsyncRead for $t {
@@ -232,13 +167,14 @@ macro_rules! impl_read {
                 cx: &mut Context<'_>,
                 buf: &mut [u8],
             ) -> Poll<io::Result<usize>> {
-                self.inner.poll_read(cx, buf)
+                poll_read(&self.conn, cx, buf)
             }
         }
     };
 }
 
-/// `AsyncWrite` likewise; `close` shuts down the write side.
+/// `AsyncWrite` likewise; writes are unbuffered so `flush` is a no-op, and
+/// `close` shuts down the write side.
 macro_rules! impl_write {
     ($t:ty) => {
         impl AsyncWrite for $t {
@@ -247,13 +183,13 @@ macro_rules! impl_write {
                 cx: &mut Context<'_>,
                 buf: &[u8],
             ) -> Poll<io::Result<usize>> {
-                self.inner.poll_write(cx, buf)
+                poll_write(&self.conn, cx, buf)
             }
             fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
                 Poll::Ready(Ok(()))
             }
             fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(self.inner.reg.src.shutdown(Shutdown::Write))
+                Poll::Ready(self.conn.src.shutdown(Shutdown::Write))
             }
         }
     };
@@ -261,8 +197,6 @@ macro_rules! impl_write {
 
 impl_read!(TcpStream);
 impl_write!(TcpStream);
-// Through a shared reference too, as Go's `net.Conn` allows (one reader
-// and one writer at a time).
 impl_read!(&TcpStream);
 impl_write!(&TcpStream);
 impl_read!(OwnedReadHalf);
@@ -270,12 +204,12 @@ impl_write!(OwnedWriteHalf);
 
 /// The reading half of a [`TcpStream`].
 pub struct OwnedReadHalf {
-    inner: Arc<Inner>,
+    conn: Arc<Conn>,
 }
 
 /// The writing half of a [`TcpStream`]; dropping it shuts down writes.
 pub struct OwnedWriteHalf {
-    inner: Arc<Inner>,
+    conn: Arc<Conn>,
 }
 
 impl std::fmt::Debug for OwnedReadHalf {
@@ -291,29 +225,42 @@ impl std::fmt::Debug for OwnedWriteHalf {
 }
 
 impl OwnedReadHalf {
+    /// [`TcpStream::set_read_deadline`].
     pub fn set_read_deadline(&self, at: Option<Instant>) {
-        self.inner.rd.set(at);
-        self.inner.reg.poller().kick(&self.inner.reg.pd, Mode::Read);
+        self.conn.set_deadline(Mode::Read, at);
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.conn.src.peer_addr()
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.conn.src.local_addr()
     }
 }
 
 impl OwnedWriteHalf {
+    /// [`TcpStream::set_write_deadline`].
     pub fn set_write_deadline(&self, at: Option<Instant>) {
-        self.inner.wd.set(at);
-        self.inner
-            .reg
-            .poller()
-            .kick(&self.inner.reg.pd, Mode::Write);
+        self.conn.set_deadline(Mode::Write, at);
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.conn.src.peer_addr()
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.conn.src.local_addr()
     }
 }
 
 impl Drop for OwnedWriteHalf {
     fn drop(&mut self) {
-        let _ = self.inner.reg.src.shutdown(Shutdown::Write);
+        let _ = self.conn.src.shutdown(Shutdown::Write);
     }
 }
 
-/// A TCP listening socket.
+/// A TCP listening socket (Go's `*net.TCPListener`).
 pub struct TcpListener {
     reg: Registered<mio::net::TcpListener>,
 }
@@ -324,6 +271,19 @@ impl std::fmt::Debug for TcpListener {
             .field("local", &self.local_addr().ok())
             .finish()
     }
+}
+
+/// Go's http.Server accept back-off on temporary errors: 5ms doubling to 1s.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Out of file descriptors (or of kernel memory for sockets): waiting can
+/// fix it, retrying at once cannot.
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
 }
 
 impl TcpListener {
@@ -347,19 +307,25 @@ impl TcpListener {
         self.reg.src.local_addr()
     }
 
+    /// Go's `TCPListener.SetDeadline`: a pending or later `accept` fails
+    /// with `TimedOut` once `at` has passed; `None` clears.
+    pub fn set_deadline(&self, at: Option<Instant>) {
+        self.reg.set_deadline(Mode::Read, at);
+    }
+
     /// Accept a connection. Running out of file descriptors does not spin:
     /// like Go's `http.Server`, back off (5ms doubling to 1s) and retry.
+    /// Other errors are returned.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let mut backoff = Duration::from_millis(5);
+        let mut backoff = ACCEPT_BACKOFF_MIN;
         loop {
-            let r = poll_fn(|cx| self.reg.poll_io(Mode::Read, cx, |l| l.accept())).await;
-            match r {
+            match self.reg.io(Mode::Read, |l| l.accept()).await {
                 Ok((s, peer)) => return Ok((TcpStream::from_mio(s)?, peer)),
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) => {
+                Err(e) if is_resource_exhaustion(&e) => {
                     gmp_core::timer::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
                 Err(e) => return Err(e),
             }
         }

@@ -1,12 +1,13 @@
-//! UDP on the netpoller.
+//! UDP on the netpoller: `UdpSocket` (Go's `*net.UDPConn`), with deadlines.
 
 use crate::netpoll::{Mode, Registered};
 use crate::tcp::resolve;
-use std::future::poll_fn;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Instant;
 
-/// A UDP socket.
+/// A UDP socket. Several goroutines may send and receive on one socket
+/// at once (share it in an `Arc`).
 pub struct UdpSocket {
     reg: Registered<mio::net::UdpSocket>,
 }
@@ -40,13 +41,35 @@ impl UdpSocket {
         self.reg.src.local_addr()
     }
 
+    /// The connected peer, if `connect` was called.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.reg.src.peer_addr()
+    }
+
+    /// Go's `SetReadDeadline`: receives fail with `TimedOut` once `at` has
+    /// passed, until it is moved or cleared (`None`).
+    pub fn set_read_deadline(&self, at: Option<Instant>) {
+        self.reg.set_deadline(Mode::Read, at);
+    }
+
+    /// Go's `SetWriteDeadline`.
+    pub fn set_write_deadline(&self, at: Option<Instant>) {
+        self.reg.set_deadline(Mode::Write, at);
+    }
+
+    /// Both deadlines (Go's `SetDeadline`).
+    pub fn set_deadline(&self, at: Option<Instant>) {
+        self.set_read_deadline(at);
+        self.set_write_deadline(at);
+    }
+
     pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
         let to = resolve(target)?[0];
-        poll_fn(|cx| self.reg.poll_io(Mode::Write, cx, |s| s.send_to(buf, to))).await
+        self.reg.io(Mode::Write, |s| s.send_to(buf, to)).await
     }
 
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        poll_fn(|cx| self.reg.poll_io(Mode::Read, cx, |s| s.recv_from(buf))).await
+        self.reg.io(Mode::Read, |s| s.recv_from(buf)).await
     }
 
     /// Fix the peer for `send`/`recv`.
@@ -56,10 +79,10 @@ impl UdpSocket {
     }
 
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.reg.poll_io(Mode::Write, cx, |s| s.send(buf))).await
+        self.reg.io(Mode::Write, |s| s.send(buf)).await
     }
 
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.reg.poll_io(Mode::Read, cx, |s| s.recv(buf))).await
+        self.reg.io(Mode::Read, |s| s.recv(buf)).await
     }
 }
