@@ -1,9 +1,9 @@
 //! TCP on the netpoller: `TcpListener`, `TcpStream` (futures' `AsyncRead`
 //! and `AsyncWrite`), its owned halves, and Go's deadline semantics.
 
-use crate::netpoll::{Mode, Registered};
+use crate::netpoll::{Mode, NetPoll, Registered};
 use futures::io::{AsyncRead, AsyncWrite};
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -22,6 +22,9 @@ pub(crate) fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
     Ok(addrs)
 }
 
+const CONNECT: &str = "gmp::net::TcpStream::connect";
+const BIND: &str = "gmp::net::TcpListener::bind";
+
 /// A connection shared by a stream and its halves.
 type Conn = Registered<mio::net::TcpStream>;
 
@@ -36,6 +39,29 @@ fn poll_write(c: &Conn, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usi
     c.poll_io(Mode::Write, cx, |s| {
         let mut s: &mio::net::TcpStream = s;
         s.write(buf)
+    })
+}
+
+fn poll_read_vectored(
+    c: &Conn,
+    cx: &mut Context<'_>,
+    bufs: &mut [IoSliceMut<'_>],
+) -> Poll<io::Result<usize>> {
+    c.poll_io(Mode::Read, cx, |s| {
+        let mut s: &mio::net::TcpStream = s;
+        s.read_vectored(bufs)
+    })
+}
+
+/// One `writev` for several buffers (a header and a body, say).
+fn poll_write_vectored(
+    c: &Conn,
+    cx: &mut Context<'_>,
+    bufs: &[IoSlice<'_>],
+) -> Poll<io::Result<usize>> {
+    c.poll_io(Mode::Write, cx, |s| {
+        let mut s: &mio::net::TcpStream = s;
+        s.write_vectored(bufs)
     })
 }
 
@@ -57,17 +83,29 @@ impl std::fmt::Debug for TcpStream {
 }
 
 impl TcpStream {
-    fn from_mio(s: mio::net::TcpStream) -> io::Result<TcpStream> {
+    fn from_mio(s: mio::net::TcpStream, what: &str) -> io::Result<TcpStream> {
         // Go sets TCP_NODELAY on every TCP connection.
         let _ = s.set_nodelay(true);
         Ok(TcpStream {
-            conn: Arc::new(Registered::new(s, "gmp::net::TcpStream")?),
+            conn: Arc::new(Registered::new(s, what)?),
         })
+    }
+
+    /// Adopt a connected `std::net::TcpStream` (made non-blocking here).
+    /// Must be called on a gmp runtime.
+    pub fn from_std(s: std::net::TcpStream) -> io::Result<TcpStream> {
+        s.set_nonblocking(true)?;
+        TcpStream::from_mio(
+            mio::net::TcpStream::from_std(s),
+            "gmp::net::TcpStream::from_std",
+        )
     }
 
     /// Connect to the first address that accepts. A refused connection is
     /// an `io::Error` of kind `ConnectionRefused`.
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        // Off-runtime: fail before any lookup or connection attempt.
+        NetPoll::current(CONNECT)?;
         let mut last = None;
         for a in resolve(addr)? {
             match Self::connect_one(a).await {
@@ -81,7 +119,7 @@ impl TcpStream {
     /// A non-blocking connect, then wait until writable and read the
     /// outcome from SO_ERROR (Go's `netFD.connect`).
     async fn connect_one(a: SocketAddr) -> io::Result<TcpStream> {
-        let s = TcpStream::from_mio(mio::net::TcpStream::connect(a)?)?;
+        let s = TcpStream::from_mio(mio::net::TcpStream::connect(a)?, CONNECT)?;
         s.conn
             .io(Mode::Write, |src: &mio::net::TcpStream| {
                 if let Some(e) = src.take_error()? {
@@ -169,6 +207,13 @@ macro_rules! impl_read {
             ) -> Poll<io::Result<usize>> {
                 poll_read(&self.conn, cx, buf)
             }
+            fn poll_read_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &mut [IoSliceMut<'_>],
+            ) -> Poll<io::Result<usize>> {
+                poll_read_vectored(&self.conn, cx, bufs)
+            }
         }
     };
 }
@@ -184,6 +229,13 @@ macro_rules! impl_write {
                 buf: &[u8],
             ) -> Poll<io::Result<usize>> {
                 poll_write(&self.conn, cx, buf)
+            }
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                poll_write_vectored(&self.conn, cx, bufs)
             }
             fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
                 Poll::Ready(Ok(()))
@@ -289,12 +341,13 @@ fn is_resource_exhaustion(e: &io::Error) -> bool {
 impl TcpListener {
     /// Bind to the first address that works.
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        NetPoll::current(BIND)?;
         let mut last = None;
         for a in resolve(addr)? {
             match mio::net::TcpListener::bind(a) {
                 Ok(l) => {
                     return Ok(TcpListener {
-                        reg: Registered::new(l, "gmp::net::TcpListener::bind")?,
+                        reg: Registered::new(l, BIND)?,
                     })
                 }
                 Err(e) => last = Some(e),
@@ -305,6 +358,18 @@ impl TcpListener {
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.reg.src.local_addr()
+    }
+
+    /// Adopt a bound, listening `std::net::TcpListener` (made non-blocking
+    /// here). Must be called on a gmp runtime.
+    pub fn from_std(l: std::net::TcpListener) -> io::Result<TcpListener> {
+        l.set_nonblocking(true)?;
+        Ok(TcpListener {
+            reg: Registered::new(
+                mio::net::TcpListener::from_std(l),
+                "gmp::net::TcpListener::from_std",
+            )?,
+        })
     }
 
     /// Go's `TCPListener.SetDeadline`: a pending or later `accept` fails
@@ -320,7 +385,12 @@ impl TcpListener {
         let mut backoff = ACCEPT_BACKOFF_MIN;
         loop {
             match self.reg.io(Mode::Read, |l| l.accept()).await {
-                Ok((s, peer)) => return Ok((TcpStream::from_mio(s)?, peer)),
+                Ok((s, peer)) => {
+                    return Ok((
+                        TcpStream::from_mio(s, "gmp::net::TcpListener::accept")?,
+                        peer,
+                    ))
+                }
                 Err(e) if is_resource_exhaustion(&e) => {
                     gmp_core::timer::sleep(backoff).await;
                     backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);

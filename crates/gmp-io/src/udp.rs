@@ -1,6 +1,6 @@
 //! UDP on the netpoller: `UdpSocket` (Go's `*net.UDPConn`), with deadlines.
 
-use crate::netpoll::{Mode, Registered};
+use crate::netpoll::{Mode, NetPoll, Registered};
 use crate::tcp::resolve;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -23,6 +23,7 @@ impl std::fmt::Debug for UdpSocket {
 impl UdpSocket {
     /// Bind to the first address that works.
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        NetPoll::current("gmp::net::UdpSocket::bind")?;
         let mut last = None;
         for a in resolve(addr)? {
             match mio::net::UdpSocket::bind(a) {
@@ -35,6 +36,18 @@ impl UdpSocket {
             }
         }
         Err(last.unwrap_or_else(|| io::Error::other("bind: no address")))
+    }
+
+    /// Adopt a bound `std::net::UdpSocket` (made non-blocking here). Must
+    /// be called on a gmp runtime.
+    pub fn from_std(s: std::net::UdpSocket) -> io::Result<UdpSocket> {
+        s.set_nonblocking(true)?;
+        Ok(UdpSocket {
+            reg: Registered::new(
+                mio::net::UdpSocket::from_std(s),
+                "gmp::net::UdpSocket::from_std",
+            )?,
+        })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {

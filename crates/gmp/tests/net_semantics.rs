@@ -426,3 +426,66 @@ fn cancelled_accept_does_not_hide_a_deadlock() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(status.success(), "{err}");
 }
+
+/// A deadline may be set from a plain thread (Go allows SetDeadline from
+/// anywhere): it still fires and fails the parked read.
+#[test]
+fn deadline_set_from_a_plain_thread_fires() {
+    rt(2).block_on(watchdog(async {
+        let (c, _s) = pair().await;
+        let c = Arc::new(c);
+        let c2 = c.clone();
+        let setter = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(10));
+            c2.set_read_deadline(Some(Instant::now() + Duration::from_millis(20)));
+        });
+        let mut buf = [0u8; 1];
+        let mut r: &gmp::net::TcpStream = &c;
+        assert_eq!(
+            r.read(&mut buf).await.unwrap_err().kind(),
+            ErrorKind::TimedOut
+        );
+        setter.join().unwrap();
+    }));
+}
+
+/// Sockets adopted from std work on the netpoller; a vectored write sends
+/// all its buffers in order.
+#[test]
+fn from_std_and_vectored_write() {
+    rt(2).block_on(watchdog(async {
+        let std_ln = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = std_ln.local_addr().unwrap();
+        let ln = gmp::net::TcpListener::from_std(std_ln).unwrap();
+        let std_c = std::net::TcpStream::connect(addr).unwrap();
+        let mut c = gmp::net::TcpStream::from_std(std_c).unwrap();
+        assert!(c.nodelay().unwrap());
+        let (mut s, _) = ln.accept().await.unwrap();
+        let bufs = [
+            std::io::IoSlice::new(b"head|"),
+            std::io::IoSlice::new(b"body"),
+        ];
+        let n = c.write_vectored(&bufs).await.unwrap();
+        assert_eq!(n, 9);
+        let mut got = [0u8; 9];
+        s.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"head|body");
+
+        let u = gmp::net::UdpSocket::from_std(std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+            .unwrap();
+        u.send_to(b"self", u.local_addr().unwrap()).await.unwrap();
+        let mut b = [0u8; 4];
+        assert_eq!(u.recv_from(&mut b).await.unwrap().0, 4);
+    }));
+}
+
+/// Off-runtime use says which call was made outside a runtime.
+#[test]
+fn connect_outside_a_runtime_names_the_call() {
+    let e = futures::executor::block_on(gmp::net::TcpStream::connect("127.0.0.1:9")).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("gmp::net::TcpStream::connect called outside a gmp runtime"),
+        "{text}"
+    );
+}
