@@ -171,6 +171,13 @@ fn closing_error() -> io::Error {
     )
 }
 
+fn foreign_runtime_error() -> io::Error {
+    io::Error::other(
+        "gmp::net: socket used outside the gmp runtime (block_on call) that created it; \
+         each block_on has its own netpoller and only it can wake this socket's waiters",
+    )
+}
+
 fn timed_out() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "i/o timeout")
 }
@@ -562,6 +569,9 @@ impl<S: mio::event::Source> Registered<S> {
             let seen = pd.seen(mode);
             match op(&self.src) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !self.on_own_runtime() {
+                        return TaskPoll::Ready(Err(foreign_runtime_error()));
+                    }
                     match pd.netpollblock(mode, seen, cx) {
                         TaskPoll::Ready(()) => continue,
                         TaskPoll::Pending => return TaskPoll::Pending,
@@ -576,6 +586,17 @@ impl<S: mio::event::Source> Registered<S> {
                 }
             }
         }
+    }
+
+    /// Parking is only possible on the runtime (the `block_on` call) whose
+    /// netpoller this source is registered with: nobody polls another's.
+    fn on_own_runtime(&self) -> bool {
+        gmp_core::netpoll::current_netpoller().is_some_and(|np| {
+            std::ptr::eq(
+                Arc::as_ptr(&np) as *const (),
+                Arc::as_ptr(&self.np) as *const (),
+            )
+        })
     }
 
     /// `poll_io` as a future that leaves no waker behind when dropped

@@ -550,3 +550,16 @@ fn deadline_churn_loses_no_data() {
         eprintln!("deadline churn: {timeouts} timeouts");
     }));
 }
+
+/// Each `block_on` has its own netpoller: a socket carried into a later
+/// `block_on` reports an error when it would have to wait, instead of
+/// parking on a poller nobody polls.
+#[test]
+fn socket_from_an_earlier_block_on_errors_instead_of_hanging() {
+    let rt = rt(1);
+    let ln = rt.block_on(async { gmp::net::TcpListener::bind("127.0.0.1:0").await.unwrap() });
+    let e = rt
+        .block_on(async { ln.accept().await.map(|_| ()) })
+        .unwrap_err();
+    assert!(e.to_string().contains("outside the gmp runtime"), "{e}");
+}
