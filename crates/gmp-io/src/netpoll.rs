@@ -27,6 +27,15 @@
 //!   queued behind the first instead of replacing it (replacing would lose
 //!   the first goroutine's wake-up). Readiness wakes them all; each retries.
 //!
+//! A waker leaves its slot when readiness, a deadline or close wakes it,
+//! when its operation completes, or when an operation future made by
+//! [`Registered::io`] is dropped mid-wait. `AsyncRead::poll_read` has no
+//! such future: a read cancelled while parked (a `select` or `timeout`
+//! around `read`) leaves its waker until the next event or close, which
+//! then wakes that goroutine spuriously. Whenever the last waiter leaves
+//! other than through `netpoll`, the poll is broken (`Shared::unparked`) so
+//! an M blocked there without a timeout re-decides.
+//!
 //! ## Deadlines (Go's `rd`/`wd`, `rt`/`wt`, `rseq`/`wseq`)
 //!
 //! Each direction has a deadline and a runtime timer owned by the pollDesc.
@@ -118,15 +127,6 @@ pub(crate) enum Mode {
 struct Parked {
     g: Option<Waker>,
     more: Vec<Waker>,
-}
-
-impl Parked {
-    fn take_all(&mut self) -> impl Iterator<Item = Waker> {
-        self.g
-            .take()
-            .into_iter()
-            .chain(std::mem::take(&mut self.more))
-    }
 }
 
 /// Go's `rg` or `wg`.
@@ -281,19 +281,19 @@ impl PollDesc {
         if slot.nparked.load(Relaxed) == 0 {
             return 0;
         }
-        let woken: Vec<Waker> = p.take_all().collect();
+        // No allocation for the usual single waiter (`more` is empty).
+        let g = p.g.take();
+        let more = std::mem::take(&mut p.more);
         slot.nparked.store(0, Relaxed);
         drop(p);
-        let n = woken.len();
+        let n = usize::from(g.is_some()) + more.len();
         if ioready {
             // From netpoll itself: the polling M is already awake.
             self.shared.waiters.fetch_sub(n, SeqCst);
         } else {
             self.shared.unparked(n);
         }
-        for w in woken {
-            w.wake();
-        }
+        g.into_iter().chain(more).for_each(Waker::wake);
         n
     }
 
