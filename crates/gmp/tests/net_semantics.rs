@@ -563,3 +563,43 @@ fn socket_from_an_earlier_block_on_errors_instead_of_hanging() {
         .unwrap_err();
     assert!(e.to_string().contains("outside the gmp runtime"), "{e}");
 }
+
+/// Go's property: ready I/O is injected even when every P is busy (sysmon
+/// polls the network when nobody did for 10ms). With procs = 1 and a
+/// goroutine that never parks (it only yields), a reader still gets the
+/// data a plain thread sends.
+#[test]
+fn ready_io_reaches_a_reader_while_every_p_is_busy() {
+    rt(1).block_on(watchdog(async {
+        let ln = gmp::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = ln.local_addr().unwrap();
+        let client = std::thread::spawn(move || std::net::TcpStream::connect(addr).unwrap());
+        let (mut c, _) = ln.accept().await.unwrap();
+        let mut peer = client.join().unwrap();
+        let done = Arc::new(AtomicUsize::new(0));
+        let d = done.clone();
+        let reader = gmp::spawn(async move {
+            let mut buf = [0u8; 5];
+            c.read_exact(&mut buf).await.unwrap();
+            d.store(1, SeqCst);
+            buf
+        });
+        let d = done.clone();
+        let busy = gmp::spawn(async move {
+            let mut spins = 0u64;
+            while d.load(SeqCst) == 0 {
+                gmp::runtime::gosched().await;
+                spins += 1;
+            }
+            spins
+        });
+        std::thread::spawn(move || {
+            use std::io::Write;
+            std::thread::sleep(Duration::from_millis(20));
+            peer.write_all(b"hello").unwrap();
+            peer
+        });
+        assert_eq!(&reader.await.unwrap(), b"hello");
+        assert!(busy.await.unwrap() > 0);
+    }));
+}
