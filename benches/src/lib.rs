@@ -142,8 +142,25 @@ pub fn go_bin() -> Option<PathBuf> {
     })
 }
 
-/// Build `benches/go/<name>.go` into the target dir; None without Go.
-pub fn build_go(name: &str) -> Option<PathBuf> {
+/// A built Go benchmark binary, deleted from the temp dir when dropped.
+pub struct GoBin(PathBuf);
+
+impl std::ops::Deref for GoBin {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for GoBin {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Build `benches/go/<name>.go` into the temp dir (removed again when the
+/// returned `GoBin` drops); None without Go.
+pub fn build_go(name: &str) -> Option<GoBin> {
     let Some(go) = go_bin() else {
         eprintln!("go not found on PATH: skipping the Go column");
         return None;
@@ -161,7 +178,7 @@ pub fn build_go(name: &str) -> Option<PathBuf> {
         .env("GO111MODULE", "off")
         .status();
     match st {
-        Ok(s) if s.success() => Some(out),
+        Ok(s) if s.success() => Some(GoBin(out)),
         _ => {
             eprintln!("could not build {}: skipping the Go column", src.display());
             None
