@@ -91,8 +91,14 @@ impl State {
     pub fn wake_by_ref(&self) -> bool {
         let mut s = self.0.load(Acquire);
         loop {
-            if s & (COMPLETE | CLOSED | SCHEDULED) != 0 {
+            if s & (COMPLETE | CLOSED) != 0 {
                 return false;
+            }
+            if s & SCHEDULED != 0 {
+                if self.publish_scheduled(&mut s) {
+                    return false;
+                }
+                continue;
             }
             // While running, the M that polls owns the runnable and will
             // requeue it when it sees SCHEDULED after the poll.
@@ -114,8 +120,14 @@ impl State {
     pub fn wake_by_val(&self) -> bool {
         let mut s = self.0.load(Acquire);
         loop {
-            if s & (COMPLETE | CLOSED | SCHEDULED) != 0 {
+            if s & (COMPLETE | CLOSED) != 0 {
                 return false;
+            }
+            if s & SCHEDULED != 0 {
+                if self.publish_scheduled(&mut s) {
+                    return false;
+                }
+                continue;
             }
             let new = s | SCHEDULED;
             match self.0.compare_exchange_weak(s, new, AcqRel, Acquire) {
@@ -125,8 +137,38 @@ impl State {
         }
     }
 
+    /// A wake found the G already SCHEDULED, so there is nothing to change,
+    /// but the waker must still publish what it did before waking (say, a
+    /// channel send) to the poll that SCHEDULED promises. Returning after
+    /// the plain load would leave the waker's earlier store and its load of
+    /// the state unordered against the poller's `transition_to_running`
+    /// CAS and its later read of that store: the store-buffering pattern,
+    /// in which both can read the old values (on x86 too, the waker's store
+    /// can still sit in its store buffer), so the poll misses the event,
+    /// parks, and the wake is lost. Writing the same value back with an
+    /// AcqRel CAS puts the wake in the state word's modification order:
+    /// either it precedes the poller's CAS, which then reads from it and
+    /// acquires the waker's writes, or it follows it and fails (the state
+    /// changed), and the caller re-decides on the new state (RUNNING
+    /// without SCHEDULED: set it, the poller will requeue). async-task's
+    /// `wake_by_ref` does the same. Found by the loom model
+    /// `wake_by_ref_vs_whole_poll_no_lost_wakeup` (tests/loom_gstate.rs).
+    /// True when published; on false `s` holds the current state.
+    #[inline]
+    fn publish_scheduled(&self, s: &mut usize) -> bool {
+        match self.0.compare_exchange_weak(*s, *s, AcqRel, Acquire) {
+            Ok(_) => true,
+            Err(cur) => {
+                *s = cur;
+                false
+            }
+        }
+    }
+
     /// The M is about to poll: SCHEDULED -> RUNNING. Err when the G was
     /// closed (runtime teardown) and must not be polled.
+    // pub only for the loom models (loom_api); crate-private otherwise.
+    #[cfg_attr(loom, allow(clippy::result_unit_err))]
     pub fn transition_to_running(&self) -> Result<(), ()> {
         let mut s = self.0.load(Acquire);
         loop {
@@ -218,6 +260,8 @@ impl State {
     /// JoinHandle poll: take the output if it is there. `Ok(true)`: the
     /// caller now owns the output; `Ok(false)`: not yet; `Err(())`: the G
     /// was closed without completing (teardown).
+    // pub only for the loom models (loom_api); crate-private otherwise.
+    #[cfg_attr(loom, allow(clippy::result_unit_err))]
     pub fn take_output(&self) -> Result<bool, ()> {
         let mut s = self.0.load(Acquire);
         loop {

@@ -343,6 +343,26 @@ mod tests {
         assert_eq!(drain(&q), (128..256).collect::<Vec<_>>());
     }
 
+    /// ceil(n/2) for every ring length, up to a full ring (128 of 256).
+    #[test]
+    fn steal_takes_ceil_half_for_each_len() {
+        for n in (1..=10).chain([RUNQ_SIZE as usize - 1, RUNQ_SIZE as usize]) {
+            let victim = RunQ::new();
+            let thief = RunQ::new();
+            for i in 0..n {
+                assert!(victim.put(item(i), false).is_none());
+            }
+            let (g, got) = thief.steal(&victim, false, false).unwrap();
+            assert_eq!(got as usize, n.div_ceil(2), "n={n}");
+            let mut stolen = drain(&thief);
+            stolen.push(take(g));
+            stolen.sort();
+            // The oldest half, from the head.
+            assert_eq!(stolen, (0..n.div_ceil(2)).collect::<Vec<_>>(), "n={n}");
+            assert_eq!(drain(&victim), (n.div_ceil(2)..n).collect::<Vec<_>>());
+        }
+    }
+
     /// Go property 24: a steal takes ceil(n/2); runnext only when asked.
     #[test]
     fn steal_takes_half_rounded_up() {
