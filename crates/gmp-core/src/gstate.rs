@@ -13,7 +13,7 @@
 //! the count reaches zero with no JoinHandle.
 
 use crate::sync::{spin, AtomicUsize};
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
 /// In a run queue or about to be put there; the runnable owns a reference.
 pub const SCHEDULED: usize = 1 << 0;
@@ -31,7 +31,12 @@ pub const AWAITER: usize = 1 << 5;
 pub const LOCKED: usize = 1 << 6;
 /// The goroutine is main (goroutine 1): waking it signals M0.
 pub const MAIN: usize = 1 << 7;
-pub const REF_ONE: usize = 1 << 8;
+/// Stamped for the scheduling-latency histogram when it was made ready.
+/// It lives here, not in the header, because `transition_to_running`
+/// returns the old word anyway: checking it costs a test and a branch on a
+/// register instead of a load on every schedule.
+pub const SAMPLED: usize = 1 << 8;
+pub const REF_ONE: usize = 1 << 9;
 
 #[derive(Debug)]
 pub struct State(AtomicUsize);
@@ -72,7 +77,7 @@ impl State {
         let prev = self
             .0
             .fetch_add(REF_ONE, std::sync::atomic::Ordering::Relaxed);
-        if refs(prev) > (usize::MAX >> 9) {
+        if refs(prev) > (usize::MAX >> (REF_ONE.trailing_zeros() + 1)) {
             std::process::abort();
         }
     }
@@ -169,19 +174,26 @@ impl State {
     /// closed (runtime teardown) and must not be polled.
     // pub only for the loom models (loom_api); crate-private otherwise.
     #[cfg_attr(loom, allow(clippy::result_unit_err))]
-    pub fn transition_to_running(&self) -> Result<(), ()> {
+    pub fn transition_to_running(&self) -> Result<usize, ()> {
         let mut s = self.0.load(Acquire);
         loop {
             debug_assert!(s & RUNNING == 0);
             if s & (CLOSED | COMPLETE) != 0 {
                 return Err(());
             }
-            let new = (s & !SCHEDULED) | RUNNING;
+            let new = (s & !(SCHEDULED | SAMPLED)) | RUNNING;
             match self.0.compare_exchange_weak(s, new, AcqRel, Acquire) {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(s),
                 Err(cur) => s = cur,
             }
         }
+    }
+
+    /// Stamp a scheduled G for the latency histogram. Relaxed: the stamp
+    /// time is published by the run queue put that follows, and a lost
+    /// sample would only thin the histogram.
+    pub fn mark_sampled(&self) {
+        self.0.fetch_or(SAMPLED, Relaxed);
     }
 
     /// The poll returned Pending: clear RUNNING.

@@ -10,9 +10,6 @@ use std::time::{Duration, Instant};
 
 /// Ready one G in this many per P gets a latency sample.
 pub(crate) const SAMPLE_EVERY: u32 = 256;
-/// Marks a G whose `since` holds a ready timestamp (high bit of the wait
-/// reason byte).
-pub(crate) const SAMPLED: u8 = 0x80;
 const BUCKETS: usize = 32;
 
 /// Log2 buckets of microseconds.

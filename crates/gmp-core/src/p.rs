@@ -59,7 +59,7 @@ pub(crate) struct P {
     pub(crate) preempt: AtomicBool,
     /// Goroutines created on this P (metrics).
     pub(crate) spawned: AtomicU64,
-    /// Readies on this P, for latency sampling.
+    /// Readies left before the next latency sample (counts down).
     pub(crate) readytick: AtomicU32,
     /// Go's `p.timers`.
     pub(crate) timers: PTimers,
@@ -80,7 +80,8 @@ impl P {
             syscalltick: AtomicU32::new(0),
             preempt: AtomicBool::new(false),
             spawned: AtomicU64::new(0),
-            readytick: AtomicU32::new(0),
+            // The first ready takes a sample and sets the countdown.
+            readytick: AtomicU32::new(1),
             timers: PTimers::default(),
             owned: UnsafeCell::new(POwned {
                 goid_next: 0,

@@ -411,7 +411,7 @@ impl Sched {
             Some((p, restore)) => {
                 if HOOKS {
                     p.spawned.store(p.spawned.load(Relaxed) + 1, Relaxed);
-                    self.sample_ready(p, g.header());
+                    self.sample_ready(None, p, g.header());
                 }
                 self.runqput_next(p, restore, g);
             }
@@ -436,10 +436,7 @@ impl Sched {
             return Some(g);
         };
         if HOOKS {
-            self.sample_ready(p, g.header());
-        }
-        if HOOKS && self.tracer.is_some() {
-            self.trace_ready(ctx, g.header().goid);
+            self.sample_ready(Some(ctx), p, g.header());
         }
         self.runqput_next(p, restore, g);
         None
@@ -576,21 +573,34 @@ impl Sched {
             + self.spawned_nop.load(Relaxed)
     }
 
-    /// Every 256th ready on a P stamps the G for the latency histogram.
-    /// The caller holds P.
+    /// Every 256th ready on a P stamps the G for the latency histogram
+    /// (every ready while tracing). A countdown, so that the common case is
+    /// a decrement, a store and a branch on the flags it set. The caller
+    /// holds P. `ready` is the M context of a `ready` (traced), None for a
+    /// spawn (which has its own trace event).
     #[inline]
-    fn sample_ready(&self, p: &P, h: &Header) {
-        let t = p.readytick.load(Relaxed).wrapping_add(1);
+    fn sample_ready(&self, ready: Option<&MCtx>, p: &P, h: &Header) {
+        let t = p.readytick.load(Relaxed).wrapping_sub(1);
         p.readytick.store(t, Relaxed);
-        if t.is_multiple_of(crate::metrics::SAMPLE_EVERY) {
-            self.stamp_ready(h);
+        if t == 0 {
+            self.ready_hook(ready, p, h);
         }
     }
 
     #[cold]
-    fn stamp_ready(&self, h: &Header) {
+    fn ready_hook(&self, ready: Option<&MCtx>, p: &P, h: &Header) {
+        let tracing = self.tracer.is_some();
+        let every = if tracing {
+            1
+        } else {
+            crate::metrics::SAMPLE_EVERY
+        };
+        p.readytick.store(every, Relaxed);
         h.since.store(self.micros(), Relaxed);
-        h.wait_reason.store(crate::metrics::SAMPLED, Relaxed);
+        h.state.mark_sampled();
+        if let (true, Some(ctx)) = (tracing, ready) {
+            self.trace_ready(ctx, h.goid);
+        }
     }
 
     pub(crate) fn global_runq_len(&self) -> usize {
@@ -808,12 +818,13 @@ impl Sched {
         self.allp
             .iter()
             .map(|p| {
-                p.schedtick.load(Relaxed) as u64
-                    + p.readytick.load(Relaxed) as u64
-                    + p.spawned.load(Relaxed)
+                // readytick counts down: keep it apart from schedtick so
+                // that the two cannot cancel out in the sum.
+                (p.schedtick.load(Relaxed) as u64)
+                    .wrapping_add((p.readytick.load(Relaxed) as u64) << 32)
+                    .wrapping_add(p.spawned.load(Relaxed))
             })
-            .sum::<u64>()
-            + self.spawned_nop.load(Relaxed)
+            .fold(self.spawned_nop.load(Relaxed), u64::wrapping_add)
     }
 
     /// checkdead's view under the sched lock: idle Ps, empty queues, no
@@ -1186,20 +1197,36 @@ impl Sched {
         }
     }
 
+    #[inline]
     fn execute(&self, ctx: &MCtx, g: GPtr, inherit: bool) {
+        if HOOKS && self.tracer.is_some() {
+            self.execute_traced(ctx, g, inherit);
+        } else {
+            self.execute_g::<false>(ctx, g, inherit);
+        }
+    }
+
+    #[cold]
+    fn execute_traced(&self, ctx: &MCtx, g: GPtr, inherit: bool) {
+        self.execute_g::<true>(ctx, g, inherit);
+    }
+
+    /// Go's `execute` plus the poll. Monomorphised on tracing so that the
+    /// untraced copy carries no trace state across the poll.
+    #[inline(always)]
+    fn execute_g<const TRACED: bool>(&self, ctx: &MCtx, g: GPtr, inherit: bool) {
         let p = ctx.curp().expect("execute without a P");
         self.begin_slice(ctx, p, inherit);
         let h = g.header();
-        if h.state.transition_to_running().is_err() {
+        let Ok(was) = h.state.transition_to_running() else {
             return;
-        }
+        };
         h.set_status(GStatus::Running);
-        if HOOKS && h.wait_reason.load(Relaxed) & crate::metrics::SAMPLED != 0 {
+        if HOOKS && was & crate::gstate::SAMPLED != 0 {
             self.record_latency(h);
         }
         ctx.curg.set(Some(g.as_ptr()));
-        let traced = HOOKS && self.tracer.is_some();
-        let (t0, goid) = if traced {
+        let (t0, goid) = if TRACED {
             (self.trace_now(), h.goid)
         } else {
             (0, 0)
@@ -1231,7 +1258,7 @@ impl Sched {
                 }
             }
         };
-        if traced {
+        if TRACED {
             self.trace_run(ctx, p.id, goid, t0, end);
         }
     }
@@ -1246,7 +1273,6 @@ impl Sched {
     fn record_latency(&self, h: &Header) {
         let since = h.since.load(Relaxed);
         self.latency.record(self.micros().wrapping_sub(since));
-        h.wait_reason.store(0, Relaxed);
     }
 
     /// Record a run slice (cold: only with GMP_TRACE).
@@ -1264,6 +1290,9 @@ impl Sched {
     }
 
     /// A G woke itself during its poll (yield, gosched, budget, preempt).
+    /// Always inlined: it is the yield path, and an out-of-line call here
+    /// costs more than everything else the hook-free schedule loop does.
+    #[inline(always)]
     fn requeue(&self, ctx: &MCtx, g: GPtr) {
         if self.shutdown.load(Relaxed) {
             return;
@@ -1283,6 +1312,26 @@ impl Sched {
     }
 
     fn poll_main(&self, ctx: &MCtx, main: &mut dyn FnMut(&MCtx) -> bool) -> bool {
+        if HOOKS && self.tracer.is_some() {
+            self.poll_main_traced(ctx, main)
+        } else {
+            self.poll_main_g::<false>(ctx, main)
+        }
+    }
+
+    #[cold]
+    fn poll_main_traced(&self, ctx: &MCtx, main: &mut dyn FnMut(&MCtx) -> bool) -> bool {
+        self.poll_main_g::<true>(ctx, main)
+    }
+
+    /// `execute` for goroutine 1, on M0; monomorphised on tracing as
+    /// `execute_g` is.
+    #[inline(always)]
+    fn poll_main_g<const TRACED: bool>(
+        &self,
+        ctx: &MCtx,
+        main: &mut dyn FnMut(&MCtx) -> bool,
+    ) -> bool {
         let mg = self.main_g.lock().unwrap().as_ref().map(|g| g.clone_ref());
         let Some(mg) = mg else { return true };
         let p = ctx.curp().expect("poll_main without a P");
@@ -1293,33 +1342,18 @@ impl Sched {
         }
         mg.header().set_status(GStatus::Running);
         ctx.curg.set(Some(mg.as_ptr()));
-        let t0 = if HOOKS && self.tracer.is_some() {
-            self.trace_now()
-        } else {
-            0
-        };
+        let t0 = if TRACED { self.trace_now() } else { 0 };
         let pid = p.id;
         p.begin_poll(ctx.m.id);
         let done = main(ctx);
         self.end_poll(ctx);
-        if HOOKS && self.tracer.is_some() {
-            let dur_us = self.trace_now() - t0;
-            let end = if done {
-                "done"
-            } else {
-                crate::trace::park_label(ctx.wait_reason.get())
+        if TRACED {
+            let end = match (done, ctx.self_yield.get()) {
+                (true, _) => 0,
+                (false, true) => 1,
+                (false, false) => 2,
             };
-            let saved = ctx.p.replace(Some(pid));
-            self.trace(
-                ctx,
-                t0,
-                crate::trace::Kind::Run {
-                    goid: 1,
-                    dur_us,
-                    end,
-                },
-            );
-            ctx.p.set(saved);
+            self.trace_run(ctx, pid, 1, t0, end);
         }
         if done {
             mg.header().state.transition_to_complete();

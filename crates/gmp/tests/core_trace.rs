@@ -168,7 +168,7 @@ fn trace_file_is_valid_json_with_events_for_every_p() {
     let (_, json::V::Arr(events)) = top.iter().find(|(k, _)| k == "traceEvents").unwrap() else {
         panic!("traceEvents is not an array")
     };
-    let (mut spawns, mut parks) = (0, 0);
+    let (mut spawns, mut parks, mut readies) = (0, 0, 0);
     for e in events {
         let json::V::Obj(kv) = e else {
             panic!("event not an object")
@@ -191,9 +191,15 @@ fn trace_file_is_valid_json_with_events_for_every_p() {
         if name.starts_with("park G") {
             parks += 1;
         }
+        if name.starts_with("ready G") {
+            readies += 1;
+        }
     }
     assert!(spawns >= 2000, "spawn events: {spawns}");
     assert!(parks > 0, "no park events");
+    // Every JoinHandle wake and timer wake-up is a ready: while tracing,
+    // each one is recorded, not one in 256.
+    assert!(readies >= 1000, "ready events: {readies}");
     // Every P has a track name and at least one run slice.
     for p in 0..2 {
         assert!(
