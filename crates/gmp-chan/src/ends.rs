@@ -5,7 +5,7 @@
 use crate::error::{RecvError, SendError, TryRecvError, TrySendError};
 use crate::hchan::{Chan, SendTry, Waiter};
 use crate::sync::{
-    assert_in_runtime, block_on, in_runtime, poll_proceed, set_wait_reason, Arc, Wait,
+    block_on, in_runtime, poll_proceed, poll_proceed_in_runtime, set_wait_reason, Arc, Wait,
 };
 use std::fmt;
 use std::future::Future;
@@ -125,7 +125,6 @@ impl<T> Sender<T> {
             chan: &self.chan,
             value: Some(v),
             waiter: Waiter::new(),
-            started: false,
             check_rt: true,
         }
     }
@@ -206,7 +205,6 @@ impl<T> Receiver<T> {
         RecvFuture {
             chan: self.chan.as_deref(),
             waiter: Waiter::new(),
-            started: false,
             check_rt: true,
         }
     }
@@ -292,7 +290,8 @@ pub struct SendFuture<'a, T> {
     chan: &'a Chan<T>,
     value: Option<T>,
     waiter: Waiter<T>,
-    started: bool,
+    /// The first poll still has to check that we are on a runtime
+    /// (false for the plain-thread `*_blocking` forms).
     check_rt: bool,
 }
 
@@ -302,7 +301,8 @@ pub struct SendFuture<'a, T> {
 pub struct RecvFuture<'a, T> {
     chan: Option<&'a Chan<T>>,
     waiter: Waiter<T>,
-    started: bool,
+    /// The first poll still has to check that we are on a runtime
+    /// (false for the plain-thread `*_blocking` forms).
     check_rt: bool,
 }
 
@@ -329,13 +329,13 @@ impl<T> Future for SendFuture<'_, T> {
         // SAFETY: `waiter` is only ever used pinned (re-pinned below); the
         // other fields are plain data we may move.
         let this = unsafe { self.get_unchecked_mut() };
-        if !this.started {
-            this.started = true;
-            if this.check_rt {
-                assert_in_runtime("Sender::send().await");
-            }
-        }
-        if poll_proceed(cx).is_pending() {
+        let proceed = if this.check_rt {
+            this.check_rt = false;
+            poll_proceed_in_runtime(cx, "Sender::send().await")
+        } else {
+            poll_proceed(cx)
+        };
+        if proceed.is_pending() {
             return Poll::Pending;
         }
         // SAFETY: the waiter lives inside this pinned future.
@@ -361,13 +361,13 @@ impl<T> Future for RecvFuture<'_, T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: as in `SendFuture::poll`.
         let this = unsafe { self.get_unchecked_mut() };
-        if !this.started {
-            this.started = true;
-            if this.check_rt {
-                assert_in_runtime("Receiver::recv().await");
-            }
-        }
-        if poll_proceed(cx).is_pending() {
+        let proceed = if this.check_rt {
+            this.check_rt = false;
+            poll_proceed_in_runtime(cx, "Receiver::recv().await")
+        } else {
+            poll_proceed(cx)
+        };
+        if proceed.is_pending() {
             return Poll::Pending;
         }
         let Some(c) = this.chan else {

@@ -5,12 +5,14 @@
 //! **hchan** (`hchan.rs`) is one allocation: a small spin-then-yield lock
 //! (`sync::RawLock`, Go's runtime `lock`), and under it a ring buffer of
 //! `cap` slots (a `VecDeque` allocated once), the `closed` flag and the two
-//! wait queues `recvq`/`sendq`. `len` and `is_closed` read atomic mirrors
-//! without the lock, as Go reads `qcount`.
+//! wait queues `recvq`/`sendq`, laid out so that an operation writes one
+//! cache line. `is_closed` reads an atomic mirror without the lock; `len`
+//! takes the lock (Go reads `qcount` without it, but a mirror would be one
+//! more store on every operation).
 //!
 //! A **sudog** is one waiting goroutine on one channel: its `Waker`, a slot
 //! for the value (the value to send, or the slot a sender fills), the links
-//! of the intrusive doubly-linked `waitq`, and, for a select, a pointer to
+//! of the intrusive, circular doubly-linked `waitq`, and, for a select, a pointer to
 //! the select's shared `selectDone` and the case index. The sudog lives
 //! inside the pinned `send`/`recv` future (or select case), so a blocking op
 //! allocates nothing. A waker completes a sudog under the channel lock and

@@ -15,31 +15,53 @@ use std::task::{Context, Poll};
 /// registering anywhere else). Outside a runtime it is always `Ready`.
 #[inline]
 pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
-    let yield_now = with_current(|ctx| {
-        ctx.curg.get()?;
-        let preempt = ctx
-            .curp()
-            .is_some_and(|p| p.preempt.load(std::sync::atomic::Ordering::Relaxed));
-        let b = ctx.budget.get();
-        if preempt {
-            // Go's preempted goroutine goes to the global queue.
-            ctx.yield_global.set(true);
-            return Some(true);
+    match with_current(must_yield) {
+        Some(true) => {
+            self_wake(cx);
+            Poll::Pending
         }
-        if b == 0 {
-            return Some(true);
-        }
-        ctx.budget.set(b - 1);
-        Some(false)
-    })
-    .flatten()
-    .unwrap_or(false);
-    if yield_now {
-        self_wake(cx);
-        Poll::Pending
-    } else {
-        Poll::Ready(())
+        _ => Poll::Ready(()),
     }
+}
+
+/// [`poll_proceed`] for the first poll of an operation that only works on
+/// a runtime: the same thread-local lookup that finds the budget tells
+/// whether we are on an M, so the check costs nothing extra. Outside a
+/// runtime it panics with [`assert_in_runtime`](crate::park::assert_in_runtime)'s
+/// message naming `what`.
+#[inline]
+#[track_caller]
+pub fn poll_proceed_in_runtime(cx: &mut Context<'_>, what: &str) -> Poll<()> {
+    match with_current(must_yield) {
+        Some(false) => Poll::Ready(()),
+        Some(true) => {
+            self_wake(cx);
+            Poll::Pending
+        }
+        None => crate::park::not_in_runtime(what),
+    }
+}
+
+/// One budget step on this M: true when the goroutine must yield now.
+#[inline]
+fn must_yield(ctx: &crate::sched::MCtx) -> bool {
+    if ctx.curg.get().is_none() {
+        return false;
+    }
+    let preempt = ctx
+        .curp()
+        .is_some_and(|p| p.preempt.load(std::sync::atomic::Ordering::Relaxed));
+    if preempt {
+        // Go's preempted goroutine goes to the global queue.
+        ctx.yield_global.set(true);
+        return true;
+    }
+    let b = ctx.budget.get();
+    if b == 0 {
+        return true;
+    }
+    ctx.budget.set(b - 1);
+    false
 }
 
 /// Ask to be polled again. When the context's waker is the goroutine's

@@ -36,11 +36,17 @@ pub fn in_runtime() -> bool {
 #[track_caller]
 pub fn assert_in_runtime(what: &str) {
     if !on_m() {
-        panic!(
-            "{what} called outside a gmp runtime: use it from a goroutine, inside \
-             Runtime::block_on or a #[gmp::main] / #[gmp::test] function"
-        );
+        not_in_runtime(what);
     }
+}
+
+#[cold]
+#[track_caller]
+pub(crate) fn not_in_runtime(what: &str) -> ! {
+    panic!(
+        "{what} called outside a gmp runtime: use it from a goroutine, inside \
+         Runtime::block_on or a #[gmp::main] / #[gmp::test] function"
+    );
 }
 
 /// Id of the goroutine being polled on this thread, if any.
