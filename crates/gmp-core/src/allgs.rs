@@ -12,14 +12,28 @@ use std::ptr::NonNull;
 use std::sync::Mutex;
 
 pub(crate) struct AllGs {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[Padded]>,
+}
+
+/// One shard per 128 bytes: the spawning M and the M where goroutines exit
+/// walk the shards at different places, and two shards sharing a line
+/// would make each one's lock traffic the other's cache miss (128, not
+/// 64: adjacent-line prefetch pairs lines on x86).
+#[repr(align(128))]
+struct Padded(Mutex<Shard>);
+
+impl std::ops::Deref for Padded {
+    type Target = Mutex<Shard>;
+    fn deref(&self) -> &Mutex<Shard> {
+        &self.0
+    }
 }
 
 impl AllGs {
     pub(crate) fn new(n: usize) -> AllGs {
         AllGs {
             shards: (0..n.max(1))
-                .map(|_| Mutex::new(Shard::default()))
+                .map(|_| Padded(Mutex::new(Shard::default())))
                 .collect(),
         }
     }

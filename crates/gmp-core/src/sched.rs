@@ -554,13 +554,15 @@ impl Sched {
             n = n.min(max);
         }
         n = n.min(RUNQ_SIZE as usize / 2);
-        let g = self.globq.pop()?;
-        for _ in 1..n {
-            let Some(g) = self.globq.pop() else { break };
+        let mut spill = Vec::new();
+        let g = self.globq.pop_batch(n, |g| {
             if let Some(b) = p.runq.put(g.into_raw().as_ptr(), false) {
                 // Cannot happen with an empty local queue, but stay correct.
-                self.globq.put_raw_batch(b);
+                spill.extend(b);
             }
+        })?;
+        if !spill.is_empty() {
+            self.globq.put_raw_batch(spill);
         }
         Some(g)
     }
@@ -730,6 +732,10 @@ impl Sched {
     /// for it if there is work, else put it on the idle list.
     pub(crate) fn handoffp(&self, p: usize) {
         let pp = &self.allp[p];
+        // SAFETY: sysmon took P from its M (status CAS), so it is ours
+        // until handed on; the yielded goroutines must not wait for
+        // whichever M gets the P next.
+        unsafe { self.flush_yieldq(pp) };
         if !pp.runq.is_empty() || !self.globq.is_empty() {
             self.startm(Some(p), false);
             return;
@@ -877,6 +883,8 @@ impl Sched {
             // two goroutines that keep readying each other via runnext
             // cannot starve it.
             if p.schedtick.load(Relaxed).is_multiple_of(61) {
+                // SAFETY: this M holds P in RUNNING.
+                unsafe { self.flush_yieldq(p) };
                 if !self.globq.is_empty() {
                     if let Some(g) = self.globrunqget(p, 1) {
                         return Found::G(g, false);
@@ -905,6 +913,8 @@ impl Sched {
                     inherit,
                 );
             }
+            // SAFETY: this M holds P in RUNNING.
+            unsafe { self.flush_yieldq(p) };
             if !self.globq.is_empty() {
                 if let Some(g) = self.globrunqget(p, 0) {
                     return Found::G(g, false);
@@ -1303,11 +1313,45 @@ impl Sched {
                     self.globrunqput_batch(b);
                 }
             }
-            Some(_) => self.globrunqput(g),
+            Some(p) => self.yieldput(p, g),
             None => {
                 self.globrunqput(g);
                 self.wakep();
             }
+        }
+    }
+
+    /// Go's `goschedImpl`: the G goes to the global queue's tail. When
+    /// every P is busy nobody else could take it before this P next looks
+    /// at the global queue, so it waits in the P's `yieldq` and
+    /// `flush_yieldq` appends the whole batch, in order, right before that
+    /// look (the 61st-tick check, or when the local queue runs dry; both
+    /// come before the local queue would be refilled from the global one).
+    /// Pushing every yield at once made the two Ms of yield_many at
+    /// procs = 2 alternate on the global queue's tail and head cache
+    /// lines, and run slower than one M.
+    #[inline]
+    fn yieldput(&self, p: &P, g: GPtr) {
+        if self.npidle.load(Relaxed) != 0 {
+            // An idle P's M may be looking for work: publish now.
+            self.globrunqput(g);
+            return;
+        }
+        // SAFETY: `requeue` runs after the poll, with this M holding P
+        // in RUNNING.
+        unsafe { p.owned() }.yieldq.push(g);
+    }
+
+    /// Move the P's yielded goroutines to the global tail, in order.
+    ///
+    /// # Safety
+    /// The caller owns P (its M holds it in RUNNING, or sysmon took it).
+    #[inline]
+    unsafe fn flush_yieldq(&self, p: &P) {
+        // SAFETY: caller contract.
+        let own = unsafe { p.owned() };
+        if !own.yieldq.is_empty() {
+            self.globq.put_batch(own.yieldq.drain(..));
         }
     }
 
@@ -1419,6 +1463,8 @@ impl Sched {
         self.sysmon.join();
         // No M runs now: empty the queues (dropping runnable references).
         for p in self.allp.iter() {
+            // SAFETY: no M runs, so no one else touches any P.
+            unsafe { p.owned() }.yieldq.clear();
             for g in p.runq.drain() {
                 // SAFETY: run queue entries own one reference.
                 drop(unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) });
