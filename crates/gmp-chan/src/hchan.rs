@@ -235,7 +235,6 @@ unsafe fn finish<T>(sg: *const Sudog<T>, status: u8) -> Option<Waker> {
 /// Channel state guarded by the lock. `repr(C)`: see `Chan`.
 #[repr(C)]
 pub(crate) struct State<T> {
-    closed: bool,
     /// The ring buffer of `cap` slots (allocated once, at `make`). It can
     /// briefly hold more than `cap` values when a cancelled receiver gives
     /// a handed-off value back (see `reinject`).
@@ -248,9 +247,10 @@ pub(crate) struct State<T> {
 ///
 /// Layout: when goroutines on two Ms use one channel, every send and
 /// receive moves the lock's cache line between the cores, so everything
-/// an operation writes lives on that one line: the lock, `closed`, the
-/// ring buffer's header and both wait queues (one pointer each) fill the
-/// first 64 bytes (on 64-bit targets). The second line holds what is read
+/// an operation writes lives on that one line: the lock, the closed flag
+/// and the two readiness hints (one byte each), the ring buffer's header
+/// and both wait queues (one pointer each) fill the first 64 bytes (on
+/// 64-bit targets). The second line holds what is read
 /// on every operation but written almost never (`cap`, the close mirror,
 /// the sender count), so both cores keep it cached; that is also why there
 /// is no lock-free `qcount` mirror to store on each operation.
@@ -265,6 +265,15 @@ pub(crate) struct State<T> {
 #[cfg_attr(loom, repr(C))]
 pub(crate) struct Chan<T> {
     lock: RawLock,
+    /// Go's `closed`. Written under the lock and read under it, except by
+    /// the `*_looks_ready` hints (hence an atomic).
+    closed_l: AtomicBool,
+    /// Hint for `selectgo`'s lock-free fast path: a value is buffered or a
+    /// sender is queued. See `recv_looks_ready`.
+    recv_ready: AtomicBool,
+    /// Hint: a receiver is queued or there is buffer space. See
+    /// `send_looks_ready`.
+    send_ready: AtomicBool,
     state: UnsafeCell<State<T>>,
     /// `dataqsiz`.
     cap: usize,
@@ -330,9 +339,11 @@ impl<T> Chan<T> {
     pub(crate) fn new(cap: usize) -> Chan<T> {
         Chan {
             lock: RawLock::new(),
+            closed_l: AtomicBool::new(false),
+            recv_ready: AtomicBool::new(false),
+            send_ready: AtomicBool::new(cap > 0),
             state: UnsafeCell::new(State {
                 buf: VecDeque::with_capacity(cap),
-                closed: false,
                 recvq: WaitQ::new(),
                 sendq: WaitQ::new(),
             }),
@@ -377,8 +388,29 @@ impl<T> Chan<T> {
     /// The caller holds the lock.
     #[inline]
     pub(crate) unsafe fn unlock(&self) {
+        #[cfg(debug_assertions)]
+        // SAFETY: the caller holds the lock and no longer uses its
+        // `&mut State`, so a shared look is exclusive of writers.
+        unsafe {
+            self.check_hints(&*self.state.get())
+        };
         // SAFETY: caller contract.
         unsafe { self.lock.unlock() }
+    }
+
+    /// The readiness hints match the state whenever the lock is released.
+    #[cfg(debug_assertions)]
+    fn check_hints(&self, st: &State<T>) {
+        debug_assert_eq!(
+            self.recv_ready.load(Relaxed),
+            !st.buf.is_empty() || !st.sendq.is_empty(),
+            "stale recv_ready"
+        );
+        debug_assert_eq!(
+            self.send_ready.load(Relaxed),
+            !st.recvq.is_empty() || st.buf.len() < self.cap,
+            "stale send_ready"
+        );
     }
 
     /// # Safety
@@ -388,6 +420,51 @@ impl<T> Chan<T> {
     unsafe fn st(&self) -> &mut State<T> {
         // SAFETY: the lock gives exclusive access.
         unsafe { &mut *self.state.get() }
+    }
+
+    /// Closed? Lock held: the lock orders this load after `close`'s store.
+    #[inline]
+    fn closed_locked(&self) -> bool {
+        self.closed_l.load(Relaxed)
+    }
+
+    // The readiness hints. `recv_ready` and `send_ready` equal what they
+    // describe whenever the lock is free: every change of the buffer or a
+    // queue stores them before the unlock, a branch-free byte store on the
+    // line the lock holder already owns (where a change can only set a
+    // hint, the store is a constant). A lock-free reader may still see an
+    // old value, and a queued select sudog may belong to a select that has
+    // already been won elsewhere, so `selectgo` only takes a hint as a
+    // reason to look under the lock: the hints affect speed, never an
+    // outcome. Relaxed throughout for that reason (lock holders are
+    // ordered by the lock itself). They do not cover `closed` (after a
+    // close they still describe the emptied queues); the readers below
+    // look at `closed_l` as well.
+
+    /// After the buffer or `sendq` changed (lock held).
+    #[inline]
+    fn refresh_recv_ready(&self, st: &State<T>) {
+        self.recv_ready
+            .store(!st.buf.is_empty() || !st.sendq.is_empty(), Relaxed);
+    }
+
+    /// After the buffer or `recvq` changed (lock held).
+    #[inline]
+    fn refresh_send_ready(&self, st: &State<T>) {
+        self.send_ready
+            .store(!st.recvq.is_empty() || st.buf.len() < self.cap, Relaxed);
+    }
+
+    /// Lock-free guess: might a receive proceed now?
+    #[inline]
+    pub(crate) fn recv_looks_ready(&self) -> bool {
+        self.recv_ready.load(Relaxed) || self.closed_l.load(Relaxed)
+    }
+
+    /// Lock-free guess: might a send proceed now?
+    #[inline]
+    pub(crate) fn send_looks_ready(&self) -> bool {
+        self.send_ready.load(Relaxed) || self.closed_l.load(Relaxed)
     }
 
     /// The non-blocking body of Go's `chanrecv` (lock held): buffer first
@@ -405,27 +482,47 @@ impl<T> Chan<T> {
         let st = unsafe { self.st() };
         if let Some(v) = st.buf.pop_front() {
             if st.buf.len() < self.cap {
-                // SAFETY: lock held; a dequeued sudog is ours to complete.
-                unsafe {
-                    if let Some(sg) = st.sendq.dequeue() {
+                // SAFETY: lock held.
+                match unsafe { st.sendq.dequeue() } {
+                    // A sender refilled the slot: the buffer is as long as
+                    // before and still not empty, so both hints stand.
+                    // SAFETY: lock held; a dequeued sudog is ours to
+                    // complete.
+                    Some(sg) => unsafe {
                         let sv = (*sg).inner().elem.take().expect("send sudog without value");
                         st.buf.push_back(sv);
                         *wake = finish(sg, OK);
+                    },
+                    // `sendq` is empty now.
+                    None => {
+                        self.recv_ready.store(!st.buf.is_empty(), Relaxed);
+                        self.send_ready.store(true, Relaxed);
                     }
                 }
+            } else {
+                // Still full (or over-full after a `reinject`).
+                self.refresh_recv_ready(st);
             }
             return Some(Ok(v));
         }
-        // SAFETY: lock held.
-        if let Some(sg) = unsafe { st.sendq.dequeue() } {
-            // SAFETY: lock held; dequeued sudog.
-            unsafe {
-                let v = (*sg).inner().elem.take().expect("send sudog without value");
-                *wake = finish(sg, OK);
-                return Some(Ok(v));
+        // An empty `sendq` needs no dequeue and leaves the hint as it is,
+        // which keeps the unbuffered park path free of hint work.
+        if !st.sendq.is_empty() {
+            // SAFETY: lock held.
+            let sg = unsafe { st.sendq.dequeue() };
+            // Also when nothing was dequeued: `dequeue` drops the sudogs
+            // of selects that were won elsewhere. The buffer is empty.
+            self.recv_ready.store(!st.sendq.is_empty(), Relaxed);
+            if let Some(sg) = sg {
+                // SAFETY: lock held; dequeued sudog.
+                unsafe {
+                    let v = (*sg).inner().elem.take().expect("send sudog without value");
+                    *wake = finish(sg, OK);
+                    return Some(Ok(v));
+                }
             }
         }
-        if st.closed {
+        if self.closed_locked() {
             return Some(Err(RecvError));
         }
         None
@@ -437,21 +534,29 @@ impl<T> Chan<T> {
     /// # Safety
     /// Lock held.
     pub(crate) unsafe fn send_locked(&self, v: T) -> SendTry<T> {
-        // SAFETY: lock held (caller).
-        let st = unsafe { self.st() };
-        if st.closed {
+        if self.closed_locked() {
             return SendTry::Closed(v);
         }
-        // SAFETY: lock held.
-        if let Some(sg) = unsafe { st.recvq.dequeue() } {
-            // SAFETY: lock held; dequeued sudog.
-            unsafe {
-                (*sg).inner().elem = Some(v);
-                return SendTry::Sent(finish(sg, OK));
+        // SAFETY: lock held (caller).
+        let st = unsafe { self.st() };
+        // As in `recv_locked`: no hint work when nobody is queued.
+        if !st.recvq.is_empty() {
+            // SAFETY: lock held.
+            let sg = unsafe { st.recvq.dequeue() };
+            self.refresh_send_ready(st);
+            if let Some(sg) = sg {
+                // SAFETY: lock held; dequeued sudog.
+                unsafe {
+                    (*sg).inner().elem = Some(v);
+                    return SendTry::Sent(finish(sg, OK));
+                }
             }
         }
         if st.buf.len() < self.cap {
             st.buf.push_back(v);
+            self.recv_ready.store(true, Relaxed);
+            // `recvq` is empty (no receiver took the value).
+            self.send_ready.store(st.buf.len() < self.cap, Relaxed);
             return SendTry::Sent(None);
         }
         SendTry::Full(v)
@@ -466,9 +571,11 @@ impl<T> Chan<T> {
         unsafe {
             let st = self.st();
             if send {
-                st.sendq.enqueue(sg)
+                st.sendq.enqueue(sg);
+                self.recv_ready.store(true, Relaxed);
             } else {
-                st.recvq.enqueue(sg)
+                st.recvq.enqueue(sg);
+                self.send_ready.store(true, Relaxed);
             }
         }
     }
@@ -483,9 +590,11 @@ impl<T> Chan<T> {
         unsafe {
             let st = self.st();
             if send {
-                st.sendq.remove(sg)
+                st.sendq.remove(sg);
+                self.refresh_recv_ready(st);
             } else {
-                st.recvq.remove(sg)
+                st.recvq.remove(sg);
+                self.refresh_send_ready(st);
             }
         }
     }
@@ -499,12 +608,12 @@ impl<T> Chan<T> {
         {
             // SAFETY: lock held.
             let st = unsafe { self.st() };
-            if st.closed {
+            if self.closed_locked() {
                 // SAFETY: we hold it.
                 unsafe { self.unlock() };
                 return false;
             }
-            st.closed = true;
+            self.closed_l.store(true, Relaxed);
             self.closed.store(true, Release);
             // SAFETY: lock held; dequeued sudogs are ours to complete.
             unsafe {
@@ -515,6 +624,8 @@ impl<T> Chan<T> {
                     wakers.extend(finish(sg, CLOSED));
                 }
             }
+            self.refresh_recv_ready(st);
+            self.refresh_send_ready(st);
         }
         // SAFETY: we hold it.
         unsafe { self.unlock() };
@@ -542,8 +653,10 @@ impl<T> Chan<T> {
                 },
                 None => {
                     st.buf.push_front(v);
+                    self.recv_ready.store(true, Relaxed);
                 }
             }
+            self.refresh_send_ready(st);
         }
         // SAFETY: we hold it.
         unsafe { self.unlock() };
@@ -754,6 +867,9 @@ mod layout_tests {
     #[test]
     fn hot_fields_fill_the_first_cache_line() {
         assert_eq!(offset_of!(Chan<u64>, lock), 0);
+        assert!(offset_of!(Chan<u64>, closed_l) < 64);
+        assert!(offset_of!(Chan<u64>, recv_ready) < 64);
+        assert!(offset_of!(Chan<u64>, send_ready) < 64);
         let state = offset_of!(Chan<u64>, state);
         assert!(state + size_of::<State<u64>>() <= 64);
         assert!(offset_of!(Chan<u64>, cap) >= 64);

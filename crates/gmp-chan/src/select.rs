@@ -10,10 +10,12 @@
 //! and `?` act on the surrounding code.
 //!
 //! `Select::poll` is selectgo: shuffle the poll order (`fastrandn`, nil
-//! cases left out), sort the lock order by channel address, lock each
-//! distinct channel once, pass 1 commits the first ready case in poll order,
-//! else `default`, else pass 2 queues a select sudog on every channel and
-//! parks. Wakers race on the shared `SelectDone`: only the one that wins the
+//! cases left out). Fast path: the first case in poll order whose channel's
+//! lock-free readiness hint is set is committed under that channel's lock
+//! alone. Otherwise (no hint set, or a stale one), Go's full algorithm: sort
+//! the lock order by channel address, lock each distinct channel once,
+//! pass 1 commits the first ready case in poll order, else `default`, else
+//! pass 2 queues a select sudog on every channel and parks. Wakers race on the shared `SelectDone`: only the one that wins the
 //! CAS completes a sudog and records its case in `fired`. Pass 3 (the poll
 //! after the wake) unlinks the losing sudogs.
 
@@ -31,8 +33,11 @@ use std::task::{Context, Poll, Waker};
 /// What `selectgo` needs from one case, whatever its element type.
 #[doc(hidden)]
 pub trait SelectCase {
-    /// The channel's address (the lock order key); 0 for a nil channel.
-    fn chan_addr(&self) -> usize;
+    /// The channel's address (the lock order key; 0 for a nil channel),
+    /// and a lock-free guess that `try_fire` would succeed now (the
+    /// channel's readiness hint: only ever a reason to look under the
+    /// lock). One virtual call per case for both.
+    fn probe(&self) -> (usize, bool);
     /// Take this case's channel lock.
     fn lock(&self);
     /// # Safety
@@ -149,8 +154,11 @@ impl<'a, T> RecvCase<'a, T> {
 }
 
 impl<T> SelectCase for RecvCase<'_, T> {
-    fn chan_addr(&self) -> usize {
-        self.chan.map_or(0, |c| c as *const Chan<T> as usize)
+    fn probe(&self) -> (usize, bool) {
+        match self.chan {
+            Some(c) => (c as *const Chan<T> as usize, c.recv_looks_ready()),
+            None => (0, false),
+        }
     }
 
     fn lock(&self) {
@@ -165,8 +173,14 @@ impl<T> SelectCase for RecvCase<'_, T> {
     unsafe fn try_fire(self: Pin<&mut Self>, wake: &mut Option<Waker>) -> bool {
         // SAFETY: only `result` is written; the waiter is not moved.
         let this = unsafe { self.get_unchecked_mut() };
+        let c = this.chan();
+        // Under the lock the hint is exact (see `Chan::recv_ready`): a
+        // quick no, with the same outcome as `recv_locked`'s.
+        if !c.recv_looks_ready() {
+            return false;
+        }
         // SAFETY: lock held (caller).
-        match unsafe { this.chan().recv_locked(wake) } {
+        match unsafe { c.recv_locked(wake) } {
             Some(r) => {
                 this.result = Some(r);
                 true
@@ -293,8 +307,11 @@ impl<'a, T> SendCase<'a, T> {
 }
 
 impl<T> SelectCase for SendCase<'_, T> {
-    fn chan_addr(&self) -> usize {
-        self.chan as *const Chan<T> as usize
+    fn probe(&self) -> (usize, bool) {
+        (
+            self.chan as *const Chan<T> as usize,
+            self.chan.send_looks_ready(),
+        )
     }
 
     fn lock(&self) {
@@ -309,6 +326,10 @@ impl<T> SelectCase for SendCase<'_, T> {
     unsafe fn try_fire(self: Pin<&mut Self>, wake: &mut Option<Waker>) -> bool {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
+        // As in `RecvCase::try_fire`: exact under the lock.
+        if !this.chan.send_looks_ready() {
+            return false;
+        }
         let v = this.value.take().expect("send case without value");
         // SAFETY: lock held (caller).
         match unsafe { this.chan.send_locked(v) } {
@@ -508,22 +529,77 @@ impl<const N: usize> Future for Select<'_, N> {
         }
 
         // Poll order: Go's inside-out Fisher-Yates over the non-nil cases.
+        // Go draws `fastrandn` for every case, but here each draw is a
+        // thread-local lookup, a good part of a fast-path select's cost, so
+        // one 32-bit draw `r` serves several cases: with x = r / 2^32, each
+        // step takes j = floor(x * m) and keeps x = frac(x * m), which makes
+        // the choices the digits of floor(x * M), M the product of their
+        // ranges. As long as M <= 2^16, every poll order's probability is
+        // within 2^-16 (relative) of uniform: 8! < 2^16, so up to eight
+        // cases take one draw, and larger selects draw again whenever M
+        // would pass 2^16.
+        let mut caddr = [0usize; N];
+        let mut hint = [false; N];
+        for i in 0..N {
+            (caddr[i], hint[i]) = this.cases[i].probe();
+        }
         let mut pollorder = [0usize; N];
         let mut n = 0usize;
-        for i in 0..N {
-            if this.cases[i].chan_addr() == 0 {
+        let mut r = if N > 1 { fastrandn(u32::MAX) } else { 0 };
+        let mut used = 1u64;
+        for (i, &a) in caddr.iter().enumerate() {
+            if a == 0 {
                 continue;
             }
-            let j = fastrandn(n as u32 + 1) as usize;
+            let m = n as u64 + 1;
+            if N > 8 {
+                used *= m;
+                if used > 1 << 16 {
+                    r = fastrandn(u32::MAX);
+                    used = m;
+                }
+            }
+            let x = r as u64 * m;
+            r = x as u32;
+            // `min` only spares a bounds check: x >> 32 < m = n + 1.
+            let j = ((x >> 32) as usize).min(n);
             pollorder[n] = pollorder[j];
             pollorder[j] = i;
             n += 1;
         }
+
+        // Fast path: the first case in poll order whose channel looks ready
+        // is tried under its own lock alone, with pass 1's commit. If the
+        // hint was wrong, the full pass below decides under all the locks,
+        // so a stale hint never changes the outcome: it can only cost the
+        // trip. Committing while the other channels are unlocked is still
+        // a select that took a ready case: the case is ready at the moment
+        // it commits, and the hints of always-ready channels stay set, so
+        // the random poll order keeps the choice uniform. A select with
+        // nothing ready (or with `default`) still ends in the full pass,
+        // where `try_fire` skips the not-ready cases by the hint, which
+        // is exact under the lock.
+        if let Some(&i) = pollorder[..n].iter().find(|&&i| hint[i]) {
+            let c = &mut this.cases[i];
+            c.lock();
+            let mut wake = None;
+            // SAFETY: its channel is locked (just above).
+            let fired = unsafe { c.as_mut().try_fire(&mut wake) };
+            // SAFETY: locked above.
+            unsafe { c.unlock() };
+            if fired {
+                if let Some(w) = wake {
+                    w.wake();
+                }
+                return Poll::Ready(Some(i));
+            }
+        }
+
         // Lock order: by channel address (insertion sort: N is small).
         let mut addrs = [0usize; N];
         let mut lockorder = [0usize; N];
         for (k, &i) in pollorder[..n].iter().enumerate() {
-            let a = this.cases[i].chan_addr();
+            let a = caddr[i];
             let mut p = k;
             while p > 0 && addrs[p - 1] > a {
                 addrs[p] = addrs[p - 1];
