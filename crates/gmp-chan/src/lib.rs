@@ -39,9 +39,12 @@
 //!
 //! **selectgo** (`select.rs`): see that module. Cases are pinned locals of
 //! the enclosing async fn, driven through `Pin<&mut dyn SelectCase>`;
-//! random poll order, address lock order, pass 1 commit, `default`, pass 2
-//! enqueue on every channel, and a `selectDone` CAS that a waker must win
-//! before completing any sudog of the select, so exactly one case commits.
+//! random poll order; a fast path that commits the first case whose
+//! channel's lock-free readiness hint is set under that one channel's
+//! lock; otherwise Go's algorithm: address lock order, pass 1 commit,
+//! `default`, pass 2 enqueue on every channel, and a `selectDone` CAS that
+//! a waker must win before completing any sudog of the select, so exactly
+//! one case commits.
 //!
 //! **Preemption**: every poll of a channel op first calls gmp-core's
 //! `poll_proceed`, so a goroutine whose channels are always ready still
