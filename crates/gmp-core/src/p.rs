@@ -45,7 +45,7 @@ pub(crate) struct POwned {
     pub(crate) goid_end: u64,
     /// Goroutines that called `gosched` (or were preempted) on this P,
     /// bound for the global queue's tail; see `Sched::yieldput`.
-    pub(crate) yieldq: Vec<GPtr>,
+    pub(crate) yieldq: std::collections::VecDeque<GPtr>,
 }
 
 /// Aligned to 128 bytes: the Ps sit side by side in `allp`, and every
@@ -95,7 +95,7 @@ impl P {
             owned: UnsafeCell::new(POwned {
                 goid_next: 0,
                 goid_end: 0,
-                yieldq: Vec::new(),
+                yieldq: std::collections::VecDeque::new(),
             }),
         }
     }

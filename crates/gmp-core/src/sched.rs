@@ -883,9 +883,9 @@ impl Sched {
             // two goroutines that keep readying each other via runnext
             // cannot starve it.
             if p.schedtick.load(Relaxed).is_multiple_of(61) {
-                // SAFETY: this M holds P in RUNNING.
-                unsafe { self.flush_yieldq(p) };
                 if !self.globq.is_empty() {
+                    // SAFETY: this M holds P in RUNNING.
+                    unsafe { self.flush_yieldq(p) };
                     if let Some(g) = self.globrunqget(p, 1) {
                         return Found::G(g, false);
                     }
@@ -905,6 +905,13 @@ impl Sched {
                     }
                     drop(l);
                 }
+                // With the global queue empty, its head would be this P's
+                // oldest yielder: take that one and keep the others here
+                // (see `yieldq_to_local`).
+                // SAFETY: this M holds P in RUNNING.
+                if let Some(g) = unsafe { p.owned() }.yieldq.pop_front() {
+                    return Found::G(g, false);
+                }
             }
             if let Some((g, inherit)) = p.runq.get() {
                 // SAFETY: run queues own one reference per entry.
@@ -912,6 +919,15 @@ impl Sched {
                     unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) },
                     inherit,
                 );
+            }
+            // A yielding main (goroutine 1, which only M0 runs) takes its
+            // turn before this P's yielders go round again.
+            if is_m0 && self.main_ready() {
+                return Found::Main;
+            }
+            // SAFETY: this M holds P in RUNNING.
+            if let Some(g) = unsafe { self.yieldq_to_local(p) } {
+                return Found::G(g, false);
             }
             // SAFETY: this M holds P in RUNNING.
             unsafe { self.flush_yieldq(p) };
@@ -1339,7 +1355,7 @@ impl Sched {
         }
         // SAFETY: `requeue` runs after the poll, with this M holding P
         // in RUNNING.
-        unsafe { p.owned() }.yieldq.push(g);
+        unsafe { p.owned() }.yieldq.push_back(g);
     }
 
     /// Move the P's yielded goroutines to the global tail, in order.
@@ -1353,6 +1369,38 @@ impl Sched {
         if !own.yieldq.is_empty() {
             self.globq.put_batch(own.yieldq.drain(..));
         }
+    }
+
+    /// The local queue is empty and so is the global one: appending the
+    /// yielded goroutines to the global tail and taking them back out
+    /// (`globrunqget`) would hand them back to this P in the same order,
+    /// except that Go's grab takes only a share and leaves the rest for
+    /// other Ps. Those are busy (no P was idle when they yielded), and an
+    /// idle one would steal from our ring anyway; keeping the goroutines
+    /// here keeps their cache lines on this core (every one of them moving
+    /// between the Ms at every round was most of yield_many's cost at
+    /// procs = 2).
+    ///
+    /// # Safety
+    /// This M holds P in RUNNING.
+    unsafe fn yieldq_to_local(&self, p: &P) -> Option<GPtr> {
+        // SAFETY: caller contract.
+        let own = unsafe { p.owned() };
+        if own.yieldq.is_empty() || !self.globq.is_empty() {
+            return None;
+        }
+        let mut gs = own.yieldq.drain(..);
+        let first = gs.next()?;
+        let mut spill = Vec::new();
+        for g in gs {
+            if let Some(b) = p.runq.put(g.into_raw().as_ptr(), false) {
+                spill.extend(b);
+            }
+        }
+        if !spill.is_empty() {
+            self.globq.put_raw_batch(spill);
+        }
+        Some(first)
     }
 
     fn poll_main(&self, ctx: &MCtx, main: &mut dyn FnMut(&MCtx) -> bool) -> bool {
