@@ -411,15 +411,21 @@ where
         read_output: Self::read_output,
     };
 
+    /// One allocation per goroutine, recycled through `gcache` (Go's gFree).
     fn alloc(header: Header, future: F) -> NonNull<Header> {
-        let raw = Box::new(RawG::<F, K> {
-            prefix: Prefix {
-                header,
-                slot: K::new_slot(),
-            },
-            future: UnsafeCell::new(ManuallyDrop::new(future)),
-        });
-        NonNull::from(Box::leak(raw)).cast()
+        let p = crate::gcache::alloc(std::alloc::Layout::new::<Self>()).cast::<Self>();
+        // SAFETY: fresh memory of this type's layout, written once before
+        // anyone else can see it.
+        unsafe {
+            p.as_ptr().write(RawG::<F, K> {
+                prefix: Prefix {
+                    header,
+                    slot: K::new_slot(),
+                },
+                future: UnsafeCell::new(ManuallyDrop::new(future)),
+            })
+        };
+        p.cast()
     }
 
     unsafe fn poll(p: NonNull<Header>) -> PollOutcome {
@@ -456,13 +462,14 @@ where
 
     unsafe fn dealloc(p: NonNull<Header>) {
         // SAFETY: last reference; the future was dropped (completion or
-        // close; it is ManuallyDrop so Box's drop skips it) and the output
+        // close; it is ManuallyDrop so drop_in_place skips it) and the output
         // taken or dropped (MaybeUninit); `sched` holds the strong count
         // taken in `Header::new`.
         unsafe {
-            let raw = Box::from_raw(p.cast::<Self>().as_ptr());
-            let sched = raw.prefix.header.sched;
-            drop(raw);
+            let raw = p.cast::<Self>();
+            let sched = raw.as_ref().prefix.header.sched;
+            raw.as_ptr().drop_in_place();
+            crate::gcache::free(raw.cast(), std::alloc::Layout::new::<Self>());
             drop(Arc::from_raw(sched));
         }
     }

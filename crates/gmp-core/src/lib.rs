@@ -51,6 +51,8 @@ mod dump;
 #[cfg(not(loom))]
 mod g;
 #[cfg(not(loom))]
+mod gcache;
+#[cfg(not(loom))]
 mod globrunq;
 pub(crate) mod gstate;
 #[cfg(not(loom))]

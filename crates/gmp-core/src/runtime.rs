@@ -11,7 +11,6 @@ use std::future::Future;
 use std::io;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
 use std::ptr::NonNull;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// The environment variable read for GOMAXPROCS when code sets none.
@@ -267,17 +266,11 @@ where
         {
             return;
         }
-        let sched = Arc::clone(&ctx.sched);
+        // No temporary Arc clone: the count's cache line is shared with
+        // every M (each G holds a reference), so each increment is a miss.
+        let sched = &ctx.sched;
         sched.newproc(ctx, |goid, parent| {
-            let h = Header::new(
-                &sched,
-                g::go_vtable::<F>(),
-                goid,
-                parent,
-                site,
-                false,
-                false,
-            );
+            let h = Header::new(sched, g::go_vtable::<F>(), goid, parent, site, false, false);
             g::new_go(h, f)
         });
     })
@@ -293,10 +286,10 @@ where
 {
     let site = Location::caller();
     expect_current("gmp::spawn", |ctx| {
-        let sched = Arc::clone(&ctx.sched);
+        let sched = &ctx.sched;
         let ptr: NonNull<Header> = sched.newproc(ctx, |goid, parent| {
             let h = Header::new(
-                &sched,
+                sched,
                 g::spawn_vtable::<F>(),
                 goid,
                 parent,

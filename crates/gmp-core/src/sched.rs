@@ -63,6 +63,11 @@ pub(crate) struct Config {
     pub(crate) exit_on_deadlock: bool,
 }
 
+/// Aligned to 128 bytes so that in its `Arc` the reference counts sit
+/// alone on their cache line: every goroutine holds a strong reference,
+/// so the count is written on every spawn and every exit, by different Ms,
+/// and must not drag the scheduler's hot fields along.
+#[repr(align(128))]
 pub(crate) struct Sched {
     pub(crate) procs: usize,
     pub(crate) allp: Box<[P]>,
