@@ -157,15 +157,14 @@ mod tests {
 
     #[test]
     fn classes_round_up_and_respect_alignment() {
-        assert_eq!(class_of(Layout::from_size_align(1, 1).unwrap()), Some(0));
-        assert_eq!(class_of(Layout::from_size_align(16, 8).unwrap()), Some(0));
-        assert_eq!(class_of(Layout::from_size_align(17, 8).unwrap()), Some(1));
-        assert_eq!(
-            class_of(Layout::from_size_align(512, 16).unwrap()),
-            Some(31)
-        );
-        assert_eq!(class_of(Layout::from_size_align(513, 8).unwrap()), None);
-        assert_eq!(class_of(Layout::from_size_align(64, 64).unwrap()), None);
+        let class = |size, align| class_of(Layout::from_size_align(size, align).unwrap());
+        assert_eq!(class(1, 1), Some(0));
+        assert_eq!(class(8, 8), Some(0));
+        assert_eq!(class(9, 8), Some(1));
+        assert_eq!(class(136, 8), Some(16));
+        assert_eq!(class(512, 8), Some(63));
+        assert_eq!(class(513, 8), None);
+        assert_eq!(class(64, 16), None);
         for c in 0..CLASSES {
             let l = class_layout(c);
             assert_eq!(class_of(l), Some(c));
