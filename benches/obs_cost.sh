@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$out"' EXIT
 build() {
     CARGO_TARGET_DIR="$out/t-$1" cargo build -q --release -p gmp-benches --bin obs_cost "${@:2}"
 }

@@ -872,6 +872,7 @@ impl Sched {
 
     // ---- find_runnable ----
 
+    #[inline(always)]
     fn find_runnable(&self, ctx: &MCtx) -> Found {
         'top: loop {
             if self.shutdown.load(Acquire) {
@@ -1155,7 +1156,19 @@ impl Sched {
 
     /// The M's scheduler loop. `main` polls the main future (M0 only) and
     /// returns true when it completed; the loop then returns.
+    ///
+    /// Whether the runtime traces is fixed when it is built, so the loop
+    /// is monomorphised on it once here: the untraced loop carries no
+    /// trace test, and no trace state across polls.
     pub(crate) fn schedule(&self, ctx: &MCtx, main: &mut dyn FnMut(&MCtx) -> bool) {
+        if HOOKS && self.tracer.is_some() {
+            self.schedule_g::<true>(ctx, main);
+        } else {
+            self.schedule_g::<false>(ctx, main);
+        }
+    }
+
+    fn schedule_g<const TRACED: bool>(&self, ctx: &MCtx, main: &mut dyn FnMut(&MCtx) -> bool) {
         loop {
             if ctx.p.get().is_none() {
                 let got = {
@@ -1180,13 +1193,13 @@ impl Sched {
                 }
                 Found::Main => {
                     self.resetspinning(ctx);
-                    if self.poll_main(ctx, main) {
+                    if self.poll_main_g::<TRACED>(ctx, main) {
                         return;
                     }
                 }
                 Found::G(g, inherit) => {
                     self.resetspinning(ctx);
-                    self.execute(ctx, g, inherit);
+                    self.execute_g::<TRACED>(ctx, g, inherit);
                 }
             }
         }
@@ -1228,22 +1241,7 @@ impl Sched {
         }
     }
 
-    #[inline]
-    fn execute(&self, ctx: &MCtx, g: GPtr, inherit: bool) {
-        if HOOKS && self.tracer.is_some() {
-            self.execute_traced(ctx, g, inherit);
-        } else {
-            self.execute_g::<false>(ctx, g, inherit);
-        }
-    }
-
-    #[cold]
-    fn execute_traced(&self, ctx: &MCtx, g: GPtr, inherit: bool) {
-        self.execute_g::<true>(ctx, g, inherit);
-    }
-
-    /// Go's `execute` plus the poll. Monomorphised on tracing so that the
-    /// untraced copy carries no trace state across the poll.
+    /// Go's `execute` plus the poll.
     #[inline(always)]
     fn execute_g<const TRACED: bool>(&self, ctx: &MCtx, g: GPtr, inherit: bool) {
         let p = ctx.curp().expect("execute without a P");
@@ -1408,21 +1406,7 @@ impl Sched {
         Some(first)
     }
 
-    fn poll_main(&self, ctx: &MCtx, main: &mut dyn FnMut(&MCtx) -> bool) -> bool {
-        if HOOKS && self.tracer.is_some() {
-            self.poll_main_traced(ctx, main)
-        } else {
-            self.poll_main_g::<false>(ctx, main)
-        }
-    }
-
-    #[cold]
-    fn poll_main_traced(&self, ctx: &MCtx, main: &mut dyn FnMut(&MCtx) -> bool) -> bool {
-        self.poll_main_g::<true>(ctx, main)
-    }
-
-    /// `execute` for goroutine 1, on M0; monomorphised on tracing as
-    /// `execute_g` is.
+    /// `execute` for goroutine 1, on M0.
     #[inline(always)]
     fn poll_main_g<const TRACED: bool>(
         &self,
