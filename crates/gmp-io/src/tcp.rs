@@ -66,9 +66,11 @@ fn poll_write_vectored(
 }
 
 /// A TCP connection (Go's `*net.TCPConn`). `AsyncRead + AsyncWrite`, also
-/// through `&TcpStream` (one reader and one writer at a time, as with a Go
-/// `net.Conn` shared between goroutines). Nagle is off by default, as in
-/// Go.
+/// through `&TcpStream`, so several goroutines can share one connection as
+/// they share a Go `net.Conn`: concurrent readers (or writers) each wait
+/// their turn on the pollDesc and none loses its wake-up, though, as in
+/// Go, how their bytes interleave is up to them. Nagle is off by default,
+/// as in Go.
 pub struct TcpStream {
     conn: Arc<Conn>,
 }
