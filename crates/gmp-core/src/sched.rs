@@ -47,6 +47,13 @@ pub(crate) const BUDGET: u32 = 128;
 /// only to measure what they cost when the runtime has them switched off.
 const HOOKS: bool = cfg!(not(feature = "without-observability"));
 
+/// Global-queue length per P beyond which a P-less spawner waits; see
+/// `throttle_pless_spawner`.
+const PLESS_SPAWN_LIMIT: usize = 256;
+/// The longest a P-less spawner waits at a time (the Ps may all be stuck
+/// in long polls of their own).
+const PLESS_WAIT: Duration = Duration::from_millis(10);
+
 /// How many goroutine ids a P takes from the global counter at once
 /// (Go's `_GoidCacheBatch`).
 const GOID_BATCH: u64 = 16;
@@ -424,9 +431,31 @@ impl Sched {
                 self.spawned_nop.fetch_add(1, Relaxed);
                 self.globrunqput(g);
                 self.wakep();
+                if self.globq.len() > PLESS_SPAWN_LIMIT * self.procs {
+                    self.throttle_pless_spawner();
+                }
             }
         }
         ptr
+    }
+
+    /// A goroutine whose P sysmon took mid-poll keeps running on its M
+    /// without one (a stackless G cannot be preempted). Go's preempted
+    /// goroutine would wait at the global tail while the Ps run what it
+    /// spawned; ours could keep spawning on its own thread faster than the
+    /// Ps run them, and everything readied meanwhile (a timer's goroutine
+    /// spilled from a full local ring, say) would queue behind thousands of
+    /// fresh goroutines. So once the global queue is long, the P-less
+    /// spawner waits (this M holds no P, so no one else waits with it)
+    /// until the Ps have drained half of it, for at most `PLESS_WAIT`.
+    #[cold]
+    fn throttle_pless_spawner(&self) {
+        let low = PLESS_SPAWN_LIMIT * self.procs / 2;
+        let start = Instant::now();
+        while self.globq.len() > low && !self.shutdown.load(Relaxed) && start.elapsed() < PLESS_WAIT
+        {
+            thread::sleep(Duration::from_micros(20));
+        }
     }
 
     /// `ready` on an M of this runtime. Returns the G back when it must go
