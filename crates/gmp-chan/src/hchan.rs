@@ -255,12 +255,13 @@ pub(crate) struct State<T> {
 /// the sender count), so both cores keep it cached; that is also why there
 /// is no lock-free `qcount` mirror to store on each operation.
 //
-// Not aligned under loom: with `Chan` aligned to 32 bytes or more, loom
-// 0.7 aborts the `select_exactly_once` model inside its own mutex
-// bookkeeping ("expected to be able to acquire lock"). This reproduces on
-// the code before the layout change too (an aligned `Chan` is the only
-// difference) and no other model or test fails. Unexplained so far: see
-// docs/design.md, "Open questions".
+// Not aligned under loom: loom 0.7's `unpark` makes a thread runnable
+// whatever it is blocked on (tokio-rs/loom#249, fix proposed in #418), so
+// a waker that reaches a thread while it waits for a channel lock resumes
+// it inside loom's mutex and aborts the model ("expected to be able to
+// acquire lock"). Real threads ignore such a wake. With `Chan` aligned,
+// the allocations fall so that `select_exactly_once` explores exactly
+// that interleaving; see docs/design.md, "Open questions".
 #[cfg_attr(not(loom), repr(C, align(64)))]
 #[cfg_attr(loom, repr(C))]
 pub(crate) struct Chan<T> {
