@@ -15,9 +15,10 @@
 //! alone. Otherwise (no hint set, or a stale one), Go's full algorithm: sort
 //! the lock order by channel address, lock each distinct channel once,
 //! pass 1 commits the first ready case in poll order, else `default`, else
-//! pass 2 queues a select sudog on every channel and parks. Wakers race on the shared `SelectDone`: only the one that wins the
-//! CAS completes a sudog and records its case in `fired`. Pass 3 (the poll
-//! after the wake) unlinks the losing sudogs.
+//! pass 2 queues a select sudog on every channel and parks. Wakers race on
+//! the shared `SelectDone`: only the one that wins the CAS completes a
+//! sudog and records its case in `fired`. Pass 3 (the poll after the wake)
+//! unlinks the losing sudogs.
 
 use crate::ends::{Receiver, Sender};
 use crate::error::{RecvError, SendError};
