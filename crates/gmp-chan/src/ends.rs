@@ -3,13 +3,12 @@
 //! allocates nothing). Also the `try_` and `_blocking` forms and `Stream`.
 
 use crate::error::{RecvError, SendError, TryRecvError, TrySendError};
-use crate::hchan::{Chan, SendTry, Waiter};
+use crate::hchan::{Chan, LazyWaiter, SendTry, Waiter};
 use crate::sync::{
     block_on, in_runtime, poll_proceed, poll_proceed_in_runtime, set_wait_reason, Arc, Wait,
 };
 use std::fmt;
 use std::future::Future;
-use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::atomic::Ordering::{AcqRel, Relaxed};
 use std::task::{Context, Poll};
@@ -125,8 +124,7 @@ impl<T> Sender<T> {
         SendFuture {
             chan: &self.chan,
             value: Some(v),
-            waiter: MaybeUninit::uninit(),
-            waiter_init: false,
+            waiter: LazyWaiter::new(),
             check_rt: true,
         }
     }
@@ -206,8 +204,7 @@ impl<T> Receiver<T> {
     pub fn recv(&self) -> RecvFuture<'_, T> {
         RecvFuture {
             chan: self.chan.as_deref(),
-            waiter: MaybeUninit::uninit(),
-            waiter_init: false,
+            waiter: LazyWaiter::new(),
             check_rt: true,
         }
     }
@@ -292,11 +289,7 @@ impl<T> Receiver<T> {
 pub struct SendFuture<'a, T> {
     chan: &'a Chan<T>,
     value: Option<T>,
-    /// Written on the first poll, not here: `.await` moves the future right
-    /// after building it, and a freshly stored 88-byte sudog made that copy
-    /// stall on store forwarding (40% of a channel-heavy goroutine's time).
-    waiter: MaybeUninit<Waiter<T>>,
-    waiter_init: bool,
+    waiter: LazyWaiter<T>,
     /// The first poll still has to check that we are on a runtime
     /// (false for the plain-thread `*_blocking` forms).
     check_rt: bool,
@@ -307,9 +300,7 @@ pub struct SendFuture<'a, T> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct RecvFuture<'a, T> {
     chan: Option<&'a Chan<T>>,
-    /// Written on the first poll; see `SendFuture::waiter`.
-    waiter: MaybeUninit<Waiter<T>>,
-    waiter_init: bool,
+    waiter: LazyWaiter<T>,
     /// The first poll still has to check that we are on a runtime
     /// (false for the plain-thread `*_blocking` forms).
     check_rt: bool,
@@ -318,11 +309,7 @@ pub struct RecvFuture<'a, T> {
 impl<T> fmt::Debug for SendFuture<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SendFuture")
-            .field(
-                "queued",
-                // SAFETY: only read once initialised.
-                &(self.waiter_init && unsafe { waiter_queued(&self.waiter) }),
-            )
+            .field("queued", &self.waiter.queued())
             .finish()
     }
 }
@@ -330,11 +317,7 @@ impl<T> fmt::Debug for SendFuture<'_, T> {
 impl<T> fmt::Debug for RecvFuture<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RecvFuture")
-            .field(
-                "queued",
-                // SAFETY: only read once initialised.
-                &(self.waiter_init && unsafe { waiter_queued(&self.waiter) }),
-            )
+            .field("queued", &self.waiter.queued())
             .finish()
     }
 }
@@ -356,43 +339,19 @@ impl<T> Future for SendFuture<'_, T> {
             return Poll::Pending;
         }
         // SAFETY: the waiter lives inside this pinned future.
-        let w = unsafe { Pin::new_unchecked(init_waiter(&mut this.waiter, &mut this.waiter_init)) };
+        let w = unsafe { Pin::new_unchecked(this.waiter.get_or_init()) };
         this.chan
             .poll_send(cx, w, &mut this.value)
             .map_err(SendError)
     }
 }
 
-/// The waiter of a send or recv future, written on first use.
-#[inline]
-fn init_waiter<'w, T>(w: &'w mut MaybeUninit<Waiter<T>>, init: &mut bool) -> &'w mut Waiter<T> {
-    if !*init {
-        w.write(Waiter::new());
-        *init = true;
-    }
-    // SAFETY: written above or on an earlier poll.
-    unsafe { w.assume_init_mut() }
-}
-
-/// # Safety
-/// The waiter is initialised.
-unsafe fn waiter_queued<T>(w: &MaybeUninit<Waiter<T>>) -> bool {
-    // SAFETY: caller contract.
-    unsafe { w.assume_init_ref() }.queued
-}
-
 impl<T> Drop for SendFuture<'_, T> {
     fn drop(&mut self) {
-        if !self.waiter_init {
-            return;
-        }
-        // SAFETY: initialised (checked above); drop of a (possibly) pinned
-        // future: the waiter has not moved since it was pinned. It is
-        // dropped in place right after.
-        unsafe {
-            let w = self.waiter.assume_init_mut();
-            self.chan.cancel(Pin::new_unchecked(&mut *w), true);
-            self.waiter.assume_init_drop();
+        if let Some(w) = self.waiter.get() {
+            // SAFETY: drop of a (possibly) pinned future: the waiter has
+            // not moved since it was pinned.
+            self.chan.cancel(unsafe { Pin::new_unchecked(w) }, true);
         }
     }
 }
@@ -418,23 +377,16 @@ impl<T> Future for RecvFuture<'_, T> {
             return Poll::Pending;
         };
         // SAFETY: the waiter lives inside this pinned future.
-        let w = unsafe { Pin::new_unchecked(init_waiter(&mut this.waiter, &mut this.waiter_init)) };
+        let w = unsafe { Pin::new_unchecked(this.waiter.get_or_init()) };
         c.poll_recv(cx, w)
     }
 }
 
 impl<T> Drop for RecvFuture<'_, T> {
     fn drop(&mut self) {
-        if !self.waiter_init {
-            return;
-        }
-        // SAFETY: as in `SendFuture::drop`.
-        unsafe {
-            if let Some(c) = self.chan {
-                let w = self.waiter.assume_init_mut();
-                c.cancel(Pin::new_unchecked(&mut *w), false);
-            }
-            self.waiter.assume_init_drop();
+        if let (Some(c), Some(w)) = (self.chan, self.waiter.get()) {
+            // SAFETY: as in `SendFuture::drop`.
+            c.cancel(unsafe { Pin::new_unchecked(w) }, false);
         }
     }
 }
