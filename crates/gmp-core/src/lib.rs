@@ -67,6 +67,9 @@ pub mod netpoll;
 mod p;
 #[cfg(not(loom))]
 pub mod park;
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub mod rawlock;
 pub(crate) mod runq;
 #[cfg(not(loom))]
 mod runtime;
