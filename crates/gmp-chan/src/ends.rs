@@ -3,7 +3,7 @@
 //! allocates nothing). Also the `try_` and `_blocking` forms and `Stream`.
 
 use crate::error::{RecvError, SendError, TryRecvError, TrySendError};
-use crate::hchan::{Chan, LazyWaiter, SendTry, Waiter};
+use crate::hchan::{Chan, SendTry, Waiter};
 use crate::sync::{
     block_on, in_runtime, poll_proceed, poll_proceed_in_runtime, set_wait_reason, Arc, Wait,
 };
@@ -124,7 +124,7 @@ impl<T> Sender<T> {
         SendFuture {
             chan: &self.chan,
             value: Some(v),
-            waiter: LazyWaiter::new(),
+            waiter: Waiter::new(),
             check_rt: true,
         }
     }
@@ -204,7 +204,7 @@ impl<T> Receiver<T> {
     pub fn recv(&self) -> RecvFuture<'_, T> {
         RecvFuture {
             chan: self.chan.as_deref(),
-            waiter: LazyWaiter::new(),
+            waiter: Waiter::new(),
             check_rt: true,
         }
     }
@@ -289,7 +289,7 @@ impl<T> Receiver<T> {
 pub struct SendFuture<'a, T> {
     chan: &'a Chan<T>,
     value: Option<T>,
-    waiter: LazyWaiter<T>,
+    waiter: Waiter<T>,
     /// The first poll still has to check that we are on a runtime
     /// (false for the plain-thread `*_blocking` forms).
     check_rt: bool,
@@ -300,7 +300,7 @@ pub struct SendFuture<'a, T> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct RecvFuture<'a, T> {
     chan: Option<&'a Chan<T>>,
-    waiter: LazyWaiter<T>,
+    waiter: Waiter<T>,
     /// The first poll still has to check that we are on a runtime
     /// (false for the plain-thread `*_blocking` forms).
     check_rt: bool,
@@ -309,7 +309,7 @@ pub struct RecvFuture<'a, T> {
 impl<T> fmt::Debug for SendFuture<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SendFuture")
-            .field("queued", &self.waiter.queued())
+            .field("queued", &self.waiter.queued)
             .finish()
     }
 }
@@ -317,7 +317,7 @@ impl<T> fmt::Debug for SendFuture<'_, T> {
 impl<T> fmt::Debug for RecvFuture<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RecvFuture")
-            .field("queued", &self.waiter.queued())
+            .field("queued", &self.waiter.queued)
             .finish()
     }
 }
@@ -339,7 +339,7 @@ impl<T> Future for SendFuture<'_, T> {
             return Poll::Pending;
         }
         // SAFETY: the waiter lives inside this pinned future.
-        let w = unsafe { Pin::new_unchecked(this.waiter.get_or_init()) };
+        let w = unsafe { Pin::new_unchecked(&mut this.waiter) };
         this.chan
             .poll_send(cx, w, &mut this.value)
             .map_err(SendError)
@@ -348,11 +348,10 @@ impl<T> Future for SendFuture<'_, T> {
 
 impl<T> Drop for SendFuture<'_, T> {
     fn drop(&mut self) {
-        if let Some(w) = self.waiter.get() {
-            // SAFETY: drop of a (possibly) pinned future: the waiter has
-            // not moved since it was pinned.
-            self.chan.cancel(unsafe { Pin::new_unchecked(w) }, true);
-        }
+        // SAFETY: drop of a (possibly) pinned future: the waiter has not
+        // moved since it was pinned.
+        let w = unsafe { Pin::new_unchecked(&mut self.waiter) };
+        self.chan.cancel(w, true);
     }
 }
 
@@ -377,16 +376,17 @@ impl<T> Future for RecvFuture<'_, T> {
             return Poll::Pending;
         };
         // SAFETY: the waiter lives inside this pinned future.
-        let w = unsafe { Pin::new_unchecked(this.waiter.get_or_init()) };
+        let w = unsafe { Pin::new_unchecked(&mut this.waiter) };
         c.poll_recv(cx, w)
     }
 }
 
 impl<T> Drop for RecvFuture<'_, T> {
     fn drop(&mut self) {
-        if let (Some(c), Some(w)) = (self.chan, self.waiter.get()) {
+        if let Some(c) = self.chan {
             // SAFETY: as in `SendFuture::drop`.
-            c.cancel(unsafe { Pin::new_unchecked(w) }, false);
+            let w = unsafe { Pin::new_unchecked(&mut self.waiter) };
+            c.cancel(w, false);
         }
     }
 }

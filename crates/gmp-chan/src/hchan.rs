@@ -303,75 +303,60 @@ pub(crate) enum SendTry<T> {
 
 /// An owner's view of one blocking op: the sudog and whether it was queued
 /// (so drop knows whether to look at the channel).
+///
+/// The sudog is written on first use (`init_sg`, when the op parks), not
+/// when the future or select case holding it is built: `.await` moves a
+/// future right after building it, and copying a freshly stored 80-byte
+/// sudog stalled on store forwarding, 40% of a channel-heavy goroutine's
+/// time (half of chan_mpmc's). Most operations never park and never write
+/// it.
 pub(crate) struct Waiter<T> {
-    pub(crate) sg: Sudog<T>,
+    sg: std::mem::MaybeUninit<Sudog<T>>,
     pub(crate) queued: bool,
-}
-
-impl<T> Waiter<T> {
-    pub(crate) fn new() -> Waiter<T> {
-        Waiter {
-            sg: Sudog::new(),
-            queued: false,
-        }
-    }
-}
-
-/// A `Waiter` written on first use rather than when its future (or select
-/// case) is built. `.await` moves a future right after building it, and
-/// copying a freshly stored 88-byte sudog stalled on store forwarding:
-/// 40% of a channel-heavy goroutine's time, half of chan_mpmc's.
-pub(crate) struct LazyWaiter<T> {
-    w: std::mem::MaybeUninit<Waiter<T>>,
     init: bool,
 }
 
-impl<T> LazyWaiter<T> {
+impl<T> Waiter<T> {
     #[inline]
-    pub(crate) const fn new() -> LazyWaiter<T> {
-        LazyWaiter {
-            w: std::mem::MaybeUninit::uninit(),
+    pub(crate) const fn new() -> Waiter<T> {
+        Waiter {
+            sg: std::mem::MaybeUninit::uninit(),
+            queued: false,
             init: false,
         }
     }
 
-    /// The waiter, written now if this is its first use.
+    /// Write the sudog if this is its first use.
     #[inline]
-    pub(crate) fn get_or_init(&mut self) -> &mut Waiter<T> {
+    pub(crate) fn init_sg(&mut self) {
         if !self.init {
-            self.w.write(Waiter::new());
+            self.sg.write(Sudog::new());
             self.init = true;
         }
-        // SAFETY: written above or earlier.
-        unsafe { self.w.assume_init_mut() }
     }
 
-    /// The waiter, if it was ever used.
+    /// The sudog. Only after `init_sg` (every caller is on a path that
+    /// parked, or checks `queued`, which `init_sg` precedes).
     #[inline]
-    pub(crate) fn get(&mut self) -> Option<&mut Waiter<T>> {
-        // SAFETY: `init` says it was written.
-        self.init.then(|| unsafe { self.w.assume_init_mut() })
-    }
-
-    /// The waiter of a select case that has been queued (or fired).
-    #[inline]
-    pub(crate) fn used(&mut self) -> &mut Waiter<T> {
-        self.get().expect("sudog used before it was queued")
-    }
-
-    /// Whether the sudog is queued on (or was completed by) a channel.
-    #[inline]
-    pub(crate) fn queued(&self) -> bool {
-        // SAFETY: `init` says it was written.
-        self.init && unsafe { self.w.assume_init_ref() }.queued
+    pub(crate) fn sg(&self) -> &Sudog<T> {
+        if !self.init {
+            sudog_unwritten();
+        }
+        // SAFETY: written by `init_sg` (checked above).
+        unsafe { self.sg.assume_init_ref() }
     }
 }
 
-impl<T> Drop for LazyWaiter<T> {
+#[cold]
+fn sudog_unwritten() -> ! {
+    panic!("gmp-chan: sudog used before its first park")
+}
+
+impl<T> Drop for Waiter<T> {
     fn drop(&mut self) {
         if self.init {
             // SAFETY: written, and dropped once, here.
-            unsafe { self.w.assume_init_drop() };
+            unsafe { self.sg.assume_init_drop() };
         }
     }
 }
@@ -729,15 +714,15 @@ impl<T> Chan<T> {
     /// it? If not, refresh the stored waker (a spurious or moved poll).
     /// Returns the final status, or `WAITING`.
     fn check_queued(&self, w: &mut Waiter<T>, cx: &Context<'_>) -> u8 {
-        let s = w.sg.status.load(Acquire);
+        let s = w.sg().status.load(Acquire);
         if s != WAITING {
             return s;
         }
         self.lock();
-        let s = w.sg.status.load(Acquire);
+        let s = w.sg().status.load(Acquire);
         if s == WAITING {
             // SAFETY: lock held, sudog linked on this channel.
-            let i = unsafe { w.sg.inner() };
+            let i = unsafe { w.sg().inner() };
             if !i.waker.as_ref().is_some_and(|k| k.will_wake(cx.waker())) {
                 i.waker = Some(cx.waker().clone());
             }
@@ -752,16 +737,17 @@ impl<T> Chan<T> {
     /// # Safety
     /// Lock held; `w` pinned.
     unsafe fn park_locked(&self, w: &mut Waiter<T>, cx: &Context<'_>, send: bool, elem: Option<T>) {
+        w.init_sg();
         // SAFETY: the sudog is not linked, so we own it; then lock held.
         unsafe {
-            let i = w.sg.inner();
+            let i = w.sg().inner();
             i.elem = elem;
             i.sel = ptr::null();
             if !i.waker.as_ref().is_some_and(|k| k.will_wake(cx.waker())) {
                 i.waker = Some(cx.waker().clone());
             }
-            w.sg.status.store(WAITING, Relaxed);
-            self.enqueue_locked(&w.sg, send);
+            w.sg().status.store(WAITING, Relaxed);
+            self.enqueue_locked(w.sg(), send);
         }
         w.queued = true;
     }
@@ -782,7 +768,7 @@ impl<T> Chan<T> {
             }
             w.queued = false;
             // SAFETY: completed and unlinked: the sudog is ours again.
-            let v = unsafe { w.sg.inner().elem.take() };
+            let v = unsafe { w.sg().inner().elem.take() };
             return Poll::Ready(match (s, v) {
                 (OK, Some(v)) => Ok(v),
                 _ => Err(RecvError),
@@ -834,7 +820,7 @@ impl<T> Chan<T> {
                 return Poll::Ready(Ok(()));
             }
             // SAFETY: completed and unlinked: ours again.
-            let v = unsafe { w.sg.inner().elem.take() };
+            let v = unsafe { w.sg().inner().elem.take() };
             return Poll::Ready(Err(v.expect("closed send sudog lost its value")));
         }
         let v = value.take().expect("send future polled after completion");
@@ -882,12 +868,12 @@ impl<T> Chan<T> {
     #[cold]
     fn cancel_queued(&self, w: &mut Waiter<T>, send: bool) {
         w.queued = false;
-        if w.sg.status.load(Acquire) == WAITING {
+        if w.sg().status.load(Acquire) == WAITING {
             self.lock();
-            if w.sg.status.load(Acquire) == WAITING {
+            if w.sg().status.load(Acquire) == WAITING {
                 // SAFETY: lock held; queued on this channel.
                 unsafe {
-                    self.remove_locked(&w.sg, send);
+                    self.remove_locked(w.sg(), send);
                     self.unlock();
                 }
                 return;
@@ -895,9 +881,9 @@ impl<T> Chan<T> {
             // SAFETY: we hold it.
             unsafe { self.unlock() };
         }
-        if !send && w.sg.status.load(Acquire) == OK {
+        if !send && w.sg().status.load(Acquire) == OK {
             // SAFETY: completed: ours.
-            if let Some(v) = unsafe { w.sg.inner().elem.take() } {
+            if let Some(v) = unsafe { w.sg().inner().elem.take() } {
                 self.reinject(v);
             }
         }

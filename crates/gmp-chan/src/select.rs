@@ -22,7 +22,7 @@
 
 use crate::ends::{Receiver, Sender};
 use crate::error::{RecvError, SendError};
-use crate::hchan::{Chan, LazyWaiter, SelectDone, SendTry, CLOSED, OK, WAITING};
+use crate::hchan::{Chan, SelectDone, SendTry, Waiter, CLOSED, OK, WAITING};
 use crate::sync::{fastrandn, poll_proceed, set_wait_reason, Wait};
 use std::convert::Infallible;
 use std::future::Future;
@@ -128,7 +128,7 @@ impl<S: SendOperand + ?Sized> SendOperand for &mut S {
 #[doc(hidden)]
 pub struct RecvCase<'a, T> {
     chan: Option<&'a Chan<T>>,
-    waiter: LazyWaiter<T>,
+    waiter: Waiter<T>,
     result: Option<Result<T, RecvError>>,
 }
 
@@ -137,7 +137,7 @@ impl<'a, T> RecvCase<'a, T> {
     pub fn new<R: RecvOperand<Item = T> + ?Sized>(r: &'a R) -> Self {
         RecvCase {
             chan: r.as_receiver().chan.as_deref(),
-            waiter: LazyWaiter::new(),
+            waiter: Waiter::new(),
             result: None,
         }
     }
@@ -194,17 +194,18 @@ impl<T> SelectCase for RecvCase<'_, T> {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
         let c = this.chan();
-        let w = this.waiter.get_or_init();
+        let w = &mut this.waiter;
+        w.init_sg();
         // SAFETY: the sudog is not queued (ours); lock held; the case is
         // pinned and unlinks itself before it is dropped.
         unsafe {
-            let i = w.sg.inner();
+            let i = w.sg().inner();
             i.elem = None;
             i.sel = sel;
             i.case = case;
             i.waker = Some(waker.clone());
-            w.sg.status.store(WAITING, Relaxed);
-            c.enqueue_locked(&w.sg, false);
+            w.sg().status.store(WAITING, Relaxed);
+            c.enqueue_locked(w.sg(), false);
         }
         w.queued = true;
     }
@@ -212,32 +213,32 @@ impl<T> SelectCase for RecvCase<'_, T> {
     fn dequeue(self: Pin<&mut Self>) {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
-        if !this.waiter.queued() {
+        if !this.waiter.queued {
             return;
         }
         let c = this.chan();
         c.lock();
         // SAFETY: lock held; queued on this channel's recvq.
         unsafe {
-            c.remove_locked(&this.waiter.used().sg, false);
+            c.remove_locked(this.waiter.sg(), false);
             c.unlock();
         }
-        if this.waiter.used().sg.status.load(Acquire) == WAITING {
-            this.waiter.used().queued = false;
+        if this.waiter.sg().status.load(Acquire) == WAITING {
+            this.waiter.queued = false;
         }
     }
 
     fn update_waker(self: Pin<&mut Self>, waker: &Waker) {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
-        if !this.waiter.queued() {
+        if !this.waiter.queued {
             return;
         }
         let c = this.chan();
         c.lock();
         // SAFETY: lock held.
         unsafe {
-            let sg = &this.waiter.used().sg;
+            let sg = this.waiter.sg();
             if sg.status.load(Relaxed) == WAITING {
                 sg.inner().waker = Some(waker.clone());
             }
@@ -248,10 +249,10 @@ impl<T> SelectCase for RecvCase<'_, T> {
     fn complete(self: Pin<&mut Self>) {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
-        this.waiter.used().queued = false;
-        let s = this.waiter.used().sg.status.load(Acquire);
+        this.waiter.queued = false;
+        let s = this.waiter.sg().status.load(Acquire);
         // SAFETY: completed and unlinked: ours.
-        let v = unsafe { this.waiter.used().sg.inner().elem.take() };
+        let v = unsafe { this.waiter.sg().inner().elem.take() };
         this.result = Some(match (s, v) {
             (OK, Some(v)) => Ok(v),
             _ => Err(RecvError),
@@ -261,19 +262,19 @@ impl<T> SelectCase for RecvCase<'_, T> {
 
 impl<T> Drop for RecvCase<'_, T> {
     fn drop(&mut self) {
-        if !self.waiter.queued() {
+        if !self.waiter.queued {
             return;
         }
         // SAFETY: a case is only used pinned; this is its drop.
         unsafe { Pin::new_unchecked(&mut *self) }.dequeue();
-        if !self.waiter.queued() {
+        if !self.waiter.queued {
             return;
         }
         // Won but never reported (the select was dropped): pass the value on.
-        self.waiter.used().queued = false;
-        if self.waiter.used().sg.status.load(Acquire) == OK {
+        self.waiter.queued = false;
+        if self.waiter.sg().status.load(Acquire) == OK {
             // SAFETY: completed and unlinked: ours.
-            if let Some(v) = unsafe { self.waiter.used().sg.inner().elem.take() } {
+            if let Some(v) = unsafe { self.waiter.sg().inner().elem.take() } {
                 self.chan().reinject(v);
             }
         }
@@ -285,7 +286,7 @@ impl<T> Drop for RecvCase<'_, T> {
 pub struct SendCase<'a, T> {
     chan: &'a Chan<T>,
     value: Option<T>,
-    waiter: LazyWaiter<T>,
+    waiter: Waiter<T>,
     result: Option<Result<(), SendError<T>>>,
 }
 
@@ -295,7 +296,7 @@ impl<'a, T> SendCase<'a, T> {
         SendCase {
             chan: &s.as_sender().chan,
             value: Some(value),
-            waiter: LazyWaiter::new(),
+            waiter: Waiter::new(),
             result: None,
         }
     }
@@ -354,16 +355,17 @@ impl<T> SelectCase for SendCase<'_, T> {
     unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, case: usize, waker: &Waker) {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
-        let w = this.waiter.get_or_init();
+        let w = &mut this.waiter;
+        w.init_sg();
         // SAFETY: as in `RecvCase::enqueue`.
         unsafe {
-            let i = w.sg.inner();
+            let i = w.sg().inner();
             i.elem = this.value.take();
             i.sel = sel;
             i.case = case;
             i.waker = Some(waker.clone());
-            w.sg.status.store(WAITING, Relaxed);
-            this.chan.enqueue_locked(&w.sg, true);
+            w.sg().status.store(WAITING, Relaxed);
+            this.chan.enqueue_locked(w.sg(), true);
         }
         w.queued = true;
     }
@@ -371,31 +373,31 @@ impl<T> SelectCase for SendCase<'_, T> {
     fn dequeue(self: Pin<&mut Self>) {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
-        if !this.waiter.queued() {
+        if !this.waiter.queued {
             return;
         }
         this.chan.lock();
         // SAFETY: lock held; queued on this channel's sendq.
         unsafe {
-            this.chan.remove_locked(&this.waiter.used().sg, true);
+            this.chan.remove_locked(this.waiter.sg(), true);
             this.chan.unlock();
         }
-        if this.waiter.used().sg.status.load(Acquire) == WAITING {
-            this.waiter.used().queued = false;
+        if this.waiter.sg().status.load(Acquire) == WAITING {
+            this.waiter.queued = false;
         }
     }
 
     fn update_waker(self: Pin<&mut Self>, waker: &Waker) {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
-        if !this.waiter.queued() {
+        if !this.waiter.queued {
             return;
         }
         this.chan.lock();
         // SAFETY: lock held.
         unsafe {
-            if this.waiter.used().sg.status.load(Relaxed) == WAITING {
-                this.waiter.used().sg.inner().waker = Some(waker.clone());
+            if this.waiter.sg().status.load(Relaxed) == WAITING {
+                this.waiter.sg().inner().waker = Some(waker.clone());
             }
             this.chan.unlock();
         }
@@ -404,11 +406,11 @@ impl<T> SelectCase for SendCase<'_, T> {
     fn complete(self: Pin<&mut Self>) {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
-        this.waiter.used().queued = false;
-        let s = this.waiter.used().sg.status.load(Acquire);
+        this.waiter.queued = false;
+        let s = this.waiter.sg().status.load(Acquire);
         this.result = Some(if s == CLOSED {
             // SAFETY: completed and unlinked: ours.
-            let v = unsafe { this.waiter.used().sg.inner().elem.take() };
+            let v = unsafe { this.waiter.sg().inner().elem.take() };
             Err(SendError(v.expect("closed send sudog lost its value")))
         } else {
             Ok(())
@@ -418,7 +420,7 @@ impl<T> SelectCase for SendCase<'_, T> {
 
 impl<T> Drop for SendCase<'_, T> {
     fn drop(&mut self) {
-        if self.waiter.queued() {
+        if self.waiter.queued {
             // SAFETY: a case is only used pinned; this is its drop.
             unsafe { Pin::new_unchecked(&mut *self) }.dequeue();
         }
@@ -428,7 +430,7 @@ impl<T> Drop for SendCase<'_, T> {
 impl<T> std::fmt::Debug for RecvCase<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RecvCase")
-            .field("queued", &self.waiter.queued())
+            .field("queued", &self.waiter.queued)
             .finish()
     }
 }
@@ -436,7 +438,7 @@ impl<T> std::fmt::Debug for RecvCase<'_, T> {
 impl<T> std::fmt::Debug for SendCase<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SendCase")
-            .field("queued", &self.waiter.queued())
+            .field("queued", &self.waiter.queued)
             .finish()
     }
 }
