@@ -413,19 +413,7 @@ where
 
     /// One allocation per goroutine, recycled through `gcache` (Go's gFree).
     fn alloc(header: Header, future: F) -> NonNull<Header> {
-        let p = crate::gcache::alloc(std::alloc::Layout::new::<Self>()).cast::<Self>();
-        // SAFETY: fresh memory of this type's layout, written once before
-        // anyone else can see it.
-        unsafe {
-            p.as_ptr().write(RawG::<F, K> {
-                prefix: Prefix {
-                    header,
-                    slot: K::new_slot(),
-                },
-                future: UnsafeCell::new(ManuallyDrop::new(future)),
-            })
-        };
-        p.cast()
+        PreG::<F, K>::new(future).finish(header)
     }
 
     unsafe fn poll(p: NonNull<Header>) -> PollOutcome {
@@ -491,6 +479,73 @@ fn awaiter_slot(p: NonNull<Header>) -> *mut Option<Waker> {
     unsafe { (p.as_ref().vtable.awaiter)(p) }
 }
 
+/// A G's allocation with its future in place and its header not yet
+/// written. `go`/`spawn` copy the future into the heap first, once, before
+/// the scheduler hands out the goroutine id: every further copy of a
+/// just-built future (into closures, into a struct literal, into the box)
+/// was a store-forwarding stall on the spawn path.
+pub(crate) struct PreG<F: Future + Send + 'static, K: Kind<F::Output>> {
+    p: NonNull<RawG<F, K>>,
+}
+
+impl<F: Future + Send + 'static, K: Kind<F::Output>> PreG<F, K> {
+    #[inline]
+    pub(crate) fn new(future: F) -> Self {
+        let p = crate::gcache::alloc(std::alloc::Layout::new::<RawG<F, K>>()).cast::<RawG<F, K>>();
+        // SAFETY: fresh memory of this type's layout; the field is written
+        // once, and nobody else sees the allocation yet.
+        unsafe {
+            std::ptr::addr_of_mut!((*p.as_ptr()).future)
+                .write(UnsafeCell::new(ManuallyDrop::new(future)));
+        }
+        PreG { p }
+    }
+
+    /// Write the header (and the JoinHandle slot): a complete G.
+    #[inline]
+    pub(crate) fn finish(self, header: Header) -> NonNull<Header> {
+        let p = self.p;
+        std::mem::forget(self);
+        // SAFETY: the prefix is unwritten memory of our allocation.
+        unsafe {
+            std::ptr::addr_of_mut!((*p.as_ptr()).prefix).write(Prefix {
+                header,
+                slot: K::new_slot(),
+            });
+        }
+        p.cast()
+    }
+}
+
+impl<F: Future + Send + 'static, K: Kind<F::Output>> Drop for PreG<F, K> {
+    /// Never became a G (no runtime, or shutting down): drop the future and
+    /// return the memory.
+    fn drop(&mut self) {
+        // SAFETY: the future was written by `new` and nothing else was.
+        unsafe {
+            ManuallyDrop::drop(&mut *(*self.p.as_ptr()).future.get());
+            crate::gcache::free(self.p.cast(), std::alloc::Layout::new::<RawG<F, K>>());
+        }
+    }
+}
+
+/// Start building a `go` goroutine.
+pub(crate) fn pre_go<F>(f: F) -> PreG<F, GoKind>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    PreG::new(f)
+}
+
+/// Start building a `spawn` goroutine.
+pub(crate) fn pre_spawn<F>(f: F) -> PreG<F, JoinKind<F::Output>>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    PreG::new(f)
+}
+
 /// Allocate a `go` goroutine.
 pub(crate) fn new_go<F>(header: Header, f: F) -> NonNull<Header>
 where
@@ -504,15 +559,6 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     &RawG::<F, GoKind>::VTABLE
-}
-
-/// Allocate a `spawn` goroutine.
-pub(crate) fn new_spawn<F>(header: Header, f: F) -> NonNull<Header>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    RawG::<F, JoinKind<F::Output>>::alloc(header, f)
 }
 
 pub(crate) fn spawn_vtable<F>() -> &'static GVTable

@@ -258,7 +258,9 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let site = Location::caller();
-    expect_current("gmp::go", |ctx| {
+    // The future goes to the heap first (one copy); see `g::PreG`.
+    let pre = g::pre_go(f);
+    expect_current("gmp::go", move |ctx| {
         if ctx
             .sched
             .shutdown
@@ -270,8 +272,15 @@ where
         // every M (each G holds a reference), so each increment is a miss.
         let sched = &ctx.sched;
         sched.newproc(ctx, |goid, parent| {
-            let h = Header::new(sched, g::go_vtable::<F>(), goid, parent, site, false, false);
-            g::new_go(h, f)
+            pre.finish(Header::new(
+                sched,
+                g::go_vtable::<F>(),
+                goid,
+                parent,
+                site,
+                false,
+                false,
+            ))
         });
     })
 }
@@ -285,10 +294,11 @@ where
     F::Output: Send + 'static,
 {
     let site = Location::caller();
-    expect_current("gmp::spawn", |ctx| {
+    let pre = g::pre_spawn(f);
+    expect_current("gmp::spawn", move |ctx| {
         let sched = &ctx.sched;
         let ptr: NonNull<Header> = sched.newproc(ctx, |goid, parent| {
-            let h = Header::new(
+            pre.finish(Header::new(
                 sched,
                 g::spawn_vtable::<F>(),
                 goid,
@@ -296,8 +306,7 @@ where
                 site,
                 true,
                 false,
-            );
-            g::new_spawn(h, f)
+            ))
         });
         // SAFETY: a spawn G of output F::Output, created with HANDLE set.
         unsafe { JoinHandle::new(ptr) }
