@@ -166,3 +166,29 @@ fn select_basics() {
         assert_eq!(r, Err(SendError("x")));
     });
 }
+
+/// A send or receive future dropped before its first poll does nothing:
+/// the value is dropped with it, nothing reaches the channel, nothing is
+/// taken from it (its sudog was never written; see `hchan::Waiter`).
+#[test]
+fn unpolled_futures_do_nothing_when_dropped() {
+    struct Counted(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    rt(1).block_on(async {
+        let drops = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (tx, rx) = bounded::<Counted>(1);
+        drop(tx.send(Counted(drops.clone())));
+        assert_eq!(drops.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(tx.len(), 0);
+        assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
+        tx.send(Counted(drops.clone())).await.ok().unwrap();
+        drop(rx.recv());
+        assert_eq!(rx.len(), 1, "an unpolled recv took the value");
+        drop(rx.recv().await.unwrap());
+        assert_eq!(drops.load(std::sync::atomic::Ordering::SeqCst), 2);
+    });
+}
