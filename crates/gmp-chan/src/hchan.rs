@@ -266,9 +266,10 @@ pub(crate) struct State<T> {
 #[cfg_attr(loom, repr(C))]
 pub(crate) struct Chan<T> {
     lock: RawLock,
-    /// Go's `closed`. Written under the lock and read under it, except by
-    /// the `*_looks_ready` hints (hence an atomic).
-    closed_l: AtomicBool,
+    /// Go's `closed`. Written under the lock (Release) and read under it,
+    /// and without it by `is_closed` and the `*_looks_ready` hints (hence
+    /// an atomic).
+    closed: AtomicBool,
     /// Hint for `selectgo`'s lock-free fast path: a value is buffered or a
     /// sender is queued. See `recv_looks_ready`.
     recv_ready: AtomicBool,
@@ -278,8 +279,6 @@ pub(crate) struct Chan<T> {
     state: UnsafeCell<State<T>>,
     /// `dataqsiz`.
     cap: usize,
-    /// Mirror of `closed` for the lock-free `is_closed`.
-    closed: AtomicBool,
     /// Live `Sender`s: the last one dropped closes the channel.
     pub(crate) senders: AtomicUsize,
     /// A plain (non-goroutine) thread has used this channel: goroutines
@@ -384,7 +383,7 @@ impl<T> Chan<T> {
     pub(crate) fn new(cap: usize) -> Chan<T> {
         Chan {
             lock: RawLock::new(),
-            closed_l: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             recv_ready: AtomicBool::new(false),
             send_ready: AtomicBool::new(cap > 0),
             state: UnsafeCell::new(State {
@@ -393,7 +392,6 @@ impl<T> Chan<T> {
                 sendq: WaitQ::new(),
             }),
             cap,
-            closed: AtomicBool::new(false),
             senders: AtomicUsize::new(1),
             foreign: AtomicBool::new(false),
         }
@@ -470,7 +468,7 @@ impl<T> Chan<T> {
     /// Closed? Lock held: the lock orders this load after `close`'s store.
     #[inline]
     fn closed_locked(&self) -> bool {
-        self.closed_l.load(Relaxed)
+        self.closed.load(Relaxed)
     }
 
     // The readiness hints. `recv_ready` and `send_ready` equal what they
@@ -484,7 +482,7 @@ impl<T> Chan<T> {
     // outcome. Relaxed throughout for that reason (lock holders are
     // ordered by the lock itself). They do not cover `closed` (after a
     // close they still describe the emptied queues); the readers below
-    // look at `closed_l` as well.
+    // look at `closed` as well.
 
     /// After the buffer or `sendq` changed (lock held).
     #[inline]
@@ -503,13 +501,13 @@ impl<T> Chan<T> {
     /// Lock-free guess: might a receive proceed now?
     #[inline]
     pub(crate) fn recv_looks_ready(&self) -> bool {
-        self.recv_ready.load(Relaxed) || self.closed_l.load(Relaxed)
+        self.recv_ready.load(Relaxed) || self.closed.load(Relaxed)
     }
 
     /// Lock-free guess: might a send proceed now?
     #[inline]
     pub(crate) fn send_looks_ready(&self) -> bool {
-        self.send_ready.load(Relaxed) || self.closed_l.load(Relaxed)
+        self.send_ready.load(Relaxed) || self.closed.load(Relaxed)
     }
 
     /// The non-blocking body of Go's `chanrecv` (lock held): buffer first
@@ -658,7 +656,6 @@ impl<T> Chan<T> {
                 unsafe { self.unlock() };
                 return false;
             }
-            self.closed_l.store(true, Relaxed);
             self.closed.store(true, Release);
             // SAFETY: lock held; dequeued sudogs are ours to complete.
             unsafe {
@@ -913,7 +910,7 @@ mod layout_tests {
     #[test]
     fn hot_fields_fill_the_first_cache_line() {
         assert_eq!(offset_of!(Chan<u64>, lock), 0);
-        assert!(offset_of!(Chan<u64>, closed_l) < 64);
+        assert!(offset_of!(Chan<u64>, closed) < 64);
         assert!(offset_of!(Chan<u64>, recv_ready) < 64);
         assert!(offset_of!(Chan<u64>, send_ready) < 64);
         let state = offset_of!(Chan<u64>, state);

@@ -15,13 +15,7 @@ use std::task::{Context, Poll};
 /// registering anywhere else). Outside a runtime it is always `Ready`.
 #[inline]
 pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
-    match with_current(must_yield) {
-        Some(true) => {
-            self_wake(cx);
-            Poll::Pending
-        }
-        _ => Poll::Ready(()),
-    }
+    yield_if(with_current(must_yield).unwrap_or(false), cx)
 }
 
 /// [`poll_proceed`] for the first poll of an operation that only works on
@@ -33,12 +27,18 @@ pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
 #[track_caller]
 pub fn poll_proceed_in_runtime(cx: &mut Context<'_>, what: &str) -> Poll<()> {
     match with_current(must_yield) {
-        Some(false) => Poll::Ready(()),
-        Some(true) => {
-            self_wake(cx);
-            Poll::Pending
-        }
+        Some(must) => yield_if(must, cx),
         None => crate::park::not_in_runtime(what),
+    }
+}
+
+#[inline]
+fn yield_if(must: bool, cx: &mut Context<'_>) -> Poll<()> {
+    if must {
+        self_wake(cx);
+        Poll::Pending
+    } else {
+        Poll::Ready(())
     }
 }
 

@@ -589,16 +589,19 @@ impl Sched {
         }
         n = n.min(RUNQ_SIZE as usize / 2);
         let mut spill = Vec::new();
-        let g = self.globq.pop_batch(n, |g| {
-            if let Some(b) = p.runq.put(g.into_raw().as_ptr(), false) {
-                // Cannot happen with an empty local queue, but stay correct.
-                spill.extend(b);
-            }
-        })?;
+        // An empty local queue takes 128 without spilling; stay correct.
+        let g = self
+            .globq
+            .pop_batch(n, |g| runqput_or_spill(p, g, &mut spill))?;
+        self.globrunqput_spill(spill);
+        Some(g)
+    }
+
+    /// The overflow of `runqput_or_spill`, to the global tail.
+    fn globrunqput_spill(&self, spill: Vec<*mut Header>) {
         if !spill.is_empty() {
             self.globq.put_raw_batch(spill);
         }
-        Some(g)
     }
 
     pub(crate) fn spawned_total(&self) -> u64 {
@@ -1424,14 +1427,8 @@ impl Sched {
         let mut gs = own.yieldq.drain(..);
         let first = gs.next()?;
         let mut spill = Vec::new();
-        for g in gs {
-            if let Some(b) = p.runq.put(g.into_raw().as_ptr(), false) {
-                spill.extend(b);
-            }
-        }
-        if !spill.is_empty() {
-            self.globq.put_raw_batch(spill);
-        }
+        gs.for_each(|g| runqput_or_spill(p, g, &mut spill));
+        self.globrunqput_spill(spill);
         Some(first)
     }
 
@@ -1586,6 +1583,16 @@ impl Sched {
             site.line(),
         );
         std::process::exit(2);
+    }
+}
+
+/// Append `g` to P's ring (the caller owns P); when the ring is full,
+/// `runqputslow`'s batch goes to `spill` for the caller to hand to the
+/// global queue once (possibly after releasing another lock).
+#[inline]
+fn runqput_or_spill(p: &P, g: GPtr, spill: &mut Vec<*mut Header>) {
+    if let Some(b) = p.runq.put(g.into_raw().as_ptr(), false) {
+        spill.extend(b);
     }
 }
 
