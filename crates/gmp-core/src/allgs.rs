@@ -77,10 +77,18 @@ impl AllGs {
     }
 
     /// Unregister a finished G, dropping the registry's reference.
+    /// A G that teardown already took out is left alone: the slot may
+    /// hold another G by now.
     pub(crate) fn remove(&self, h: &Header) {
-        let p = self.shards[h.reg_shard as usize].with(|s| s.0.remove(h.reg_idx as usize));
-        // SAFETY: the registry owned this reference.
-        drop(unsafe { GPtr::from_raw(p) });
+        let me = NonNull::from(h);
+        let p = self.shards[h.reg_shard as usize].with(|s| {
+            let idx = h.reg_idx as usize;
+            (s.0.get(idx) == Some(&me)).then(|| s.0.remove(idx))
+        });
+        if let Some(p) = p {
+            // SAFETY: the registry owned this reference.
+            drop(unsafe { GPtr::from_raw(p) });
+        }
     }
 
     /// Number of live goroutines.

@@ -43,6 +43,8 @@
 #[cfg(not(loom))]
 mod allgs;
 #[cfg(not(loom))]
+mod allp;
+#[cfg(not(loom))]
 mod checkdead;
 #[cfg(not(loom))]
 mod coop;
@@ -58,6 +60,8 @@ pub(crate) mod gstate;
 #[cfg(not(loom))]
 mod join;
 #[cfg(not(loom))]
+mod lockedm;
+#[cfg(not(loom))]
 mod m;
 #[cfg(not(loom))]
 mod metrics;
@@ -67,6 +71,8 @@ pub mod netpoll;
 mod p;
 #[cfg(not(loom))]
 pub mod park;
+#[cfg(not(loom))]
+mod procresize;
 #[cfg(not(loom))]
 #[doc(hidden)]
 pub mod rawlock;
@@ -134,8 +140,30 @@ pub mod rt {
     /// GOMAXPROCS of the current runtime.
     #[track_caller]
     pub fn gomaxprocs() -> usize {
-        expect_current("gmp::runtime::gomaxprocs", |ctx| ctx.sched.procs)
+        expect_current("gmp::runtime::gomaxprocs", |ctx| ctx.sched.gomaxprocs())
     }
+
+    /// Go's `runtime.GOMAXPROCS(n)`: set how many goroutines may run in
+    /// parallel from now on and return the previous value; `0` only reads
+    /// it. Goroutines keep running meanwhile: none is lost or run twice,
+    /// and a P given up takes its queued goroutines and timers to the
+    /// others. Panics outside a runtime, or for `n` above 65536 (the
+    /// limit `GMP_MAXPROCS` has too).
+    #[track_caller]
+    pub fn set_gomaxprocs(n: usize) -> usize {
+        assert!(
+            n <= MAX_GOMAXPROCS,
+            "gmp::runtime::set_gomaxprocs({n}): GOMAXPROCS must be at most {MAX_GOMAXPROCS}"
+        );
+        expect_current("gmp::runtime::set_gomaxprocs", |ctx| match n {
+            0 => ctx.sched.gomaxprocs(),
+            n => ctx.sched.procresize(n),
+        })
+    }
+
+    /// The largest GOMAXPROCS accepted (by `GMP_MAXPROCS`, the builder and
+    /// `set_gomaxprocs`).
+    pub const MAX_GOMAXPROCS: usize = 1 << 16;
 
     /// A fast per-M pseudo-random number in `0..n` (Go's `fastrandn`), for
     /// select's poll order and similar. Works off-runtime too.

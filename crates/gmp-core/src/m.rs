@@ -7,11 +7,9 @@ use std::sync::{Condvar, Mutex};
 pub(crate) struct M {
     /// Unique within the runtime, never 0 (0 marks "no owner" in P status).
     pub(crate) id: u64,
-    /// M0: the thread that called `block_on` and alone polls main.
-    pub(crate) is_m0: bool,
     note: Mutex<Note>,
     cv: Condvar,
-    /// In the idle list (M0 only; lets `ready_main` skip the sched lock).
+    /// M0 sleeps waiting for main to be runnable (`ready_main` wakes it).
     pub(crate) parked: AtomicBool,
 }
 
@@ -23,10 +21,9 @@ struct Note {
 }
 
 impl M {
-    pub(crate) fn new(id: u64, is_m0: bool) -> M {
+    pub(crate) fn new(id: u64) -> M {
         M {
             id,
-            is_m0,
             note: Mutex::new(Note::default()),
             cv: Condvar::new(),
             parked: AtomicBool::new(false),

@@ -98,7 +98,12 @@ impl Sched {
             spawned_total: self.spawned_total(),
             steals: self.steals.load(Relaxed),
             global_runq: self.global_runq_len(),
-            local_runq: self.allp.iter().map(|p| p.runq.len()).collect(),
+            local_runq: self
+                .allp
+                .iter()
+                .take(self.gomaxprocs())
+                .map(|p| p.runq.len())
+                .collect(),
             netpoll_wakeups: self.netpoll_wakeups.load(Relaxed),
             parks: self.mparks.load(Relaxed),
             threads: self.mcount(),

@@ -26,6 +26,8 @@ pub(crate) const PSYSCALL: u64 = 2;
 pub(crate) const PPOLLING: u64 = 5;
 /// The owner M, inside a poll, is touching the P (spawn, ready).
 pub(crate) const PLOCKED: u64 = 6;
+/// Go's `_Pdead`: retired by a GOMAXPROCS decrease (`procresize.rs`).
+pub(crate) const PDEAD: u64 = 7;
 
 #[inline]
 pub(crate) fn status_word(m: u64, st: u64) -> u64 {

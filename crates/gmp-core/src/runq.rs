@@ -246,12 +246,6 @@ impl<T> RunQ<T> {
         }
     }
 
-    /// Owner only: Gs in the ring (runnext aside) that a thief could take.
-    #[inline]
-    pub fn ring_nonempty(&self) -> bool {
-        self.tail.load(Relaxed) != self.head.load(Relaxed)
-    }
-
     /// Go's `runqempty`.
     pub fn is_empty(&self) -> bool {
         loop {

@@ -4,13 +4,15 @@
 //! returns, as Go's `main` does.
 
 use crate::g::Header;
+use crate::lockedm;
 use crate::netpoll::NetpollerFactory;
-use crate::sched::{self, expect_current, on_m, Config, Sched};
+use crate::sched::{expect_current, on_m, Config, Sched};
 use crate::{g, JoinHandle};
 use std::future::Future;
 use std::io;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
 use std::ptr::NonNull;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// The environment variable read for GOMAXPROCS when code sets none.
@@ -96,6 +98,15 @@ impl Builder {
                     "gmp: procs must be at least 1",
                 ))
             }
+            Some(n) if n > crate::rt::MAX_GOMAXPROCS => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "gmp: procs({n}) is too large: GOMAXPROCS must be at most {}",
+                        crate::rt::MAX_GOMAXPROCS
+                    ),
+                ))
+            }
             Some(n) => n,
             None => match std::env::var_os(MAXPROCS_ENV) {
                 // Empty means unset, as for Go's GOMAXPROCS.
@@ -133,7 +144,7 @@ impl Builder {
 /// Parse a `GMP_MAXPROCS` value: a positive integer, nothing else.
 pub fn parse_maxprocs(v: &str) -> io::Result<usize> {
     match v.trim().parse::<usize>() {
-        Ok(n) if n > 0 && n <= 1 << 16 => Ok(n),
+        Ok(n) if n > 0 && n <= crate::rt::MAX_GOMAXPROCS => Ok(n),
         _ => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{MAXPROCS_ENV}={v:?} is not valid: expected a positive integer (GOMAXPROCS)"),
@@ -201,29 +212,15 @@ impl Runtime {
                  a goroutine must .await instead of blocking its M"
             );
         }
-        let netpoll = self
-            .netpoller
-            .as_ref()
-            .map(|f| f().unwrap_or_else(|e| panic!("gmp: cannot create the netpoller: {e}")));
-        let sched = Sched::new(
-            self.procs,
-            Config {
-                unhandled_panic: self.unhandled_panic,
-                debug: self.debug,
-                sigquit_exit: self.sigquit_exit,
-                trace: self.trace.clone(),
-                exit_on_deadlock: self.exit_on_deadlock,
-            },
-            netpoll,
-        );
-        let main_g = sched::new_main_g(&sched, site);
+        let sched = self.new_sched();
+        let main_g = lockedm::new_main_g(&sched, site);
         let main_ptr = main_g.as_ptr();
         sched.set_main(main_g);
         crate::sysmon::start(&sched);
         crate::sigquit::register(&sched);
         let mut fut = std::pin::pin!(fut);
         let mut out: Option<std::thread::Result<F::Output>> = None;
-        sched::run_main(&sched, &mut |_ctx| {
+        lockedm::run_main(&sched, &mut |_ctx| {
             let waker = g::borrowed_waker(main_ptr);
             let mut cx = Context::from_waker(&waker);
             match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
@@ -245,6 +242,68 @@ impl Runtime {
             Ok(v) => v,
             Err(p) => resume_unwind(p),
         }
+    }
+
+    /// `block_on` for a `Send + 'static` main: it runs as an ordinary
+    /// goroutine 1 that any M may poll, as Go's main does, and this thread
+    /// only waits for it. Main then shares Ms with the goroutines it talks
+    /// to (no thread hand-off per wake-up), and never waits behind a
+    /// syscall or long poll on the calling thread. What `#[gmp::main]` and
+    /// `#[gmp::test]` use when main is `Send`. A panic in main is re-raised
+    /// here after teardown.
+    #[track_caller]
+    pub fn block_on_goroutine<F>(&self, fut: F) -> F::Output
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.block_on_goroutine_at(fut, Location::caller())
+    }
+
+    /// `block_on_goroutine` recording `site` as main's creation site.
+    #[doc(hidden)]
+    pub fn block_on_goroutine_at<F>(&self, fut: F, site: &'static Location<'static>) -> F::Output
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        if on_m() {
+            panic!(
+                "Runtime::block_on_goroutine called from inside a gmp runtime: \
+                 a goroutine must .await instead of blocking its M"
+            );
+        }
+        let sched = self.new_sched();
+        crate::sysmon::start(&sched);
+        crate::sigquit::register(&sched);
+        let handle = lockedm::spawn_main_goroutine(&sched, fut, site);
+        let out = lockedm::run_main_goroutine(&sched, handle);
+        if let Some(text) = sched.deadlock.lock().unwrap().take() {
+            panic!("{text}");
+        }
+        match out.expect("main goroutine did not finish") {
+            Ok(v) => v,
+            Err(e) if e.is_panic() => resume_unwind(e.into_panic()),
+            Err(e) => panic!("gmp: main goroutine ended without finishing: {e}"),
+        }
+    }
+
+    fn new_sched(&self) -> Arc<Sched> {
+        let netpoll = self
+            .netpoller
+            .as_ref()
+            .map(|f| f().unwrap_or_else(|e| panic!("gmp: cannot create the netpoller: {e}")));
+        Sched::new(
+            self.procs,
+            Config {
+                unhandled_panic: self.unhandled_panic,
+                debug: self.debug,
+                sigquit_exit: self.sigquit_exit,
+                trace: self.trace.clone(),
+                exit_on_deadlock: self.exit_on_deadlock,
+            },
+            netpoll,
+        )
     }
 }
 

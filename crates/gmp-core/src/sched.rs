@@ -3,27 +3,29 @@
 //! the idle P and M lists (runtime/proc.go).
 //!
 //! Every M runs `schedule` while it holds a P. `find_runnable` looks, in
-//! Go's order, at: main (M0 only), the global queue every 61st tick, the
-//! local queue (runnext first), the global queue, the netpoller, and the
-//! other Ps' queues (stealing, at most half the busy Ps' worth of spinning
-//! Ms). Finding nothing, the M puts its P on the idle list, re-checks once
-//! more if it was spinning, then either blocks in the netpoller (exactly
-//! one M does) or sleeps on its note until `startm` hands it a P.
+//! Go's order, at: the global queue every 61st tick, the local queue
+//! (runnext first), the global queue, the netpoller, and the other Ps'
+//! queues (stealing, at most half the busy Ps' worth of spinning Ms).
+//! Finding nothing, the M puts its P on the idle list, re-checks once more
+//! if it was spinning, then either blocks in the netpoller (exactly one M
+//! does) or sleeps on its note until `startm` hands it a P.
 //!
-//! Work that appears calls `wakep`: if a P is idle and no M is spinning,
-//! one M is started spinning; the spinning M that finds work wakes the next
-//! one (`resetspinning`). This keeps at most one M searching per burst and
-//! lets an idle runtime sleep with zero CPU.
+//! Work that appears calls `wakep` (Go's `newproc` and `ready` do it every
+//! time): if a P is idle and no M is spinning, one M is started spinning;
+//! the spinning M that finds work wakes the next one (`resetspinning`).
+//! This keeps at most one M searching per burst and lets an idle runtime
+//! sleep with zero CPU.
 //!
-//! Main (goroutine 1) is not Send and lives on the `block_on` thread, M0.
-//! It behaves like a G locked to M0 (Go's `lockedg`): its wake sets a flag
-//! and, when M0 sleeps, wakes M0; an M0 with no P asks for one
-//! (`main_wants_p`), and the next P released, or the next M to reach a
-//! 61st tick, hands its P to M0.
+//! An M whose P was taken while it sat in a syscall or one long poll gets
+//! a P back before its goroutine runs on (`wait_for_p`, Go's
+//! `exitsyscall`): Ps that are released go to such Ms (`pwait`) before
+//! the idle list, and an M at its 61st schedule tick hands its P over.
+//! Main (goroutine 1) lives on the `block_on` thread, M0, which polls
+//! nothing else (`lockedm.rs`); it takes its P the same way.
 
 use crate::allgs::AllGs;
-use crate::g::{self, GPtr, Header, PollOutcome};
-use crate::gstate::{AfterPoll, MAIN, SCHEDULED};
+use crate::g::{GPtr, Header, PollOutcome};
+use crate::gstate::{AfterPoll, MAIN};
 use crate::m::M;
 use crate::netpoll::Netpoller;
 use crate::p::{self, status_of, status_word, P};
@@ -32,9 +34,9 @@ use crate::status::{GStatus, WaitReason};
 use crate::UnhandledPanic;
 use std::cell::{Cell, RefCell};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
-use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -45,14 +47,7 @@ pub(crate) const BUDGET: u32 = 128;
 /// Observability hooks on the hot paths (tracer checks, latency sampling,
 /// spawn counters). The `without-observability` feature compiles them out,
 /// only to measure what they cost when the runtime has them switched off.
-const HOOKS: bool = cfg!(not(feature = "without-observability"));
-
-/// Global-queue length per P beyond which a P-less spawner waits; see
-/// `throttle_pless_spawner`.
-const PLESS_SPAWN_LIMIT: usize = 256;
-/// The longest a P-less spawner waits at a time (the Ps may all be stuck
-/// in long polls of their own).
-const PLESS_WAIT: Duration = Duration::from_millis(10);
+pub(crate) const HOOKS: bool = cfg!(not(feature = "without-observability"));
 
 /// How many goroutine ids a P takes from the global counter at once
 /// (Go's `_GoidCacheBatch`).
@@ -76,10 +71,11 @@ pub(crate) struct Config {
 /// and must not drag the scheduler's hot fields along.
 #[repr(align(128))]
 pub(crate) struct Sched {
-    pub(crate) procs: usize,
-    pub(crate) allp: Box<[P]>,
-    /// Go's `sched.lock`: global run queue, idle Ps, idle Ms.
-    lock: Mutex<SchedLocked>,
+    /// GOMAXPROCS: Ps `0..gomaxprocs` are in use (`procresize.rs`).
+    pub(crate) gomaxprocs: AtomicUsize,
+    pub(crate) allp: crate::allp::AllP,
+    /// Go's `sched.lock`: idle Ps, idle Ms, Ms waiting for a P.
+    pub(crate) lock: Mutex<SchedLocked>,
     /// Go's `sched.runq`.
     pub(crate) globq: crate::globrunq::GlobRunq,
     pub(crate) npidle: AtomicUsize,
@@ -88,15 +84,15 @@ pub(crate) struct Sched {
     mnext: AtomicU64,
     /// Ms alive in their scheduler loop (M0 included).
     mlive: Mutex<usize>,
-    mlive_cv: Condvar,
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
     pub(crate) allgs: AllGs,
     goidgen: AtomicU64,
     pub(crate) shutdown: AtomicBool,
     pub(crate) m0: Arc<M>,
-    main_g: Mutex<Option<GPtr>>,
-    main_ptr: std::sync::atomic::AtomicPtr<Header>,
-    main_wants_p: AtomicBool,
+    pub(crate) main_g: Mutex<Option<GPtr>>,
+    pub(crate) main_ptr: std::sync::atomic::AtomicPtr<Header>,
+    /// Ms in `pwait` (read without the sched lock on the 61st tick).
+    npwait: AtomicUsize,
     pub(crate) netpoll: Option<Arc<dyn Netpoller>>,
     /// Stands in for the netpoller when none is installed: the M that
     /// waits for the next timer sleeps on it.
@@ -110,7 +106,6 @@ pub(crate) struct Sched {
     pub(crate) start: Instant,
     coarse_ms: AtomicU32,
     pub(crate) config: Config,
-    coprimes: Vec<usize>,
     pub(crate) sysmon: crate::sysmon::SysmonCtl,
     // metrics
     pub(crate) steals: AtomicU64,
@@ -128,15 +123,24 @@ pub(crate) struct Sched {
     pub(crate) tracer: Option<crate::trace::Tracer>,
 }
 
-struct SchedLocked {
-    pidle: Vec<usize>,
+pub(crate) struct SchedLocked {
+    pub(crate) pidle: Vec<usize>,
     midle: Vec<Arc<M>>,
+    /// Ms that need a P to go on with what they are doing: one whose
+    /// syscall or long poll lost its P (Go's `exitsyscall`), or M0 with
+    /// main runnable. A P that is released goes to the first of them
+    /// before the idle list, so `pwait` is empty whenever `pidle` is not.
+    pwait: std::collections::VecDeque<Arc<M>>,
 }
 
 /// What `find_runnable` found.
 enum Found {
-    G(GPtr, bool),
-    Main,
+    /// Run this G; `inherit` when it takes over the current time slice
+    /// (it came from `runnext`).
+    G {
+        g: GPtr,
+        inherit: bool,
+    },
     /// The M has no P now and must stop (`stopm`).
     Stop,
     Shutdown,
@@ -159,10 +163,12 @@ pub(crate) struct MCtx {
     /// The park about to happen can be completed by a plain thread.
     pub(crate) wait_external: Cell<bool>,
     pub(crate) spinning: Cell<bool>,
+    /// Inside `gmp::syscall`'s closure: a spawn or wake from there never
+    /// waits for a P.
+    pub(crate) in_syscall: Cell<bool>,
     rng: Cell<u64>,
     /// While polling the netpoller: woken Gs are collected, then injected.
     batch: RefCell<Option<Vec<GPtr>>>,
-    main_yielded: Cell<bool>,
     pub(crate) trace_buf: RefCell<Vec<crate::trace::Event>>,
 }
 
@@ -235,9 +241,9 @@ impl MCtx {
             wait_reason: Cell::new(WaitReason::None),
             wait_external: Cell::new(false),
             spinning: Cell::new(false),
+            in_syscall: Cell::new(false),
             rng: Cell::new(seed),
             batch: RefCell::new(None),
-            main_yielded: Cell::new(false),
             trace_buf: RefCell::new(Vec::new()),
         }
     }
@@ -306,13 +312,13 @@ impl Sched {
         netpoll: Option<Arc<dyn Netpoller>>,
     ) -> Arc<Sched> {
         let tracer = config.trace.clone().map(crate::trace::Tracer::new);
-        let coprimes = (1..=procs).filter(|&c| gcd(c, procs) == 1).collect();
         Arc::new(Sched {
-            procs,
-            allp: (0..procs).map(P::new).collect(),
+            gomaxprocs: AtomicUsize::new(procs),
+            allp: crate::allp::AllP::new(procs),
             lock: Mutex::new(SchedLocked {
                 pidle: (0..procs).rev().collect(),
                 midle: Vec::new(),
+                pwait: Default::default(),
             }),
             globq: Default::default(),
             npidle: AtomicUsize::new(procs),
@@ -320,15 +326,14 @@ impl Sched {
             nmidle: AtomicUsize::new(0),
             mnext: AtomicU64::new(2),
             mlive: Mutex::new(0),
-            mlive_cv: Condvar::new(),
             threads: Mutex::new(Vec::new()),
             allgs: AllGs::new((4 * procs).max(16).next_power_of_two()),
             goidgen: AtomicU64::new(1),
             shutdown: AtomicBool::new(false),
-            m0: Arc::new(M::new(1, true)),
+            m0: Arc::new(M::new(1)),
             main_g: Mutex::new(None),
             main_ptr: std::sync::atomic::AtomicPtr::new(ptr::null_mut()),
-            main_wants_p: AtomicBool::new(false),
+            npwait: AtomicUsize::new(0),
             netpoll,
             parker: crate::netpoll::ParkPoller::default(),
             netpoll_blocked: AtomicBool::new(false),
@@ -337,7 +342,6 @@ impl Sched {
             start: Instant::now(),
             coarse_ms: AtomicU32::new(0),
             config,
-            coprimes,
             sysmon: crate::sysmon::SysmonCtl::default(),
             steals: AtomicU64::new(0),
             mparks: AtomicU64::new(0),
@@ -385,7 +389,7 @@ impl Sched {
         make: impl FnOnce(u64, u64) -> NonNull<Header>,
     ) -> NonNull<Header> {
         let parent = ctx.goid();
-        let locked = ctx.curp().and_then(|p| p.lock(ctx.m.id).map(|r| (p, r)));
+        let locked = self.lock_curp(ctx);
         let goid = match locked {
             Some((p, _)) => self.alloc_goid_locked(p),
             None => self.goidgen.fetch_add(1, Relaxed) + 1,
@@ -431,31 +435,37 @@ impl Sched {
                 self.spawned_nop.fetch_add(1, Relaxed);
                 self.globrunqput(g);
                 self.wakep();
-                if self.globq.len() > PLESS_SPAWN_LIMIT * self.procs {
-                    self.throttle_pless_spawner();
-                }
             }
         }
         ptr
     }
 
-    /// A goroutine whose P sysmon took mid-poll keeps running on its M
-    /// without one (a stackless G cannot be preempted). Go's preempted
-    /// goroutine would wait at the global tail while the Ps run what it
-    /// spawned; ours could keep spawning on its own thread faster than the
-    /// Ps run them, and everything readied meanwhile (a timer's goroutine
-    /// spilled from a full local ring, say) would queue behind thousands of
-    /// fresh goroutines. So once the global queue is long, the P-less
-    /// spawner waits (this M holds no P, so no one else waits with it)
-    /// until the Ps have drained half of it, for at most `PLESS_WAIT`.
-    #[cold]
-    fn throttle_pless_spawner(&self) {
-        let low = PLESS_SPAWN_LIMIT * self.procs / 2;
-        let start = Instant::now();
-        while self.globq.len() > low && !self.shutdown.load(Relaxed) && start.elapsed() < PLESS_WAIT
-        {
-            thread::sleep(Duration::from_micros(20));
+    /// The current P, locked for an owner-side put from inside a poll.
+    #[inline]
+    fn lock_curp(&self, ctx: &MCtx) -> Option<(&P, u64)> {
+        if let Some(p) = ctx.p.get().map(|i| &self.allp[i]) {
+            if let Some(restore) = p.lock(ctx.m.id) {
+                return Some((p, restore));
+            }
         }
+        self.lock_curp_slow(ctx)
+    }
+
+    /// The poll has no P: sysmon took it (a long poll, or a syscall that
+    /// has returned). GOMAXPROCS bounds the goroutine code running at
+    /// once, so like Go's `exitsyscall` this M waits for a P before it
+    /// spawns or wakes anything, instead of running on beside the M that
+    /// took the P. Inside `gmp::syscall` itself (or at shutdown) the
+    /// caller falls back to the global queue.
+    #[cold]
+    fn lock_curp_slow(&self, ctx: &MCtx) -> Option<(&P, u64)> {
+        if ctx.in_syscall.get() || ctx.curg.get().is_none() || self.shutdown.load(Acquire) {
+            return None;
+        }
+        ctx.p.set(None);
+        let p = self.acquirep_polling(ctx)?;
+        let restore = p.lock(ctx.m.id)?;
+        Some((p, restore))
     }
 
     /// `ready` on an M of this runtime. Returns the G back when it must go
@@ -465,8 +475,7 @@ impl Sched {
             b.push(g);
             return None;
         }
-        let p = ctx.curp()?;
-        let Some(restore) = p.lock(ctx.m.id) else {
+        let Some((p, restore)) = self.lock_curp(ctx) else {
             return Some(g);
         };
         if HOOKS {
@@ -476,53 +485,19 @@ impl Sched {
         None
     }
 
-    /// `runqput(p, g, next=true)` from a locked P, then unlock and `wakep`.
-    /// Only work another M could take right away is worth waking one for:
-    /// a G alone in runnext runs here as soon as the current G parks (see
-    /// design.md, "wakep only for stealable work").
+    /// `runqput(p, g, next=true)` from a locked P, then unlock and `wakep`,
+    /// as Go's `newproc` and `ready` do: if a P is idle and no M spins, one
+    /// M starts spinning, and if the current G keeps running instead of
+    /// parking it steals `runnext` after its ~3us grace. The `nmspinning`
+    /// check keeps this to one M per burst (design.md, "wakep").
+    #[inline]
     fn runqput_next(&self, p: &P, restore: u64, g: GPtr) {
         let over = p.runq.put(g.into_raw().as_ptr(), true);
-        let stealable = over.is_some() || p.runq.ring_nonempty();
         p.unlock(restore);
         if let Some(batch) = over {
             self.globrunqput_batch(batch);
         }
-        if stealable {
-            self.wakep();
-        }
-    }
-
-    // ---- main (goroutine 1, locked to M0) ----
-
-    pub(crate) fn set_main(&self, g: GPtr) {
-        self.main_ptr.store(g.as_ptr().as_ptr(), Release);
-        *self.main_g.lock().unwrap() = Some(g);
-    }
-
-    fn main_ready(&self) -> bool {
-        let p = self.main_ptr.load(Acquire);
-        // SAFETY: main_ptr is set while block_on's GPtr keeps main alive.
-        !p.is_null() && unsafe { (*p).state.load() } & SCHEDULED != 0
-    }
-
-    fn ready_main(&self) {
-        // Pairs with the fence in `stopm`: either M0 sees main ready before
-        // it sleeps, or we see it parked.
-        fence(SeqCst);
-        if self.m0.parked.load(Relaxed) {
-            let mut l = self.lock.lock().unwrap();
-            if let Some(i) = l.midle.iter().position(|m| m.is_m0) {
-                let m0 = l.midle.swap_remove(i);
-                self.nmidle.fetch_sub(1, Relaxed);
-                m0.parked.store(false, Relaxed);
-                drop(l);
-                m0.notewakeup(None, false);
-                return;
-            }
-        }
-        if self.netpoll_blocked.load(SeqCst) {
-            self.poller().netpoll_break();
-        }
+        self.wakep();
     }
 
     pub(crate) fn netpoll_is_blocked(&self) -> bool {
@@ -549,7 +524,7 @@ impl Sched {
             }
         })
         .flatten()
-        .unwrap_or_else(|| crate::rt::fastrandn(self.procs as u32) as usize)
+        .unwrap_or_else(|| crate::rt::fastrandn(self.gomaxprocs() as u32) as usize)
     }
 
     /// Go's `wakeNetPoller`: a timer due at `when` was added. If an M is
@@ -583,7 +558,7 @@ impl Sched {
         if size == 0 {
             return None;
         }
-        let mut n = size.min(size / self.procs + 1);
+        let mut n = size.min(size / self.gomaxprocs() + 1);
         if max > 0 {
             n = n.min(max);
         }
@@ -648,31 +623,80 @@ impl Sched {
 
     // ---- idle Ps and Ms ----
 
-    fn pidleget_locked(&self, l: &mut SchedLocked) -> Option<usize> {
+    pub(crate) fn pidleget_locked(&self, l: &mut SchedLocked) -> Option<usize> {
         let p = l.pidle.pop()?;
         self.npidle.fetch_sub(1, SeqCst);
         self.sysmon.wake_if_sleeping();
         Some(p)
     }
 
-    /// Go's `pidleput`, except that a P released while M0 waits for one to
-    /// run main goes straight to M0.
-    fn pidleput_locked(&self, l: &mut SchedLocked, p: usize) {
+    /// Go's `pidleput`, except that an M waiting for a P (`pwait`) gets
+    /// it first.
+    pub(crate) fn pidleput_locked(&self, l: &mut SchedLocked, p: usize) {
+        if p >= self.gomaxprocs() {
+            // GOMAXPROCS shrank while this P was in use. Its timers, if
+            // any, are noticed by sysmon's overdue-timer check.
+            self.retire_locked(p);
+            return;
+        }
         self.allp[p].status.store(p::PIDLE, Release);
-        if self.main_wants_p.swap(false, AcqRel) {
-            self.m0.notewakeup(Some(p), false);
+        if self.pwait_handoff_locked(l, p) {
             return;
         }
         l.pidle.push(p);
         self.npidle.fetch_add(1, SeqCst);
     }
 
-    pub(crate) fn pidleget_for_syscall(&self) -> Option<usize> {
-        let mut l = self.lock.lock().unwrap();
-        self.pidleget_locked(&mut l)
+    /// Hand P `p` to the first M in `pwait`, if any.
+    fn pwait_handoff_locked(&self, l: &mut SchedLocked, p: usize) -> bool {
+        match l.pwait.pop_front() {
+            Some(m) => {
+                self.npwait.fetch_sub(1, SeqCst);
+                m.notewakeup(Some(p), false);
+                true
+            }
+            None => false,
+        }
     }
 
-    fn acquirep(&self, ctx: &MCtx, p: usize) {
+    /// Go's `exitsyscall` slow path, for an M that must not go on without
+    /// a P: an idle one if there is one, else wait in `pwait` until a P is
+    /// released (`pidleput`) or handed over at another M's 61st schedule
+    /// tick. None when the runtime shuts down meanwhile.
+    pub(crate) fn wait_for_p(&self, ctx: &MCtx) -> Option<usize> {
+        let mut l = self.lock.lock().unwrap();
+        if let Some(p) = self.pidleget_locked(&mut l) {
+            return Some(p);
+        }
+        if self.shutdown.load(Acquire) {
+            return None;
+        }
+        l.pwait.push_back(ctx.m.clone());
+        self.npwait.fetch_add(1, SeqCst);
+        drop(l);
+        loop {
+            // A wake without a P is either teardown (which empties `pwait`)
+            // or a stale main wake-up meant for M0's other sleep.
+            if let (Some(p), _) = ctx.m.notesleep() {
+                return Some(p);
+            }
+            if self.shutdown.load(Acquire) {
+                return None;
+            }
+        }
+    }
+
+    /// `wait_for_p` for an M in the middle of a poll: the P it gets is
+    /// held as if the poll had started on it (retakeable, `(me, POLLING)`).
+    pub(crate) fn acquirep_polling(&self, ctx: &MCtx) -> Option<&P> {
+        let pi = self.wait_for_p(ctx)?;
+        let pp = &self.allp[pi];
+        ctx.p.set(Some(pi));
+        pp.begin_poll(ctx.m.id);
+        Some(pp)
+    }
+
+    pub(crate) fn acquirep(&self, ctx: &MCtx, p: usize) {
         debug_assert!(ctx.p.get().is_none());
         self.allp[p]
             .status
@@ -714,11 +738,6 @@ impl Sched {
                 }
             },
         };
-        if self.main_wants_p.swap(false, AcqRel) {
-            drop(l);
-            self.m0.notewakeup(Some(p), spinning);
-            return;
-        }
         let m = l.midle.pop();
         if let Some(m) = &m {
             self.nmidle.fetch_sub(1, Relaxed);
@@ -733,7 +752,7 @@ impl Sched {
 
     fn newm(&self, p: usize, spinning: bool) {
         let id = self.mnext.fetch_add(1, Relaxed);
-        let m = Arc::new(M::new(id, false));
+        let m = Arc::new(M::new(id));
         // Ms hold an Arc<Sched>; reconstruct one from a G-free path.
         let sched = self.arc();
         *self.mlive.lock().unwrap() += 1;
@@ -768,6 +787,15 @@ impl Sched {
     /// Go's `handoffp`: P `p` lost its M (syscall, long poll). Start an M
     /// for it if there is work, else put it on the idle list.
     pub(crate) fn handoffp(&self, p: usize) {
+        if p >= self.gomaxprocs() {
+            let l = self.lock.lock().unwrap();
+            if p >= self.gomaxprocs() {
+                self.retire_locked(p);
+                drop(l);
+                self.wakep();
+                return;
+            }
+        }
         let pp = &self.allp[p];
         // SAFETY: sysmon took P from its M (status CAS), so it is ours
         // until handed on; the yielded goroutines must not wait for
@@ -776,6 +804,13 @@ impl Sched {
         if !pp.runq.is_empty() || !self.globq.is_empty() {
             self.startm(Some(p), false);
             return;
+        }
+        if self.npwait.load(SeqCst) != 0 {
+            // An M back from a syscall (or M0, for main) needs it.
+            let mut l = self.lock.lock().unwrap();
+            if self.pwait_handoff_locked(&mut l, p) {
+                return;
+            }
         }
         if self.nmspinning.load(SeqCst) + self.npidle.load(SeqCst) == 0
             && self
@@ -786,10 +821,18 @@ impl Sched {
             self.startm(Some(p), true);
             return;
         }
-        if self.main_wants_p.load(Acquire) {
-            self.startm(Some(p), false);
-            return;
+        // The last running P must leave an M to watch the network (Go:
+        // "nobody is polling network, need to wakeup another M").
+        if let Some(np) = &self.netpoll {
+            if np.has_waiters()
+                && !self.netpoll_blocked.load(SeqCst)
+                && self.npidle.load(SeqCst) + 1 >= self.gomaxprocs()
+            {
+                self.startm(Some(p), false);
+                return;
+            }
         }
+        let when = pp.timers.timer0.load(Acquire);
         let mut l = self.lock.lock().unwrap();
         if !self.globq.is_empty() {
             drop(l);
@@ -797,6 +840,11 @@ impl Sched {
             return;
         }
         self.pidleput_locked(&mut l, p);
+        drop(l);
+        // Its timers still need an M to run them (Go's `wakeNetPoller`).
+        if when != crate::timer::NO_TIMER {
+            self.wake_netpoller(when);
+        }
     }
 
     /// Go's `stopm`: park this M until it is handed a P. False on shutdown.
@@ -807,52 +855,45 @@ impl Sched {
             if self.shutdown.load(Acquire) || self.deadlocked.load(Acquire) {
                 return false;
             }
-            if ctx.m.is_m0 {
-                ctx.m.parked.store(true, Relaxed);
-                fence(SeqCst);
-                if self.main_ready() {
-                    ctx.m.parked.store(false, Relaxed);
-                    if let Some(p) = self.pidleget_locked(&mut l) {
-                        drop(l);
-                        self.acquirep(ctx, p);
-                        return true;
-                    }
-                    self.main_wants_p.store(true, Release);
-                } else {
-                    l.midle.push(ctx.m.clone());
-                    self.nmidle.fetch_add(1, Relaxed);
-                }
-            } else {
-                l.midle.push(ctx.m.clone());
-                self.nmidle.fetch_add(1, Relaxed);
-            }
-            // The M that leaves the whole runtime idle, with no poller and
-            // no syscall under way, watches for a deadlock.
-            let watch = self.npidle.load(SeqCst) == self.procs
-                && !self.netpoll_blocked.load(SeqCst)
-                && self.nmsys.load(SeqCst) == 0;
+            l.midle.push(ctx.m.clone());
+            self.nmidle.fetch_add(1, Relaxed);
+            let watch = self.leaves_runtime_idle();
             drop(l);
             self.mparks.fetch_add(1, Relaxed);
-            let woken = if watch {
-                let epoch = self.activity_epoch();
-                match ctx.m.notesleep_timeout(crate::checkdead::GRACE) {
-                    Some(w) => w,
-                    None => {
-                        if self.checkdead(epoch) {
-                            return false;
-                        }
-                        ctx.m.notesleep()
-                    }
-                }
-            } else {
-                ctx.m.notesleep()
+            let Some((nextp, spinning)) = self.notesleep_watching(ctx, watch) else {
+                return false;
             };
-            let (nextp, spinning) = woken;
             if let Some(p) = nextp {
                 self.acquirep(ctx, p);
                 ctx.spinning.set(spinning);
                 return true;
             }
+        }
+    }
+
+    /// Whether an M about to sleep leaves the whole runtime idle, with no
+    /// poller and no syscall under way: that M watches for a deadlock.
+    pub(crate) fn leaves_runtime_idle(&self) -> bool {
+        self.npidle.load(SeqCst) == self.gomaxprocs()
+            && !self.netpoll_blocked.load(SeqCst)
+            && self.nmsys.load(SeqCst) == 0
+    }
+
+    /// Sleep on the M's note; when `watch`, run `checkdead` after the
+    /// grace period. None when a deadlock was declared.
+    pub(crate) fn notesleep_watching(
+        &self,
+        ctx: &MCtx,
+        watch: bool,
+    ) -> Option<(Option<usize>, bool)> {
+        if !watch {
+            return Some(ctx.m.notesleep());
+        }
+        let epoch = self.activity_epoch();
+        match ctx.m.notesleep_timeout(crate::checkdead::GRACE) {
+            Some(w) => Some(w),
+            None if self.checkdead(epoch) => None,
+            None => Some(ctx.m.notesleep()),
         }
     }
 
@@ -875,12 +916,13 @@ impl Sched {
     pub(crate) fn quiescent_locked(&self) -> Option<MutexGuard<'_, impl Sized>> {
         let l = self.lock.lock().unwrap();
         let quiet = !self.shutdown.load(SeqCst)
-            && self.npidle.load(SeqCst) == self.procs
+            && self.npidle.load(SeqCst) == self.gomaxprocs()
             && !self.netpoll_blocked.load(SeqCst)
             && self.nmsys.load(SeqCst) == 0
             && self.globq.is_empty()
             && self.allp.iter().all(|p| p.runq.is_empty())
-            && !self.main_ready();
+            && !self.main_ready()
+            && l.pwait.is_empty();
         quiet.then_some(l)
     }
 
@@ -888,18 +930,12 @@ impl Sched {
     pub(crate) fn declare_deadlock(&self, text: String) {
         *self.deadlock.lock().unwrap() = Some(text);
         self.deadlocked.store(true, SeqCst);
-        let m0 = {
-            let mut l = self.lock.lock().unwrap();
-            let i = l.midle.iter().position(|m| m.is_m0);
-            i.map(|i| {
-                self.nmidle.fetch_sub(1, Relaxed);
-                l.midle.swap_remove(i)
-            })
-        };
-        if let Some(m0) = m0 {
-            m0.parked.store(false, Relaxed);
-            m0.notewakeup(None, false);
-        }
+        // M0 (block_on's thread) sleeps on its own note, never in `midle`.
+        self.m0.notewakeup(None, false);
+    }
+
+    pub(crate) fn is_deadlocked(&self) -> bool {
+        self.deadlocked.load(Acquire)
     }
 
     // ---- find_runnable ----
@@ -911,12 +947,11 @@ impl Sched {
                 return Found::Shutdown;
             }
             let pi = ctx.p.get().expect("find_runnable without a P");
-            let p = &self.allp[pi];
-            let is_m0 = ctx.m.is_m0;
-            self.check_timers(p);
-            if is_m0 && !ctx.main_yielded.get() && self.main_ready() {
-                return Found::Main;
+            if pi >= self.gomaxprocs() && self.retirep(ctx, pi) {
+                return Found::Stop;
             }
+            let p = &self.allp[pi];
+            self.check_timers(p);
             // Fairness: every 61st tick look at the global queue first, so
             // two goroutines that keep readying each other via runnext
             // cannot starve it.
@@ -925,83 +960,67 @@ impl Sched {
                     // SAFETY: this M holds P in RUNNING.
                     unsafe { self.flush_yieldq(p) };
                     if let Some(g) = self.globrunqget(p, 1) {
-                        return Found::G(g, false);
+                        return Found::G { g, inherit: false };
                     }
                 }
-                if is_m0 && self.main_ready() {
-                    return Found::Main;
-                }
-                if !is_m0 && self.main_wants_p.load(Acquire) {
-                    // Go's startlockedm: M0 needs a P to run main.
-                    let l = self.lock.lock().unwrap();
-                    if self.main_wants_p.swap(false, AcqRel) {
-                        ctx.p.set(None);
-                        p.status.store(p::PIDLE, Release);
-                        drop(l);
-                        self.m0.notewakeup(Some(pi), false);
-                        return Found::Stop;
-                    }
-                    drop(l);
+                if self.npwait.load(Relaxed) != 0 && self.handoff_to_waiter(ctx, p) {
+                    return Found::Stop;
                 }
                 // With the global queue empty, its head would be this P's
                 // oldest yielder: take that one and keep the others here
                 // (see `yieldq_to_local`).
                 // SAFETY: this M holds P in RUNNING.
                 if let Some(g) = unsafe { p.owned() }.yieldq.pop_front() {
-                    return Found::G(g, false);
+                    return Found::G { g, inherit: false };
                 }
             }
             if let Some((g, inherit)) = p.runq.get() {
                 // SAFETY: run queues own one reference per entry.
-                return Found::G(
-                    unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) },
-                    inherit,
-                );
-            }
-            // A yielding main (goroutine 1, which only M0 runs) takes its
-            // turn before this P's yielders go round again.
-            if is_m0 && self.main_ready() {
-                return Found::Main;
+                let g = unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) };
+                if inherit && p.preempt.load(Relaxed) {
+                    // A runnext chain has shared one time slice for 10ms
+                    // (goroutines waking each other through any waker):
+                    // end it as Go's preemption would, sending the next
+                    // one to the global tail behind everything queued.
+                    self.end_inherited_slice(p, g);
+                    continue 'top;
+                }
+                return Found::G { g, inherit };
             }
             // SAFETY: this M holds P in RUNNING.
             if let Some(g) = unsafe { self.yieldq_to_local(p) } {
-                return Found::G(g, false);
+                return Found::G { g, inherit: false };
             }
             // SAFETY: this M holds P in RUNNING.
             unsafe { self.flush_yieldq(p) };
             if !self.globq.is_empty() {
                 if let Some(g) = self.globrunqget(p, 0) {
-                    return Found::G(g, false);
+                    return Found::G { g, inherit: false };
                 }
-            }
-            if is_m0 && self.main_ready() {
-                return Found::Main;
             }
             if let Some(np) = &self.netpoll {
                 if np.has_waiters() && !self.netpoll_blocked.load(Acquire) {
                     if let Some(g) = self.netpoll_inject(ctx, &**np, Some(Duration::ZERO)) {
-                        return Found::G(g, false);
+                        return Found::G { g, inherit: false };
                     }
                 }
             }
             // Steal, but keep spinning Ms under half the busy Ps.
             let npidle = self.npidle.load(SeqCst);
-            if ctx.spinning.get() || 2 * self.nmspinning.load(SeqCst) < self.procs - npidle {
+            let busy = self.gomaxprocs().saturating_sub(npidle);
+            if ctx.spinning.get() || 2 * self.nmspinning.load(SeqCst) < busy {
                 if !ctx.spinning.get() {
                     ctx.spinning.set(true);
                     self.nmspinning.fetch_add(1, SeqCst);
                 }
                 if let Some(g) = self.steal_work(ctx, pi) {
-                    return Found::G(g, false);
+                    return Found::G { g, inherit: false };
                 }
             }
             // Nothing: give up the P.
             let mut l = self.lock.lock().unwrap();
             if self.shutdown.load(Acquire) {
                 return Found::Shutdown;
-            }
-            if is_m0 && self.main_ready() {
-                return Found::Main;
             }
             ctx.p.set(None);
             self.pidleput_locked(&mut l, pi);
@@ -1040,7 +1059,7 @@ impl Sched {
                 self.poll_until.store(0, SeqCst);
                 let next = self.earliest_timer();
                 let mut woken = Vec::new();
-                if !(self.shutdown.load(SeqCst) || is_m0 && self.main_ready()) {
+                if !self.shutdown.load(SeqCst) {
                     let now = self.nanotime_of(Instant::now());
                     let timeout = (next != crate::timer::NO_TIMER)
                         .then(|| Duration::from_nanos(next.saturating_sub(now)));
@@ -1063,14 +1082,14 @@ impl Sched {
                         let first = it.next();
                         self.inject_local(&self.allp[np], it);
                         if let Some(g) = first {
-                            return Found::G(g, false);
+                            return Found::G { g, inherit: false };
                         }
                     } else {
                         drop(l);
                         self.inject_global(woken);
                     }
                 }
-                // Look again (main, new work, the next timer).
+                // Look again (new work, the next timer).
                 let mut l = self.lock.lock().unwrap();
                 if let Some(np) = self.pidleget_locked(&mut l) {
                     drop(l);
@@ -1082,10 +1101,29 @@ impl Sched {
         }
     }
 
+    /// The 61st-tick check found Ms waiting for a P (a syscall that lost
+    /// its P, or M0 with main runnable): like Go's `startlockedm`, give
+    /// them this one and stop. The yielders go to the global queue first,
+    /// so they do not wait behind the other M's poll.
+    #[cold]
+    fn handoff_to_waiter(&self, ctx: &MCtx, p: &P) -> bool {
+        let mut l = self.lock.lock().unwrap();
+        if l.pwait.is_empty() {
+            return false;
+        }
+        // SAFETY: this M holds P in RUNNING.
+        unsafe { self.flush_yieldq(p) };
+        ctx.p.set(None);
+        self.pidleput_locked(&mut l, p.id);
+        true
+    }
+
     /// Go's `stealWork`: 4 passes over the other Ps in a random order;
     /// runnext only on the last.
     fn steal_work(&self, ctx: &MCtx, pi: usize) -> Option<GPtr> {
-        let n = self.procs;
+        // Every P that exists: a retired one whose M has not noticed yet
+        // may still hold goroutines.
+        let n = self.allp.len();
         if n == 1 {
             return None;
         }
@@ -1101,7 +1139,7 @@ impl Sched {
                 }
             }
             let r = ctx.fastrand() as usize;
-            let step = self.coprimes[(r >> 16) % self.coprimes.len()];
+            let step = coprime_step(n, r >> 16);
             let mut pos = r % n;
             for _ in 0..n {
                 if self.shutdown.load(Relaxed) {
@@ -1114,7 +1152,7 @@ impl Sched {
                 }
                 let victim = &self.allp[vi];
                 let st = status_of(victim.status.load(Relaxed));
-                if st == p::PIDLE {
+                if st == p::PIDLE || st == p::PDEAD {
                     continue;
                 }
                 let running = st == p::PPOLLING || st == p::PLOCKED;
@@ -1130,6 +1168,18 @@ impl Sched {
             }
         }
         None
+    }
+
+    /// The time slice a runnext chain inherited is over: `g` goes to the
+    /// global queue (Go's `gopreempt_m`) and the next pick starts a fresh
+    /// slice, so the 61st-tick check and the local ring get their turn.
+    #[cold]
+    fn end_inherited_slice(&self, p: &P, g: GPtr) {
+        p.preempt.store(false, Relaxed);
+        p.schedtick
+            .store(p.schedtick.load(Relaxed).wrapping_add(1), Relaxed);
+        g.header().set_status(GStatus::Runnable);
+        self.globrunqput(g);
     }
 
     // ---- netpoll integration ----
@@ -1176,7 +1226,7 @@ impl Sched {
         }
         let n = gs.len();
         self.globq.put_batch(gs);
-        for _ in 0..n.min(self.procs) {
+        for _ in 0..n.min(self.gomaxprocs()) {
             if self.npidle.load(SeqCst) == 0 {
                 break;
             }
@@ -1186,21 +1236,20 @@ impl Sched {
 
     // ---- schedule / execute ----
 
-    /// The M's scheduler loop. `main` polls the main future (M0 only) and
-    /// returns true when it completed; the loop then returns.
+    /// The M's scheduler loop, until the runtime shuts down.
     ///
     /// Whether the runtime traces is fixed when it is built, so the loop
     /// is monomorphised on it once here: the untraced loop carries no
     /// trace test, and no trace state across polls.
-    pub(crate) fn schedule(&self, ctx: &MCtx, main: &mut dyn FnMut(&MCtx) -> bool) {
+    pub(crate) fn schedule(&self, ctx: &MCtx) {
         if HOOKS && self.tracer.is_some() {
-            self.schedule_g::<true>(ctx, main);
+            self.schedule_g::<true>(ctx);
         } else {
-            self.schedule_g::<false>(ctx, main);
+            self.schedule_g::<false>(ctx);
         }
     }
 
-    fn schedule_g<const TRACED: bool>(&self, ctx: &MCtx, main: &mut dyn FnMut(&MCtx) -> bool) {
+    fn schedule_g<const TRACED: bool>(&self, ctx: &MCtx) {
         loop {
             if ctx.p.get().is_none() {
                 let got = {
@@ -1219,17 +1268,14 @@ impl Sched {
             match self.find_runnable(ctx) {
                 Found::Shutdown => return,
                 Found::Stop => {
+                    if ctx.spinning.replace(false) {
+                        self.nmspinning.fetch_sub(1, SeqCst);
+                    }
                     if !self.stopm(ctx) {
                         return;
                     }
                 }
-                Found::Main => {
-                    self.resetspinning(ctx);
-                    if self.poll_main_g::<TRACED>(ctx, main) {
-                        return;
-                    }
-                }
-                Found::G(g, inherit) => {
+                Found::G { g, inherit } => {
                     self.resetspinning(ctx);
                     self.execute_g::<TRACED>(ctx, g, inherit);
                 }
@@ -1248,7 +1294,7 @@ impl Sched {
         }
     }
 
-    fn begin_slice(&self, ctx: &MCtx, p: &P, inherit: bool) {
+    pub(crate) fn begin_slice(&self, ctx: &MCtx, p: &P, inherit: bool) {
         if !inherit {
             p.schedtick
                 .store(p.schedtick.load(Relaxed).wrapping_add(1), Relaxed);
@@ -1264,7 +1310,7 @@ impl Sched {
     }
 
     /// Leave a poll: keep the P if sysmon did not take it.
-    fn end_poll(&self, ctx: &MCtx) {
+    pub(crate) fn end_poll(&self, ctx: &MCtx) {
         ctx.curg.set(None);
         if let Some(pi) = ctx.p.get() {
             if !self.allp[pi].end_poll(ctx.m.id) {
@@ -1338,7 +1384,7 @@ impl Sched {
 
     /// Record a run slice (cold: only with GMP_TRACE).
     #[cold]
-    fn trace_run(&self, ctx: &MCtx, pid: usize, goid: u64, t0: u64, end: u8) {
+    pub(crate) fn trace_run(&self, ctx: &MCtx, pid: usize, goid: u64, t0: u64, end: u8) {
         let end = match end {
             0 => "done",
             1 => "yield",
@@ -1398,7 +1444,7 @@ impl Sched {
     /// # Safety
     /// The caller owns P (its M holds it in RUNNING, or sysmon took it).
     #[inline]
-    unsafe fn flush_yieldq(&self, p: &P) {
+    pub(crate) unsafe fn flush_yieldq(&self, p: &P) {
         // SAFETY: caller contract.
         let own = unsafe { p.owned() };
         if !own.yieldq.is_empty() {
@@ -1432,110 +1478,52 @@ impl Sched {
         Some(first)
     }
 
-    /// `execute` for goroutine 1, on M0.
-    #[inline(always)]
-    fn poll_main_g<const TRACED: bool>(
-        &self,
-        ctx: &MCtx,
-        main: &mut dyn FnMut(&MCtx) -> bool,
-    ) -> bool {
-        let mg = self.main_g.lock().unwrap().as_ref().map(|g| g.clone_ref());
-        let Some(mg) = mg else { return true };
-        let p = ctx.curp().expect("poll_main without a P");
-        self.begin_slice(ctx, p, false);
-        ctx.main_yielded.set(false);
-        if mg.header().state.transition_to_running().is_err() {
-            return true;
-        }
-        mg.header().set_status(GStatus::Running);
-        ctx.curg.set(Some(mg.as_ptr()));
-        let t0 = if TRACED { self.trace_now() } else { 0 };
-        let pid = p.id;
-        p.begin_poll(ctx.m.id);
-        let done = main(ctx);
-        self.end_poll(ctx);
-        if TRACED {
-            let end = match (done, ctx.self_yield.get()) {
-                (true, _) => 0,
-                (false, true) => 1,
-                (false, false) => 2,
-            };
-            self.trace_run(ctx, pid, 1, t0, end);
-        }
-        if done {
-            mg.header().state.transition_to_complete();
-            mg.header().set_status(GStatus::Dead);
-            return true;
-        }
-        let after = if ctx.self_yield.get() {
-            mg.yield_after_poll()
-        } else {
-            mg.park_after_poll(
-                ctx.wait_reason.get(),
-                ctx.wait_external.get(),
-                self.coarse_ms(),
-            )
-        };
-        if after == AfterPoll::Requeue {
-            // Main yielded: let queued goroutines run before polling it
-            // again (Go puts a yielding main on the global queue).
-            ctx.main_yielded.set(true);
-        }
-        false
-    }
-
     // ---- runtime start / teardown ----
 
-    /// Wait for every M but the caller to leave its loop, then drop every
-    /// goroutine that never finished. Nothing is polled after this starts.
+    /// The program ends (main returned, or a deadlock): nothing is polled
+    /// again. Idle Ms and Ms waiting for a P are sent home; an M still
+    /// inside a poll (a syscall, a long poll) is not waited for: it
+    /// finishes that poll on its own thread, sees `shutdown`, and sweeps
+    /// up after itself (`m_exit`), so the goroutine it polled is dropped
+    /// there. What nobody runs any more is dropped here.
     pub(crate) fn teardown(&self) {
         self.shutdown.store(true, SeqCst);
         let idle: Vec<Arc<M>> = {
             let mut l = self.lock.lock().unwrap();
             self.nmidle.store(0, Relaxed);
-            l.midle.drain(..).collect()
+            self.npwait.store(0, SeqCst);
+            let waiting = std::mem::take(&mut l.pwait);
+            l.midle.drain(..).chain(waiting).collect()
         };
         for m in idle {
             m.notewakeup(None, false);
         }
         self.poller().netpoll_break();
         self.sysmon.stop();
-        {
-            let mut n = self.mlive.lock().unwrap();
-            while *n > 1 {
-                // Ms that were mid-transition when we emptied the idle list
-                // see `shutdown` under the sched lock; wake any stragglers.
-                let (g, _) = self
-                    .mlive_cv
-                    .wait_timeout(n, Duration::from_millis(5))
-                    .unwrap();
-                n = g;
-                if *n > 1 {
-                    let more: Vec<Arc<M>> = self.lock.lock().unwrap().midle.drain(..).collect();
-                    for m in more {
-                        m.notewakeup(None, false);
-                    }
-                    self.poller().netpoll_break();
-                }
-            }
-        }
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap());
-        for t in threads {
-            let _ = t.join();
-        }
         self.sysmon.join();
-        // No M runs now: empty the queues (dropping runnable references).
+        // Ms are not joined: a detached thread ends when its poll does.
+        drop(std::mem::take(&mut *self.threads.lock().unwrap()));
+        self.sweep();
+        self.main_ptr.store(ptr::null_mut(), Release);
+        drop(self.main_g.lock().unwrap().take());
+    }
+
+    /// Drop what no one will run: the global queue, the local queues, and
+    /// the futures of unfinished goroutines (a G being polled right now is
+    /// only marked; its M drops the future when the poll returns). Runs at
+    /// teardown and again as each M leaves, for what a poll in flight
+    /// spawned or queued meanwhile. Every step is safe against other
+    /// sweeps and against Ms finishing their polls.
+    fn sweep(&self) {
         for p in self.allp.iter() {
-            // SAFETY: no M runs, so no one else touches any P.
-            unsafe { p.owned() }.yieldq.clear();
             for g in p.runq.drain() {
                 // SAFETY: run queue entries own one reference.
                 drop(unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) });
             }
         }
         while self.globq.pop().is_some() {}
-        // Drop the futures of unfinished goroutines. Their drops may wake
-        // or spawn others; with `shutdown` set that runs nothing.
+        // Drops may wake or spawn others; with `shutdown` set that runs
+        // nothing, and the loop takes what they registered.
         loop {
             let gs = self.allgs.take_all();
             if gs.is_empty() {
@@ -1545,19 +1533,29 @@ impl Sched {
                 g.close();
             }
         }
-        self.main_ptr.store(ptr::null_mut(), Release);
-        drop(self.main_g.lock().unwrap().take());
     }
 
     pub(crate) fn m_enter(&self) {
         *self.mlive.lock().unwrap() += 1;
     }
 
-    fn m_exit(&self) {
-        let mut n = self.mlive.lock().unwrap();
-        *n -= 1;
-        drop(n);
-        self.mlive_cv.notify_all();
+    /// An M leaves its loop for good: give back its P, its spinning
+    /// count and its trace events; after shutdown, sweep.
+    pub(crate) fn m_exit(&self, ctx: &MCtx) {
+        if let Some(pi) = ctx.p.take() {
+            // SAFETY: this M holds P.
+            unsafe { self.flush_yieldq(&self.allp[pi]) };
+            let mut l = self.lock.lock().unwrap();
+            self.pidleput_locked(&mut l, pi);
+        }
+        if ctx.spinning.replace(false) {
+            self.nmspinning.fetch_sub(1, SeqCst);
+        }
+        self.trace_flush(ctx);
+        if self.shutdown.load(SeqCst) {
+            self.sweep();
+        }
+        *self.mlive.lock().unwrap() -= 1;
     }
 
     pub(crate) fn mcount(&self) -> usize {
@@ -1602,47 +1600,8 @@ fn mstart(sched: Arc<Sched>, m: Arc<M>, p: usize, spinning: bool) {
     let _enter = Enter::new(&ctx);
     sched.acquirep(&ctx, p);
     ctx.spinning.set(spinning);
-    sched.schedule(&ctx, &mut |_| unreachable!("only M0 polls main"));
-    if let Some(pi) = ctx.p.take() {
-        let mut l = sched.lock.lock().unwrap();
-        sched.pidleput_locked(&mut l, pi);
-    }
-    if ctx.spinning.get() {
-        sched.nmspinning.fetch_sub(1, SeqCst);
-    }
-    sched.trace_flush(&ctx);
-    sched.m_exit();
-}
-
-/// Run `main` as goroutine 1 on the calling thread (M0) until it returns.
-pub(crate) fn run_main(sched: &Arc<Sched>, main: &mut dyn FnMut(&MCtx) -> bool) {
-    let ctx = MCtx::new(Arc::clone(sched), Arc::clone(&sched.m0));
-    let _enter = Enter::new(&ctx);
-    sched.m_enter();
-    {
-        let mut l = sched.lock.lock().unwrap();
-        let p = sched.pidleget_locked(&mut l).expect("a P for M0");
-        drop(l);
-        sched.acquirep(&ctx, p);
-    }
-    sched.schedule(&ctx, main);
-    if let Some(pi) = ctx.p.take() {
-        let mut l = sched.lock.lock().unwrap();
-        l.pidle.push(pi);
-        sched.allp[pi].status.store(p::PIDLE, Release);
-        sched.npidle.fetch_add(1, SeqCst);
-    }
-    if ctx.spinning.get() {
-        sched.nmspinning.fetch_sub(1, SeqCst);
-    }
-    sched.trace_flush(&ctx);
-    sched.teardown();
-    if let Some(t) = &sched.tracer {
-        if let Err(e) = t.write(sched.procs) {
-            eprintln!("gmp: cannot write the execution trace: {e}");
-        }
-    }
-    sched.m_exit();
+    sched.schedule(&ctx);
+    sched.m_exit(&ctx);
 }
 
 fn gcd(a: usize, b: usize) -> usize {
@@ -1653,20 +1612,13 @@ fn gcd(a: usize, b: usize) -> usize {
     }
 }
 
-/// Create the main goroutine's G: a header whose wakes signal M0.
-pub(crate) fn new_main_g(sched: &Arc<Sched>, site: &'static std::panic::Location<'static>) -> GPtr {
-    let header = Header::new(
-        sched,
-        g::go_vtable::<std::future::Pending<()>>(),
-        1,
-        0,
-        site,
-        false,
-        true,
-    );
-    let ptr = g::new_go(header, std::future::pending::<()>());
-    // SAFETY: fresh G with two references: registry + ours.
-    unsafe { sched.allgs.insert(0, GPtr::from_raw(ptr)) };
-    // SAFETY: the second reference.
-    unsafe { GPtr::from_raw(ptr) }
+/// A step coprime with `n` picked from `r`, so that `pos += step` visits
+/// every P once in a random order (Go's `randomOrder`).
+#[inline]
+fn coprime_step(n: usize, r: usize) -> usize {
+    let mut step = 1 + r % n;
+    while gcd(step, n) != 1 {
+        step = step % n + 1;
+    }
+    step
 }

@@ -59,7 +59,7 @@ impl Sched {
         let threads = self.mcount() + 1; // + sysmon
         let mut s = format!(
             "SCHED {ms}ms: gomaxprocs={} idleprocs={} threads={} spinningthreads={} idlethreads={} runqueue={}",
-            self.procs,
+            self.gomaxprocs(),
             idle,
             threads,
             self.nmspinning.load(Relaxed),
@@ -68,7 +68,7 @@ impl Sched {
         );
         if !detail {
             s.push_str(" [");
-            for (i, p) in self.allp.iter().enumerate() {
+            for (i, p) in self.allp.iter().take(self.gomaxprocs()).enumerate() {
                 if i > 0 {
                     s.push(' ');
                 }
@@ -82,7 +82,7 @@ impl Sched {
             " gcwaiting=0 nmidlelocked=0 stopwait=0 sysmonwait={}",
             u8::from(self.sysmon.is_sleeping())
         );
-        for p in self.allp.iter() {
+        for p in self.allp.iter().take(self.gomaxprocs()) {
             let w = p.status.load(Relaxed);
             let st = match status_of(w) {
                 crate::p::PIDLE => 0,

@@ -4,13 +4,16 @@
 //! Entering marks the P `_Psyscall`; sysmon hands such a P to another M
 //! after one round (>= 20us), so the P's other goroutines keep running.
 //! Leaving takes the P back if it is still ours (`exitsyscallfast`), else
-//! any idle P; failing both, the goroutine finishes its poll without a P
-//! and the M stops afterwards (`exitsyscall0`).
+//! any idle P; failing both, the M waits until a P is handed to it before
+//! the goroutine runs on (`exitsyscall0`: Go parks the G on the global
+//! queue; a stackless G is mid-poll on this M's stack, so the M waits in
+//! its place). GOMAXPROCS therefore bounds the goroutine code running at
+//! once, syscalls aside.
 
 use crate::p::{self, status_word};
 use crate::sched::with_current;
 use crate::status::GStatus;
-use std::sync::atomic::Ordering::{AcqRel, Relaxed, Release, SeqCst};
+use std::sync::atomic::Ordering::{AcqRel, Relaxed, SeqCst};
 
 /// Run a blocking closure on this M without holding up the P's other
 /// goroutines. Outside a goroutine it just calls `f`.
@@ -20,6 +23,7 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
     let state = with_current(|ctx| {
         let g = ctx.curg.get()?;
         ctx.sched.nmsys.fetch_add(1, SeqCst);
+        ctx.in_syscall.set(true);
         let pi = ctx.p.get()?;
         let pp = &ctx.sched.allp[pi];
         let me = ctx.m.id;
@@ -52,9 +56,8 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
     struct Exit(bool);
     impl Drop for Exit {
         fn drop(&mut self) {
-            if self.0 {
-                exitsyscall();
-            }
+            with_current(|ctx| ctx.in_syscall.set(false));
+            exitsyscall(self.0);
             with_current(|ctx| ctx.sched.nmsys.fetch_sub(1, SeqCst));
         }
     }
@@ -62,32 +65,35 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-fn exitsyscall() {
+/// `entered`: the syscall started with a P in `_Psyscall` (else the P was
+/// already gone, taken during a long poll).
+fn exitsyscall(entered: bool) {
     with_current(|ctx| {
         let me = ctx.m.id;
-        let Some(pi) = ctx.p.get() else { return };
         let sched = &ctx.sched;
-        let pp = &sched.allp[pi];
-        if pp
-            .status
-            .compare_exchange(
-                status_word(me, p::PSYSCALL),
-                status_word(me, p::PPOLLING),
-                AcqRel,
-                Relaxed,
-            )
-            .is_err()
-        {
+        let kept = entered
+            && ctx.p.get().is_some_and(|pi| {
+                sched.allp[pi]
+                    .status
+                    .compare_exchange(
+                        status_word(me, p::PSYSCALL),
+                        status_word(me, p::PPOLLING),
+                        AcqRel,
+                        Relaxed,
+                    )
+                    .is_ok()
+            });
+        // A P kept across a GOMAXPROCS decrease is given up here.
+        let retired = kept
+            && ctx
+                .p
+                .get()
+                .is_some_and(|pi| pi >= sched.gomaxprocs() && sched.retirep(ctx, pi));
+        if !kept || retired {
+            // exitsyscallfast failed: any idle P, else wait for one. We
+            // are mid-poll, so it becomes ours in POLLING state.
             ctx.p.set(None);
-            // exitsyscallfast: any idle P will do; we are mid-poll, so it
-            // becomes ours in POLLING state.
-            if let Some(np) = sched.pidleget_for_syscall() {
-                let npp = &sched.allp[np];
-                npp.polltick
-                    .store(npp.polltick.load(Relaxed).wrapping_add(1), Relaxed);
-                npp.status.store(status_word(me, p::PPOLLING), Release);
-                ctx.p.set(Some(np));
-            }
+            let _ = sched.acquirep_polling(ctx);
         }
         if let Some(g) = ctx.curg.get() {
             // SAFETY: curg is the G being polled on this M.

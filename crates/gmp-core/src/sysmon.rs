@@ -88,7 +88,7 @@ fn sysmon(sched: Arc<Sched>) {
             syscalltick: 0,
             syscallwhen: now,
         };
-        sched.procs
+        sched.allp.len()
     ];
     let ctl = &sched.sysmon;
     let mut delay = MIN_DELAY;
@@ -123,12 +123,24 @@ fn sysmon(sched: Arc<Sched>) {
         let now = Instant::now();
         sched.set_coarse_now(now);
         schedtrace(&mut next_trace, now);
-        if sched.npidle.load(SeqCst) == sched.procs {
+        if obs.len() < sched.allp.len() {
+            // GOMAXPROCS grew.
+            let fresh = PObs {
+                schedtick: 0,
+                schedwhen: now,
+                polltick: 0,
+                pollwhen: now,
+                syscalltick: 0,
+                syscallwhen: now,
+            };
+            obs.resize(sched.allp.len(), fresh);
+        }
+        if sched.npidle.load(SeqCst) == sched.gomaxprocs() {
             // Every P idle: nothing to retake, sleep until one is taken
             // (or the next SCHED line is due).
             let mut g = ctl.lock.lock().unwrap();
             ctl.sleeping.store(true, SeqCst);
-            while !*g && sched.npidle.load(SeqCst) == sched.procs {
+            while !*g && sched.npidle.load(SeqCst) == sched.gomaxprocs() {
                 match trace {
                     None => g = ctl.cv.wait(g).unwrap(),
                     Some(_) => {
@@ -166,6 +178,15 @@ fn sysmon(sched: Arc<Sched>) {
                 }
             }
         }
+        // Go: timers that should have run already (their P is stuck in
+        // a long poll, or was retired) get an M started for them.
+        let next = sched.earliest_timer();
+        if next != crate::timer::NO_TIMER
+            && next < sched.nanotime_of(now)
+            && !sched.netpoll_is_blocked()
+        {
+            sched.startm(None, false);
+        }
         if retake(&sched, &mut obs, now) > 0 {
             idle = 0;
         } else {
@@ -180,7 +201,7 @@ fn retake(sched: &Sched, obs: &mut [PObs], now: Instant) -> usize {
         let w = pp.status.load(SeqCst);
         let st = status_of(w);
         let o = &mut obs[i];
-        if st == p::PIDLE {
+        if st == p::PIDLE || st == p::PDEAD {
             continue;
         }
         let t = pp.schedtick.load(Relaxed);

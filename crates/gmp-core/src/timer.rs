@@ -81,6 +81,27 @@ impl PTimers {
         }
     }
 
+    /// Move every entry to `to` (a retired P's timers go to a live P).
+    /// Entries keep naming this P as their home; `fire` re-homes a
+    /// periodic timer when it re-arms, and a stop only miscounts a stale
+    /// entry. Returns the earliest deadline moved, or `NO_TIMER`.
+    pub(crate) fn move_to(&self, to: &PTimers) -> u64 {
+        let entries = {
+            let mut h = self.heap.lock().unwrap();
+            self.timer0.store(NO_TIMER, SeqCst);
+            std::mem::take(&mut *h)
+        };
+        let when = entries.peek().map_or(NO_TIMER, |Reverse(e)| e.when);
+        if when != NO_TIMER {
+            let mut h = to.heap.lock().unwrap();
+            h.extend(entries);
+            if when < to.timer0.load(Relaxed) {
+                to.timer0.store(when, SeqCst);
+            }
+        }
+        when
+    }
+
     /// Live (non-stale) timers, approximately.
     pub(crate) fn live(&self) -> usize {
         let n = self.heap.lock().unwrap().len();
@@ -187,6 +208,10 @@ impl TimerInner {
             // period * (1 + (now - when) / period)).
             st.when += st.period * (1 + missed);
             st.seq += 1;
+            if st.p >= sched.gomaxprocs() {
+                // Its P was retired (GOMAXPROCS shrank).
+                st.p = sched.timer_p();
+            }
             let e = Entry {
                 when: st.when,
                 seq: st.seq,

@@ -13,12 +13,18 @@
 //! fn main() {
 //!     async fn __gmp_main_body() -> Result<(), std::io::Error> { ... }
 //!     let rt = ::gmp::__private::build_or_exit(Some(4));
-//!     let result = ::gmp::__private::block_on_main(&rt, __gmp_main_body());
+//!     let result = ::gmp::__private::main_or_exit(|| {
+//!         (&&::gmp::__private::MainFut::new(__gmp_main_body())).run_main(&rt, site)
+//!     });
 //!     ::gmp::__private::MainResult::report(result);
+//!     ::gmp::__private::exit_now(0);
 //! }
 //! ```
 //! The body is kept in a nested `async fn` with the user's own signature, so
 //! `return`, `?` and type errors behave exactly as in the written function.
+//! `run_main` picks, at compile time, an ordinary goroutine 1 when the body
+//! is `Send` (any M polls it, as in Go) and a main locked to this thread
+//! otherwise.
 //!
 //! Compile-fail cases (non-`async` fn, arguments, generics, unknown or
 //! malformed attribute arguments) are reported with `compile_error!` at the
@@ -269,10 +275,16 @@ fn expand_main(f: &ItemFn, cfg: &Config) -> TokenStream2 {
     };
     let run = quote_spanned! {span=>
         let __gmp_rt = ::gmp::__private::build_or_exit(#procs);
+        let __gmp_site = ::core::panic::Location::caller();
         #[allow(clippy::let_unit_value)]
-        let __gmp_result = ::gmp::__private::block_on_main(&__gmp_rt, #body_name());
+        let __gmp_result = ::gmp::__private::main_or_exit(|| {
+            #[allow(unused_imports)]
+            use ::gmp::__private::{RunAsGoroutine as _, RunOnThisThread as _};
+            (&&::gmp::__private::MainFut::new(#body_name())).run_main(&__gmp_rt, __gmp_site)
+        });
         ::core::mem::drop(__gmp_rt);
         #report
+        ::gmp::__private::exit_now(0);
     };
     quote! {
         #(#attrs)*
@@ -299,7 +311,10 @@ fn expand_test(f: &ItemFn, cfg: &Config) -> TokenStream2 {
             #procs
             .build()
             .expect("#[gmp::test]: building the gmp runtime failed");
-        __gmp_rt.block_on(#body_name())
+        let __gmp_site = ::core::panic::Location::caller();
+        #[allow(unused_imports)]
+        use ::gmp::__private::{RunAsGoroutine as _, RunOnThisThread as _};
+        (&&::gmp::__private::MainFut::new(#body_name())).run_main(&__gmp_rt, __gmp_site)
     };
     quote! {
         #[::core::prelude::v1::test]

@@ -40,7 +40,7 @@ pub mod runtime {
     pub use crate::rt::{Builder, Runtime, UnhandledPanic};
     pub use gmp_core::rt::{
         dump, fastrandn, goid, gomaxprocs, goroutines, gosched, metrics, num_goroutine,
-        GoroutineInfo, Gosched, Histogram, Metrics, G_HEADER_SIZE,
+        set_gomaxprocs, GoroutineInfo, Gosched, Histogram, Metrics, G_HEADER_SIZE, MAX_GOMAXPROCS,
     };
     pub use gmp_core::{
         parse_debug, parse_maxprocs, DebugConfig, GStatus, WaitReason, DEBUG_ENV, MAXPROCS_ENV,
@@ -65,28 +65,85 @@ pub mod __private {
         }
     }
 
-    /// `#[gmp::main]`'s `block_on`: a deadlock ends the process with exit
-    /// code 2 as in Go (the report is already on stderr); other panics
-    /// unwind as usual.
-    #[track_caller]
-    pub fn block_on_main<F: std::future::Future>(rt: &crate::Runtime, fut: F) -> F::Output {
-        let site = std::panic::Location::caller();
-        let r =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on_at(fut, site)));
-        match r {
-            Ok(v) => v,
-            Err(p) => {
-                let text = p
-                    .downcast_ref::<String>()
-                    .map(|s| s.as_str())
-                    .or_else(|| p.downcast_ref::<&str>().copied())
-                    .unwrap_or("");
-                if text.starts_with(gmp_core::DEADLOCK_MSG) {
-                    std::process::exit(2);
-                }
-                std::panic::resume_unwind(p)
-            }
+    /// Main's future, run in the fastest shape it allows: an ordinary
+    /// goroutine 1 that any M polls when it is `Send + 'static`, else
+    /// locked to this thread (`block_on`). The choice is made at compile
+    /// time by autoref: `(&&MainFut::new(f)).run_main(..)` resolves to
+    /// [`RunAsGoroutine`] on `&MainFut<F>` when its bounds hold and falls
+    /// back to [`RunOnThisThread`] on `MainFut<F>`.
+    pub struct MainFut<F>(std::cell::Cell<Option<F>>);
+
+    impl<F> MainFut<F> {
+        pub fn new(f: F) -> Self {
+            MainFut(std::cell::Cell::new(Some(f)))
         }
+
+        fn take(&self) -> F {
+            self.0.take().expect("gmp: main future taken twice")
+        }
+    }
+
+    pub trait RunAsGoroutine {
+        type Output;
+        fn run_main(
+            &self,
+            rt: &crate::Runtime,
+            site: &'static std::panic::Location<'static>,
+        ) -> Self::Output;
+    }
+
+    impl<F> RunAsGoroutine for &MainFut<F>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        type Output = F::Output;
+        fn run_main(
+            &self,
+            rt: &crate::Runtime,
+            site: &'static std::panic::Location<'static>,
+        ) -> F::Output {
+            rt.block_on_goroutine_at(self.take(), site)
+        }
+    }
+
+    pub trait RunOnThisThread {
+        type Output;
+        fn run_main(
+            &self,
+            rt: &crate::Runtime,
+            site: &'static std::panic::Location<'static>,
+        ) -> Self::Output;
+    }
+
+    impl<F: std::future::Future> RunOnThisThread for MainFut<F> {
+        type Output = F::Output;
+        fn run_main(
+            &self,
+            rt: &crate::Runtime,
+            site: &'static std::panic::Location<'static>,
+        ) -> F::Output {
+            rt.block_on_at(self.take(), site)
+        }
+    }
+
+    /// `#[gmp::main]`: run main; a panic in it (already reported by the
+    /// panic hook) or a deadlock (already reported by the runtime) ends
+    /// the process with code 2, as in Go.
+    pub fn main_or_exit<R>(run: impl FnOnce() -> R) -> R {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+            Ok(r) => r,
+            Err(_) => exit_now(2),
+        }
+    }
+
+    /// End the process at once, as Go does when main returns: flush
+    /// stdout (the trace file is complete by now) and exit, without
+    /// waiting for goroutines still inside a syscall or a long poll.
+    pub fn exit_now(code: i32) -> ! {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        std::process::exit(code)
     }
 
     /// `#[gmp::main]` on a `Result`-returning main: print `Error: {e:?}`
@@ -101,7 +158,7 @@ pub mod __private {
         fn report(self) {
             if let Err(e) = self {
                 eprintln!("Error: {e:?}");
-                std::process::exit(1);
+                exit_now(1);
             }
         }
     }

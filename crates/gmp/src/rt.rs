@@ -57,7 +57,8 @@ impl Builder {
 }
 
 /// A gmp runtime. `block_on` runs a future as goroutine 1 (main) on the
-/// calling thread; when it returns, the remaining goroutines are dropped.
+/// calling thread (`block_on_goroutine`: on any M, for a `Send` future);
+/// when it returns, the remaining goroutines are dropped.
 #[derive(Debug)]
 pub struct Runtime {
     inner: gmp_core::Runtime,
@@ -92,5 +93,32 @@ impl Runtime {
         site: &'static std::panic::Location<'static>,
     ) -> F::Output {
         self.inner.block_on_at(fut, site)
+    }
+
+    /// Run a `Send + 'static` `fut` as main (goroutine 1), polled by any M
+    /// like every other goroutine, and wait here until it completes; see
+    /// [`gmp_core::Runtime::block_on_goroutine`]. `#[gmp::main]` and
+    /// `#[gmp::test]` use it whenever main is `Send`.
+    #[track_caller]
+    pub fn block_on_goroutine<F>(&self, fut: F) -> F::Output
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.inner
+            .block_on_goroutine_at(fut, std::panic::Location::caller())
+    }
+
+    #[doc(hidden)]
+    pub fn block_on_goroutine_at<F>(
+        &self,
+        fut: F,
+        site: &'static std::panic::Location<'static>,
+    ) -> F::Output
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.inner.block_on_goroutine_at(fut, site)
     }
 }
