@@ -359,3 +359,27 @@ fn steal_from_a_thief() {
         assert_each_once(&all, 4);
     });
 }
+
+/// GOMAXPROCS shrinks (`retire_locked`): the retired P's owner drains its
+/// queue, runnext included, into the global queue while a thief steals
+/// from it on its last pass. Every G ends up exactly once in the global
+/// queue or with the thief.
+#[test]
+fn retire_drain_vs_steal() {
+    model("retire_drain_vs_steal", || {
+        let items = Items::new();
+        let victim = new_q();
+        let thief_q = new_q();
+        victim.0.put(items.item(0), false);
+        victim.0.put(items.item(1), false);
+        victim.0.put(items.item(2), true);
+
+        let (v2, t2) = (victim.clone(), thief_q.clone());
+        let thief = thread::spawn(move || steal_all(&t2, &v2, true, false));
+
+        let mut all: Vec<usize> = victim.0.drain().into_iter().map(take).collect();
+        all.extend(thief.join().unwrap());
+        all.extend(drain(&victim));
+        assert_each_once(&all, 3);
+    });
+}
