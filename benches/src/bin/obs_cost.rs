@@ -15,7 +15,7 @@ fn main() {
     let which = std::env::args().nth(1).unwrap_or_default();
     let rt = gmp::Runtime::builder().procs(1).build().unwrap();
     match which.as_str() {
-        "spawn" => rt.block_on(async {
+        "spawn" => rt.block_on_goroutine(async {
             let (tx, rx) = gmp::chan::bounded::<()>(1);
             let left = Arc::new(AtomicUsize::new(SPAWNS));
             for _ in 0..SPAWNS {
@@ -28,7 +28,7 @@ fn main() {
             }
             rx.recv().await.unwrap();
         }),
-        "yield" => rt.block_on(async {
+        "yield" => rt.block_on_goroutine(async {
             let wg = gmp::sync::WaitGroup::new();
             for _ in 0..YIELDERS {
                 let wg2 = wg.clone();
@@ -42,7 +42,7 @@ fn main() {
             }
             wg.wait().await;
         }),
-        "pp" => rt.block_on(async {
+        "pp" => rt.block_on_goroutine(async {
             let (tx1, rx1) = gmp::chan::bounded::<u64>(0);
             let (tx2, rx2) = gmp::chan::bounded::<u64>(0);
             gmp::go(async move {

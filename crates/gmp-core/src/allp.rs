@@ -5,16 +5,17 @@
 //! keep `&P` references across polls, so Ps never move: they live in
 //! segments of doubling size (1, 2, 4, ... Ps), each allocated once, when
 //! GOMAXPROCS first reaches it, and kept until the runtime is dropped.
-//! Finding P `i` is a leading-zero count and one load.
+//! Finding P `i` is a leading-zero count and one load (the scheduler does
+//! it several times per schedule, so the segment bases are plain pointers
+//! rather than `OnceLock`s).
 //!
 //! Which Ps are in use is GOMAXPROCS's business (`procresize.rs`); a P
 //! beyond it is retired (`_Pdead`) but stays addressable, so a timer or a
 //! thief that still names it finds a valid, empty P.
 
 use crate::p::P;
-use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::Ordering::{Acquire, Release};
-use std::sync::OnceLock;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicPtr, AtomicUsize};
 
 /// Segment `k` holds Ps `2^k - 1 .. 2^(k+1) - 1`; 17 segments cover the
 /// largest GOMAXPROCS accepted (`2^16`).
@@ -24,7 +25,9 @@ const SEGS: usize = 17;
 pub(crate) const MAX_PROCS: usize = (1 << SEGS) - 1;
 
 pub(crate) struct AllP {
-    segs: [OnceLock<Box<[P]>>; SEGS],
+    /// Segment `k`'s first P, null until allocated. Set once (under the
+    /// caller's serialization of `grow`), freed only by `Drop`.
+    segs: [AtomicPtr<P>; SEGS],
     /// Ps `0..len` exist (the high-water mark of GOMAXPROCS).
     len: AtomicUsize,
 }
@@ -55,10 +58,12 @@ impl AllP {
         }
         for i in have..n {
             let (k, _) = seg_of(i);
-            self.segs[k].get_or_init(|| {
+            if self.segs[k].load(Relaxed).is_null() {
                 let first = (1 << k) - 1;
-                (first..first + (1 << k)).map(P::new).collect()
-            });
+                let seg: Box<[P]> = (first..first + (1 << k)).map(P::new).collect();
+                // Release: a reader that sees the pointer sees the Ps.
+                self.segs[k].store(Box::into_raw(seg).cast::<P>(), Release);
+            }
         }
         self.len.store(n, Release);
     }
@@ -81,9 +86,24 @@ impl std::ops::Index<usize> for AllP {
     #[inline]
     fn index(&self, i: usize) -> &P {
         let (k, off) = seg_of(i);
-        match self.segs[k].get() {
-            Some(seg) => &seg[off],
-            None => panic!("gmp: P {i} does not exist"),
+        let base = self.segs[k].load(Acquire);
+        assert!(!base.is_null(), "gmp: P {i} does not exist");
+        // SAFETY: a non-null base points to segment `k`'s `2^k` Ps, made
+        // by `grow` and freed only when `self` drops; `off < 2^k`.
+        unsafe { &*base.add(off) }
+    }
+}
+
+impl Drop for AllP {
+    fn drop(&mut self) {
+        for (k, seg) in self.segs.iter_mut().enumerate() {
+            let base = *seg.get_mut();
+            if !base.is_null() {
+                let len = 1usize << k;
+                // SAFETY: `base` came from `Box::into_raw` of a boxed slice
+                // of `len` Ps in `grow`, and is freed only here.
+                drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(base, len)) });
+            }
         }
     }
 }

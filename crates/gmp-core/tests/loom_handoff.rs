@@ -117,7 +117,10 @@ impl Sched {
 fn run(with_p1_released: bool) {
     loom::model(move || {
         let s = Arc::new(Sched {
-            status: [AtomicU64::new(word(M1, SYSCALL)), AtomicU64::new(word(2, POLLING))],
+            status: [
+                AtomicU64::new(word(M1, SYSCALL)),
+                AtomicU64::new(word(2, POLLING)),
+            ],
             lock: Mutex::new(Locked::default()),
         });
         let me = Arc::new(Note::default());
