@@ -6,9 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-fn rt(procs: usize) -> gmp::Runtime {
-    gmp::Runtime::builder().procs(procs).build().unwrap()
-}
+mod support;
+use support::{is_child, rt, run_child};
 
 #[test]
 fn waitgroup_waits_for_all() {
@@ -209,20 +208,12 @@ fn once_runs_exactly_once_under_contention() {
     assert_eq!(after, 64);
 }
 
-fn run_child(name: &str) -> std::process::Output {
-    std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env("GMP_CHILD", name)
-        .output()
-        .unwrap()
-}
-
 /// Everyone in `wg.wait()` with nobody left to call `done`: Go's
 /// "all goroutines are asleep" instead of a hang.
 #[test]
 fn everyone_in_waitgroup_wait_is_a_deadlock() {
     const NAME: &str = "everyone_in_waitgroup_wait_is_a_deadlock";
-    if std::env::var("GMP_CHILD").as_deref() == Ok(NAME) {
+    if is_child(NAME) {
         let r = std::panic::catch_unwind(|| {
             rt(2).block_on(async {
                 let wg = WaitGroup::new();
@@ -242,9 +233,9 @@ fn everyone_in_waitgroup_wait_is_a_deadlock() {
         );
         return;
     }
-    let out = run_child(NAME);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let out = run_child(NAME, &[]);
+    let err = out.stderr.as_str();
+    assert!(out.success(), "{err}");
     assert!(
         err.contains("fatal error: all goroutines are asleep - deadlock!"),
         "{err}"
