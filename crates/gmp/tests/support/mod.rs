@@ -10,7 +10,7 @@
 use std::io::Write;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The environment variable naming the test a child process must run.
 pub const CHILD_ENV: &str = "GMP_CHILD";
@@ -37,6 +37,9 @@ pub struct ChildRun {
     pub stderr: String,
     /// From spawning the child to its exit.
     pub elapsed: Duration,
+    /// Wall-clock time its exit was seen (within a millisecond), to compare
+    /// with times the child printed.
+    pub exited_at: SystemTime,
 }
 
 impl ChildRun {
@@ -49,17 +52,23 @@ impl ChildRun {
     }
 }
 
-/// Runs this test binary again with only test `name` selected and
-/// `GMP_CHILD=name`, so that test's child branch runs alone in its own
-/// process. The child is killed, and the calling test fails, if it has
+/// Runs this test binary again with only test `name` selected (ignored
+/// or not) and `GMP_CHILD=name`, so that test's child branch runs alone in
+/// its own process. The child is killed, and the calling test fails, if it has
 /// not exited within [`CHILD_TIMEOUT`].
 pub fn run_child(name: &str, env: &[(&str, &str)]) -> ChildRun {
     let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, name)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    c.args([
+        "--exact",
+        name,
+        "--include-ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD_ENV, name)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     for (k, v) in env {
         c.env(k, v);
     }
@@ -95,11 +104,13 @@ pub fn run_child(name: &str, env: &[(&str, &str)]) -> ChildRun {
         std::thread::sleep(Duration::from_millis(1));
     };
     let elapsed = start.elapsed();
+    let exited_at = SystemTime::now();
     ChildRun {
         status,
         stdout: String::from_utf8_lossy(&out_reader.join().unwrap_or_default()).into_owned(),
         stderr: String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned(),
         elapsed,
+        exited_at,
     }
 }
 
