@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{cpu_time, is_child, rt, run_child, wait_for_reason, watchdog};
+use support::{cpu_time, is_child, poll_until, rt, run_child, wait_for_reason, watchdog};
 
 #[test]
 fn hundred_thousand_goroutines_complete_with_unique_ids() {
@@ -267,6 +267,13 @@ fn ping_pong_pair_does_not_starve_others() {
             }
         });
         let seen = third_rx.await.expect("the third goroutine was dropped");
+        // The pair was still going when the third ran, and still is.
+        poll_until(
+            Duration::from_secs(10),
+            "the pair to keep ping-ponging",
+            || rounds.load(SeqCst) > seen + 100,
+        )
+        .await;
         stop.store(true, SeqCst);
         a.await.unwrap();
         drop(b);

@@ -432,6 +432,11 @@ fn foreign_waker_ping_pong_cannot_hold_a_third_goroutine() {
         let spawned = Instant::now();
         let third = gmp::spawn(async { Instant::now() });
         let ran = third.await.unwrap();
+        let seen = rounds.load(SeqCst);
+        poll_until(POLL_LIMIT, "the pair to keep ping-ponging", || {
+            rounds.load(SeqCst) > seen + 100
+        })
+        .await;
         stop.store(true, SeqCst);
         a.await.unwrap();
         b.await.unwrap();
