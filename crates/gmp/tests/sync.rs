@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod support;
-use support::{is_child, rt, run_child};
+use support::{is_child, rt, run_child, wait_for_reason};
+
+const POLL_LIMIT: Duration = Duration::from_secs(10);
 
 #[test]
 fn waitgroup_waits_for_all() {
@@ -144,8 +146,8 @@ fn rwmutex_writer_preference() {
         let writer = gmp::spawn(async move {
             rw_w.write().await.push("writer");
         });
-        // Let the writer queue up behind the reader.
-        gmp::time::sleep(Duration::from_millis(5)).await;
+        // The writer queues up behind the reader.
+        wait_for_reason(writer.goid(), "sync.RWMutex.Lock", POLL_LIMIT).await;
         let rw_r = rw.clone();
         let late_reader = gmp::spawn(async move {
             let g = rw_r.read().await;
@@ -157,7 +159,8 @@ fn rwmutex_writer_preference() {
                 "reader-before"
             });
         });
-        gmp::time::sleep(Duration::from_millis(5)).await;
+        // The late reader queues up behind the pending writer.
+        wait_for_reason(late_reader.goid(), "sync.RWMutex.RLock", POLL_LIMIT).await;
         drop(r1);
         writer.await.unwrap();
         late_reader.await.unwrap();
