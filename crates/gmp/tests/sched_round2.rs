@@ -69,8 +69,11 @@ async fn main_sleeps_while_three_block(kind: Blocker) {
             f.fetch_add(1, SeqCst);
         });
     }
-    for round in ["right after the spawns", "with all three blocking"] {
-        if round != "right after the spawns" {
+    for (round, all_blocking) in [
+        ("right after the spawns", false),
+        ("with all three blocking", true),
+    ] {
+        if all_blocking {
             poll_until(POLL_LIMIT, "all three to start blocking", || {
                 entered.load(SeqCst) == 3
             })
