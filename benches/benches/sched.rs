@@ -6,19 +6,30 @@
 //! - yield_many: 200 goroutines each yielding 10,000 times (ns/yield)
 //! - idle_memory: RSS growth per parked goroutine, 1,000,000 of them
 //!   (bytes; each runtime measured in a fresh process)
+//! - wake_latency (procs 2 only): a parent goroutine that keeps computing
+//!   (no await) makes a child runnable, by spawning it (`_spawn`) or by a
+//!   channel send it is parked on (`_send`), while the other P is idle;
+//!   µs from the spawn/send to the child's first instruction, median of
+//!   `WAKE_SAMPLES` samples (its own table)
 //!
 //! `cargo bench -p gmp-benches --bench sched` (env BENCH_RUNS, default 5).
 
 use gmp_benches::{build_go, measure, once, per_op, print_table, rss_bytes, run_go_stat, Row};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const SPAWN_N: u64 = 1_000_000;
 const CHAIN_N: u64 = 1_000_000;
 const YIELD_G: u64 = 200;
 const YIELD_N: u64 = 10_000;
 const IDLE_N: u64 = 1_000_000;
+const WAKE_SAMPLES: usize = 200;
+/// The parent computes until the child has started, or this long; past
+/// it, it awaits, and the sample is whenever the child started.
+const WAKE_CAP: Duration = Duration::from_millis(20);
+/// Pause between samples, so the other P's thread is idle again.
+const WAKE_PAUSE: Duration = Duration::from_millis(1);
 
 fn gmp_rt(procs: usize) -> gmp::Runtime {
     gmp::Runtime::builder().procs(procs).build().unwrap()
@@ -150,6 +161,136 @@ fn tokio_yield_many(rt: &tokio::runtime::Runtime) -> f64 {
     })
 }
 
+/// How a wake_latency sample makes the child runnable.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    Spawn,
+    Send,
+}
+
+impl Wake {
+    fn workload(self) -> &'static str {
+        match self {
+            Wake::Spawn => "wake_latency_spawn",
+            Wake::Send => "wake_latency_send",
+        }
+    }
+}
+
+/// When the child started, in ns since `base` (+1, so 0 means "not yet").
+fn stamp(base: Instant, at: &AtomicU64) {
+    at.store(base.elapsed().as_nanos() as u64 + 1, Relaxed);
+}
+
+/// The parent's side of one sample, after it made the child runnable at
+/// `t0` (ns since `base`): compute until the child has started or
+/// `WAKE_CAP` has passed. Returns the start stamp if it came in time.
+fn compute_until_started(base: Instant, t0: u64, at: &AtomicU64) -> Option<u64> {
+    loop {
+        let v = at.load(Relaxed);
+        if v != 0 {
+            return Some(v);
+        }
+        if base.elapsed().as_nanos() as u64 > t0 + WAKE_CAP.as_nanos() as u64 {
+            return None;
+        }
+        std::hint::spin_loop();
+    }
+}
+
+fn median_us(mut v: Vec<u64>) -> f64 {
+    v.sort_unstable();
+    v[v.len() / 2] as f64 / 1000.0
+}
+
+fn gmp_wake_latency(rt: &gmp::Runtime, how: Wake) -> f64 {
+    rt.block_on(async move {
+        let parent = gmp::spawn(async move {
+            let base = Instant::now();
+            let at = Arc::new(AtomicU64::new(0));
+            let (tx, rx) = gmp::chan::bounded::<()>(1);
+            if how == Wake::Send {
+                let at = at.clone();
+                gmp::go(async move {
+                    while rx.recv().await.is_ok() {
+                        stamp(base, &at);
+                    }
+                });
+            }
+            let mut samples = Vec::with_capacity(WAKE_SAMPLES);
+            for _ in 0..WAKE_SAMPLES {
+                gmp::time::sleep(WAKE_PAUSE).await;
+                at.store(0, Relaxed);
+                let t0 = base.elapsed().as_nanos() as u64;
+                match how {
+                    Wake::Spawn => {
+                        let at = at.clone();
+                        gmp::go(async move { stamp(base, &at) });
+                    }
+                    Wake::Send => tx.try_send(()).unwrap(),
+                }
+                let started = match compute_until_started(base, t0, &at) {
+                    Some(v) => v,
+                    None => loop {
+                        gmp::time::sleep(Duration::from_micros(100)).await;
+                        let v = at.load(Relaxed);
+                        if v != 0 {
+                            break v;
+                        }
+                    },
+                };
+                samples.push(started - 1 - t0);
+            }
+            median_us(samples)
+        });
+        parent.await.unwrap()
+    })
+}
+
+fn tokio_wake_latency(rt: &tokio::runtime::Runtime, how: Wake) -> f64 {
+    rt.block_on(async move {
+        let parent = tokio::spawn(async move {
+            let base = Instant::now();
+            let at = Arc::new(AtomicU64::new(0));
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+            if how == Wake::Send {
+                let at = at.clone();
+                tokio::spawn(async move {
+                    while rx.recv().await.is_some() {
+                        stamp(base, &at);
+                    }
+                });
+            }
+            let mut samples = Vec::with_capacity(WAKE_SAMPLES);
+            for _ in 0..WAKE_SAMPLES {
+                tokio::time::sleep(WAKE_PAUSE).await;
+                at.store(0, Relaxed);
+                let t0 = base.elapsed().as_nanos() as u64;
+                match how {
+                    Wake::Spawn => {
+                        let at = at.clone();
+                        tokio::spawn(async move { stamp(base, &at) });
+                    }
+                    Wake::Send => tx.try_send(()).unwrap(),
+                }
+                let started = match compute_until_started(base, t0, &at) {
+                    Some(v) => v,
+                    None => loop {
+                        tokio::time::sleep(Duration::from_micros(100)).await;
+                        let v = at.load(Relaxed);
+                        if v != 0 {
+                            break v;
+                        }
+                    },
+                };
+                samples.push(started - 1 - t0);
+            }
+            median_us(samples)
+        });
+        parent.await.unwrap()
+    })
+}
+
 /// Child process: park IDLE_N goroutines and print the RSS growth per one.
 fn idle_memory_child(which: &str, procs: usize) {
     let before = rss_bytes();
@@ -270,4 +411,24 @@ fn main() {
         ));
     }
     print_table("ns/op", &["gmp", "tokio", "go"], &rows);
+
+    let mut wake_rows = Vec::new();
+    let (g, t) = (gmp_rt(2), tokio_rt(2));
+    for how in [Wake::Spawn, Wake::Send] {
+        let name = how.workload();
+        if !gmp_benches::selected(name) {
+            continue;
+        }
+        let gs = measure(|| gmp_wake_latency(&g, how));
+        let ts = measure(|| tokio_wake_latency(&t, how));
+        let gos = run_go_stat(go.as_deref(), name, 2);
+        wake_rows.push(Row::from_stats(name, 2, &[Some(gs), Some(ts), gos]));
+    }
+    if !wake_rows.is_empty() {
+        println!(
+            "\nwake_latency: median of {WAKE_SAMPLES} samples per run; the parent computes \
+             for up to {WAKE_CAP:?}, so a child that waits for it shows about that\n"
+        );
+        print_table("µs to child start", &["gmp", "tokio", "go"], &wake_rows);
+    }
 }

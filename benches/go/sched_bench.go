@@ -1,6 +1,10 @@
 // Go side of benches/benches/sched.rs: the same workloads on Go's runtime.
-// Usage: sched_bench -bench spawn_many|chained_spawn|yield_many|idle_memory -procs N -runs R
-// Prints: RESULT <bench> <procs> <median> <min> (ns/op, or bytes/goroutine)
+// Usage: sched_bench -bench spawn_many|chained_spawn|yield_many|idle_memory|
+//
+//	wake_latency_spawn|wake_latency_send -procs N -runs R
+//
+// Prints: RESULT <bench> <procs> <median> <min> (ns/op, bytes/goroutine,
+// or µs to child start for wake_latency)
 package main
 
 import (
@@ -104,6 +108,59 @@ func idleMemory() float64 {
 	return per
 }
 
+// wake_latency: see benches/benches/sched.rs. The parent goroutine makes
+// a child runnable (go statement or a send it is parked on), then computes
+// until the child has started or wakeCap has passed.
+const (
+	wakeSamples = 200
+	wakeCap     = 20 * time.Millisecond
+	wakePause   = time.Millisecond
+)
+
+func wakeLatency(send bool) float64 {
+	res := make(chan float64)
+	go func() {
+		base := time.Now()
+		var at int64
+		stamp := func() { atomic.StoreInt64(&at, int64(time.Since(base))+1) }
+		ch := make(chan struct{}, 1)
+		if send {
+			go func() {
+				for range ch {
+					stamp()
+				}
+			}()
+		}
+		samples := make([]float64, 0, wakeSamples)
+		for i := 0; i < wakeSamples; i++ {
+			time.Sleep(wakePause)
+			atomic.StoreInt64(&at, 0)
+			t0 := int64(time.Since(base))
+			if send {
+				ch <- struct{}{}
+			} else {
+				go stamp()
+			}
+			var v int64
+			for {
+				v = atomic.LoadInt64(&at)
+				if v != 0 || int64(time.Since(base)) > t0+int64(wakeCap) {
+					break
+				}
+			}
+			for v == 0 {
+				time.Sleep(100 * time.Microsecond)
+				v = atomic.LoadInt64(&at)
+			}
+			samples = append(samples, float64(v-1-t0)/1000)
+		}
+		close(ch)
+		sort.Float64s(samples)
+		res <- samples[len(samples)/2]
+	}()
+	return <-res
+}
+
 func main() {
 	bench := flag.String("bench", "spawn_many", "workload")
 	procs := flag.Int("procs", 1, "GOMAXPROCS")
@@ -113,6 +170,8 @@ func main() {
 	fns := map[string]func() float64{
 		"spawn_many": spawnMany, "chained_spawn": chainedSpawn,
 		"yield_many": yieldMany, "idle_memory": idleMemory,
+		"wake_latency_spawn": func() float64 { return wakeLatency(false) },
+		"wake_latency_send":  func() float64 { return wakeLatency(true) },
 	}
 	f, ok := fns[*bench]
 	if !ok {

@@ -4,9 +4,8 @@
 use futures::StreamExt;
 use gmp::chan::{bounded, never, RecvError, SendError, TryRecvError, TrySendError};
 
-fn rt(procs: usize) -> gmp::Runtime {
-    gmp::Runtime::builder().procs(procs).build().unwrap()
-}
+mod support;
+use support::rt;
 
 #[test]
 fn unbuffered_handoff() {

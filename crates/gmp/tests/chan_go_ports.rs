@@ -14,9 +14,8 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 
-fn rt(procs: usize) -> gmp::Runtime {
-    gmp::Runtime::builder().procs(procs).build().unwrap()
-}
+mod support;
+use support::rt;
 
 const fn scaled(n: usize) -> usize {
     if cfg!(debug_assertions) {

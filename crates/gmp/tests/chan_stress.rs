@@ -6,9 +6,8 @@ use gmp::chan::{bounded, Receiver, Sender};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-fn rt(procs: usize) -> gmp::Runtime {
-    gmp::Runtime::builder().procs(procs).build().unwrap()
-}
+mod support;
+use support::rt;
 
 /// Full size in release builds, scaled down in debug builds.
 const fn scaled(n: u64) -> u64 {

@@ -5,20 +5,16 @@
 
 use std::time::Duration;
 
-fn rt(procs: usize) -> gmp::Runtime {
-    gmp::Runtime::builder().procs(procs).build().unwrap()
-}
+mod support;
+use support::{is_child, rt, wait_for_reason};
 
-fn run_child(name: &str) -> std::process::Output {
-    std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env("GMP_CHILD", name)
-        .output()
-        .unwrap()
-}
+/// The deadlock detector's grace: it declares a deadlock only after the
+/// runtime has stayed asleep this long (gmp-core's `checkdead::GRACE`,
+/// which is private).
+const DEADLOCK_GRACE: Duration = Duration::from_secs(1);
 
-fn is_child(name: &str) -> bool {
-    std::env::var("GMP_CHILD").as_deref() == Ok(name)
+fn run_child(name: &str) -> support::ChildRun {
+    support::run_child(name, &[])
 }
 
 #[allow(dead_code)]
@@ -30,23 +26,31 @@ fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// A goroutine asleep on a timer is alive: no report, the program ends.
+/// The sleep outlasts the detector's grace by half a second, so the
+/// detector does look at the sleeping program (with main waiting on a
+/// join, nothing else is runnable) and must not call it dead.
 #[test]
 fn sleeping_goroutine_is_not_a_deadlock() {
     const NAME: &str = "sleeping_goroutine_is_not_a_deadlock";
     if is_child(NAME) {
-        rt(2).block_on(async {
-            let h = gmp::spawn(async { gmp::time::sleep(Duration::from_millis(600)).await });
+        let nap = DEADLOCK_GRACE + Duration::from_millis(500);
+        let slept = rt(2).block_on(async move {
+            let t = std::time::Instant::now();
+            let h = gmp::spawn(async move { gmp::time::sleep(nap).await });
             h.await.unwrap();
+            t.elapsed()
         });
+        assert!(slept >= nap, "woke after {slept:?}, before {nap:?}");
         return;
     }
     let out = run_child(NAME);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let err = out.stderr.as_str();
+    assert!(out.success(), "{err}");
     assert!(!err.contains("deadlock"), "{err}");
 }
 
-/// Main waits for a value a plain thread sends after a while.
+/// Main waits for a value a plain thread sends after longer than the
+/// deadlock grace.
 #[test]
 fn value_from_plain_thread_is_not_a_deadlock() {
     const NAME: &str = "value_from_plain_thread_is_not_a_deadlock";
@@ -54,7 +58,7 @@ fn value_from_plain_thread_is_not_a_deadlock() {
         let v = rt(2).block_on(async {
             let (tx, rx) = futures::channel::oneshot::channel();
             std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(600));
+                std::thread::sleep(DEADLOCK_GRACE + Duration::from_millis(500));
                 tx.send(5).unwrap();
             });
             rx.await.unwrap()
@@ -63,8 +67,8 @@ fn value_from_plain_thread_is_not_a_deadlock() {
         return;
     }
     let out = run_child(NAME);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let err = out.stderr.as_str();
+    assert!(out.success(), "{err}");
     assert!(!err.contains("deadlock"), "{err}");
 }
 
@@ -75,7 +79,7 @@ fn sigquit_dumps_and_exits_2() {
     if is_child(NAME) {
         rt(2).block_on(async {
             let h = gmp::spawn(gmp::time::sleep(Duration::from_secs(30)));
-            gmp::time::sleep(Duration::from_millis(50)).await;
+            wait_for_reason(h.goid(), "sleep", Duration::from_secs(10)).await;
             // SAFETY: sending ourselves a signal.
             unsafe { libc_kill_self_quit() };
             h.await.unwrap();
@@ -83,8 +87,8 @@ fn sigquit_dumps_and_exits_2() {
         unreachable!("SIGQUIT should have ended the process");
     }
     let out = run_child(NAME);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = out.stderr.as_str();
+    assert_eq!(out.code(), Some(2), "{err}");
     assert!(err.contains("SIGQUIT: quit"), "{err}");
     assert!(err.contains("[sleep]:"), "{err}");
     assert!(err.contains("goroutine 1 ["), "{err}");
@@ -101,8 +105,8 @@ unsafe fn libc_kill_self_quit() {
 
 fn expect_deadlock_child(name: &str) -> String {
     let out = run_child(name);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "child failed: {err}");
+    let err = out.stderr.clone();
+    assert!(out.success(), "child failed: {err}");
     assert!(
         err.contains("fatal error: all goroutines are asleep - deadlock!"),
         "{err}"
@@ -175,7 +179,7 @@ fn send_blocking_from_plain_thread_is_not_a_deadlock() {
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(100));
                 tx.send_blocking(1).unwrap();
-                std::thread::sleep(Duration::from_millis(700));
+                std::thread::sleep(DEADLOCK_GRACE + Duration::from_millis(500));
                 tx.send_blocking(2).unwrap();
             });
             let a = rx.recv().await.unwrap();
@@ -186,7 +190,7 @@ fn send_blocking_from_plain_thread_is_not_a_deadlock() {
         return;
     }
     let out = run_child(NAME);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let err = out.stderr.as_str();
+    assert!(out.success(), "{err}");
     assert!(!err.contains("deadlock"), "{err}");
 }

@@ -3,13 +3,12 @@
 //! polls, panics, end-of-main, configuration errors.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn rt(procs: usize) -> gmp::Runtime {
-    gmp::Runtime::builder().procs(procs).build().unwrap()
-}
+mod support;
+use support::{cpu_time, is_child, poll_until, rt, run_child, wait_for_reason, watchdog};
 
 #[test]
 fn hundred_thousand_goroutines_complete_with_unique_ids() {
@@ -67,31 +66,50 @@ fn runnext_order_on_one_p() {
     assert_eq!(*order.lock().unwrap(), vec![5, 0, 1, 2, 3, 4]);
 }
 
-/// `gosched` puts the goroutine at the global queue's tail: on one P the
-/// others queued locally run before it resumes.
+/// `gosched` puts the goroutine at the global queue's tail: on one P, the
+/// goroutines it queued before yielding all run before it resumes. Were
+/// `gosched` a no-op, or did it put the caller back in `runnext`, "a2"
+/// would come before some "b".
 #[test]
 fn gosched_yields_to_queued_goroutines() {
+    const QUEUED: usize = 4;
     let log = Arc::new(Mutex::new(Vec::new()));
     let l = log.clone();
     rt(1).block_on(async move {
-        let l1 = l.clone();
         let a = gmp::spawn(async move {
-            l1.lock().unwrap().push("a1");
+            l.lock().unwrap().push("a1".to_string());
+            // Queued behind `a` on its P: the last in runnext, the others
+            // in the local run queue. None can run before `a` yields.
+            for i in 0..QUEUED {
+                let l = l.clone();
+                gmp::go(async move { l.lock().unwrap().push(format!("b{i}")) });
+            }
+            assert_eq!(
+                l.lock().unwrap().len(),
+                1,
+                "a goroutine ran before a yielded"
+            );
             gmp::runtime::gosched().await;
-            l1.lock().unwrap().push("a2");
-        });
-        let l2 = l.clone();
-        let b = gmp::spawn(async move {
-            l2.lock().unwrap().push("b");
+            l.lock().unwrap().push("a2".to_string());
         });
         a.await.unwrap();
-        b.await.unwrap();
     });
     let log = log.lock().unwrap();
-    let a2 = log.iter().position(|s| *s == "a2").unwrap();
-    let b = log.iter().position(|s| *s == "b").unwrap();
-    let a1 = log.iter().position(|s| *s == "a1").unwrap();
-    assert!(a1 < a2 && b < a2, "gosched did not yield: {log:?}");
+    assert_eq!(log.len(), QUEUED + 2, "{log:?}");
+    assert_eq!(log[0], "a1", "{log:?}");
+    assert_eq!(
+        log[QUEUED + 1],
+        "a2",
+        "gosched did not yield to every queued goroutine: {log:?}"
+    );
+    let mut bs: Vec<&str> = log[1..=QUEUED].iter().map(|s| s.as_str()).collect();
+    bs.sort_unstable();
+    let want: Vec<String> = (0..QUEUED).map(|i| format!("b{i}")).collect();
+    assert_eq!(
+        bs,
+        want.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "{log:?}"
+    );
 }
 
 /// Go's `gosched` appends to the global queue's tail, which is FIFO: on
@@ -204,32 +222,43 @@ fn long_poll_does_not_freeze_the_p() {
 }
 
 /// Go property 22: two goroutines ping-ponging through runnext cannot
-/// starve a third on the same P (time-slice inheritance + budget +
-/// preempt flag).
+/// starve a third on the same P. The pair wakes each other through
+/// `futures::channel` (not gmp's own channels), and the third is spawned
+/// by the pair itself once it is ping-ponging, so it provably sits in the
+/// run queue behind the pair's runnext chain; it must run while the pair
+/// still runs (the pair stops only after main has seen the third finish).
 #[test]
 fn ping_pong_pair_does_not_starve_others() {
-    let done = rt(1).block_on(async {
+    use futures::{SinkExt, StreamExt};
+    const SPAWN_AFTER: u64 = 1000;
+    let _dog = watchdog(
+        "ping_pong_pair_does_not_starve_others",
+        Duration::from_secs(30),
+    );
+    let rounds_seen = rt(1).block_on(async {
         let stop = Arc::new(AtomicBool::new(false));
+        let rounds = Arc::new(AtomicU64::new(0));
+        let (third_tx, third_rx) = futures::channel::oneshot::channel::<u64>();
         let (tx1, mut rx1) = futures::channel::mpsc::channel::<u32>(0);
-        let (tx2, mut rx2) = futures::channel::mpsc::channel::<u32>(0);
-        use futures::{SinkExt, StreamExt};
-        let s = stop.clone();
+        let (mut b_tx, mut rx2) = futures::channel::mpsc::channel::<u32>(0);
+        let (s, r) = (stop.clone(), rounds.clone());
         let mut a_tx = tx1;
+        let mut third_tx = Some(third_tx);
         let a = gmp::spawn(async move {
-            let mut n = 0u64;
             while !s.load(SeqCst) {
-                if a_tx.send(1).await.is_err() {
+                if a_tx.send(1).await.is_err() || rx2.next().await.is_none() {
                     break;
                 }
-                if rx2.next().await.is_none() {
-                    break;
+                let n = r.fetch_add(1, SeqCst) + 1;
+                if n == SPAWN_AFTER {
+                    let (r, tx) = (r.clone(), third_tx.take().unwrap());
+                    gmp::go(async move {
+                        let _ = tx.send(r.load(SeqCst));
+                    });
                 }
-                n += 1;
             }
-            n
         });
         let s = stop.clone();
-        let mut b_tx = tx2;
         let b = gmp::spawn(async move {
             while let Some(v) = rx1.next().await {
                 if b_tx.send(v).await.is_err() || s.load(SeqCst) {
@@ -237,17 +266,23 @@ fn ping_pong_pair_does_not_starve_others() {
                 }
             }
         });
-        let s = stop.clone();
-        let third = gmp::spawn(async move {
-            s.store(true, SeqCst);
-        });
-        third.await.unwrap();
-        let n = a.await.unwrap();
+        let seen = third_rx.await.expect("the third goroutine was dropped");
+        // The pair was still going when the third ran, and still is.
+        poll_until(
+            Duration::from_secs(10),
+            "the pair to keep ping-ponging",
+            || rounds.load(SeqCst) > seen + 100,
+        )
+        .await;
+        stop.store(true, SeqCst);
+        a.await.unwrap();
         drop(b);
-        n
+        seen
     });
-    // Reaching here at all is the property; `done` is just the pair's count.
-    let _ = done;
+    assert!(
+        rounds_seen >= SPAWN_AFTER,
+        "the third goroutine ran before it was spawned? {rounds_seen}"
+    );
 }
 
 #[test]
@@ -443,22 +478,6 @@ fn calls_outside_a_runtime_panic_clearly() {
     assert!(m.contains("inside a gmp runtime"), "{m}");
 }
 
-/// Runs this test binary again with `GMP_CHILD=<name>` so a child test can
-/// do something that ends the process.
-fn run_child(name: &str, env: &[(&str, &str)]) -> std::process::Output {
-    let mut c = std::process::Command::new(std::env::current_exe().unwrap());
-    c.args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env("GMP_CHILD", name);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
-}
-
-fn is_child(name: &str) -> bool {
-    std::env::var("GMP_CHILD").as_deref() == Ok(name)
-}
-
 /// Go: a panic in a goroutine started with `go` ends the process with exit
 /// code 2, naming the goroutine and where it was created.
 #[test]
@@ -472,7 +491,7 @@ fn go_panic_exits_with_code_2() {
         unreachable!();
     }
     let out = run_child(NAME, &[]);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = out.stderr.as_str();
     assert_eq!(out.status.code(), Some(2), "stderr: {err}");
     assert!(err.contains("panic: child boom"), "{err}");
     assert!(err.contains("[running]:"), "{err}");
@@ -503,16 +522,12 @@ fn gmp_maxprocs_env_is_validated() {
         assert!(
             out.status.success(),
             "GMP_MAXPROCS={bad}: {}",
-            String::from_utf8_lossy(&out.stderr)
+            out.stderr.as_str()
         );
-        assert!(String::from_utf8_lossy(&out.stderr).contains("child error: GMP_MAXPROCS"));
+        assert!(out.stderr.as_str().contains("child error: GMP_MAXPROCS"));
     }
     let out = run_child("gmp_maxprocs_env_is_used", &[("GMP_MAXPROCS", "3")]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", out.stderr.as_str());
 }
 
 #[test]
@@ -524,15 +539,6 @@ fn gmp_maxprocs_env_is_used() {
     }
 }
 
-fn process_cpu_time() -> Duration {
-    // /proc/self/stat fields 14 and 15: utime and stime in clock ticks.
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
-}
-
 /// An idle runtime (main parked, waiting for a plain thread) burns no CPU:
 /// Ms park on their notes and sysmon sleeps while every P is idle.
 #[test]
@@ -541,11 +547,7 @@ fn idle_runtime_uses_no_cpu() {
     if !is_child(NAME) {
         // Measured in a child so other tests' threads don't count.
         let out = run_child(NAME, &[]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", out.stderr.as_str());
         return;
     }
     let cpu = rt(4).block_on(async {
@@ -554,14 +556,14 @@ fn idle_runtime_uses_no_cpu() {
         for h in hs {
             h.await.unwrap();
         }
-        let before = process_cpu_time();
+        let before = cpu_time();
         let (tx, rx) = futures::channel::oneshot::channel();
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(1000));
             tx.send(()).unwrap();
         });
         rx.await.unwrap();
-        process_cpu_time() - before
+        cpu_time() - before
     });
     // 1s idle; allow 5% of a core for thread wake-ups and clock granularity.
     assert!(
@@ -588,7 +590,7 @@ fn goroutine_dump_shows_wait_reason_and_creation_site() {
             gmp::time::sleep(Duration::from_secs(3600)).await;
             drop(tx);
         });
-        gmp::time::sleep(Duration::from_millis(5)).await;
+        wait_for_reason(h.goid(), "sleep", Duration::from_secs(10)).await;
         let gs = gmp::runtime::goroutines();
         let me = gs.iter().find(|g| g.id == 1).unwrap();
         assert_eq!(me.status, gmp::runtime::GStatus::Running);
@@ -650,7 +652,7 @@ fn schedtrace_lines_parse() {
         return;
     }
     let out = run_child(NAME, &[("GMP_DEBUG", "schedtrace=20")]);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = out.stderr.as_str();
     assert!(out.status.success(), "{err}");
     let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("SCHED ")).collect();
     assert!(lines.len() >= 2, "{err}");
@@ -687,7 +689,7 @@ fn schedtrace_lines_parse() {
         assert!(qs.iter().all(|q| q.parse::<usize>().is_ok()), "{l}");
     }
     let out = run_child(NAME, &[("GMP_DEBUG", "schedtrace=20,scheddetail=1")]);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = out.stderr.as_str();
     assert!(err.contains("  P0: status="), "{err}");
     assert!(err.contains("  G1: status="), "{err}");
     for bad in ["schedtrace", "schedtrace=abc", "bogus=1", "scheddetail=2"] {
@@ -705,7 +707,7 @@ fn dump_shows_chan_receive_with_creation_site() {
         let (tx, rx) = gmp::chan::bounded::<u8>(0);
         let line = line!() + 1;
         let h = gmp::spawn(async move { rx.recv().await.ok() });
-        gmp::time::sleep(Duration::from_millis(5)).await;
+        wait_for_reason(h.goid(), "chan receive", Duration::from_secs(10)).await;
         let d = gmp::runtime::dump();
         let want = format!(
             "goroutine {} [chan receive]:\ncreated by goroutine 1 at {}:{line}",

@@ -6,9 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-fn rt(procs: usize) -> gmp::Runtime {
-    gmp::Runtime::builder().procs(procs).build().unwrap()
-}
+mod support;
+use support::rt;
 
 #[test]
 fn mixed_workload_completes() {

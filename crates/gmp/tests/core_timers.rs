@@ -3,9 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-fn rt(procs: usize) -> gmp::Runtime {
-    gmp::Runtime::builder().procs(procs).build().unwrap()
-}
+mod support;
+use support::{cpu_time, is_child, rt, run_child};
 
 #[test]
 fn sleep_zero_is_immediate_and_sleep_never_early() {
@@ -122,7 +121,7 @@ fn timeout_elapses_or_passes_the_value() {
 #[test]
 fn idle_on_a_two_second_sleep_uses_under_5_percent() {
     const NAME: &str = "idle_on_a_two_second_sleep_uses_under_5_percent";
-    if std::env::var("GMP_CHILD").as_deref() == Ok(NAME) {
+    if is_child(NAME) {
         let cpu = rt(4).block_on(async {
             let before = cpu_time();
             gmp::time::sleep(Duration::from_secs(2)).await;
@@ -134,22 +133,6 @@ fn idle_on_a_two_second_sleep_uses_under_5_percent() {
         );
         return;
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
-        .env("GMP_CHILD", NAME)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
+    let out = run_child(NAME, &[]);
+    assert!(out.success(), "{}", out.stderr);
 }

@@ -3,15 +3,8 @@
 
 use std::time::Duration;
 
-fn run_child(name: &str, env: &[(&str, &str)]) -> std::process::Output {
-    let mut c = std::process::Command::new(std::env::current_exe().unwrap());
-    c.args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env("GMP_CHILD", name);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
-}
+mod support;
+use support::{is_child, run_child};
 
 /// A small JSON parser: enough to prove the file is valid JSON.
 mod json {
@@ -133,7 +126,7 @@ mod json {
 #[test]
 fn trace_file_is_valid_json_with_events_for_every_p() {
     const NAME: &str = "trace_file_is_valid_json_with_events_for_every_p";
-    if std::env::var("GMP_CHILD").as_deref() == Ok(NAME) {
+    if is_child(NAME) {
         let rt = gmp::Runtime::builder().procs(2).build().unwrap();
         rt.block_on(async {
             let hs: Vec<_> = (0..2000u64)
@@ -154,11 +147,7 @@ fn trace_file_is_valid_json_with_events_for_every_p() {
     }
     let path = std::env::temp_dir().join(format!("gmp-trace-{}.json", std::process::id()));
     let out = run_child(NAME, &[("GMP_TRACE", path.to_str().unwrap())]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.success(), "{}", out.stderr);
     let text = std::fs::read_to_string(&path).unwrap();
     let _ = std::fs::remove_file(&path);
     let v = json::parse(&text).unwrap_or_else(|e| panic!("invalid JSON: {e}"));

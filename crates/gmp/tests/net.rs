@@ -5,9 +5,8 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
-fn rt(procs: usize) -> gmp::Runtime {
-    gmp::Runtime::builder().procs(procs).build().unwrap()
-}
+mod support;
+use support::{cpu_time, is_child, rt, run_child, wait_for_reason};
 
 async fn echo_server() -> (std::net::SocketAddr, gmp::JoinHandle<()>) {
     let ln = gmp::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -111,7 +110,9 @@ fn deadline_set_while_parked_wakes_the_reader() {
                 .unwrap_err()
                 .kind()
         });
-        gmp::time::sleep(Duration::from_millis(10)).await;
+        // The reader must be parked in the netpoller before the deadline
+        // is set, or this would only test a deadline set before the read.
+        wait_for_reason(reader.goid(), "IO wait", Duration::from_secs(10)).await;
         s.set_read_deadline(Some(Instant::now()));
         assert_eq!(reader.await.unwrap(), ErrorKind::TimedOut);
     });
@@ -221,17 +222,9 @@ fn net_outside_a_runtime_is_a_clear_error() {
 #[test]
 fn accept_backs_off_on_fd_exhaustion() {
     const NAME: &str = "accept_backs_off_on_fd_exhaustion";
-    if std::env::var("GMP_CHILD").as_deref() != Ok(NAME) {
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
-            .env("GMP_CHILD", NAME)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    if !is_child(NAME) {
+        let out = run_child(NAME, &[]);
+        assert!(out.success(), "{}", out.stderr);
         return;
     }
     rt(1).block_on(async {
@@ -277,16 +270,4 @@ fn accept_backs_off_on_fd_exhaustion() {
         let peer = acc.await.unwrap().expect("accept after fds freed");
         assert_eq!(peer, c.local_addr().unwrap());
     });
-}
-
-/// Process CPU time without opening a file (the table is full).
-fn cpu_time() -> Duration {
-    // SAFETY: getrusage fills the zeroed struct.
-    let ru = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
-        ru
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(ru.ru_utime) + tv(ru.ru_stime)
 }

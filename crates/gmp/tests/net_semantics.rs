@@ -10,10 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The one place that builds runtimes for these tests.
-fn rt(procs: usize) -> gmp::Runtime {
-    gmp::Runtime::builder().procs(procs).build().unwrap()
-}
+mod support;
+use support::{is_child, rt, wait_for_reason};
 
 /// Guard against a hang turning into a stuck test run: a lost wake-up
 /// fails the test instead.
@@ -107,7 +105,8 @@ fn deadline_moved_later_while_parked_does_not_fire_early() {
             let mut r: &gmp::net::TcpStream = &c2;
             r.read_exact(&mut buf).await.map(|_| buf)
         });
-        gmp::time::sleep(Duration::from_millis(10)).await;
+        // Move the deadline only once the read is parked on it.
+        wait_for_reason(reader.goid(), "IO wait", WATCHDOG).await;
         c.set_read_deadline(Some(Instant::now() + Duration::from_secs(60)));
         // Send only once the old deadline is well past.
         gmp::time::sleep_until(old + Duration::from_millis(100)).await;
@@ -143,8 +142,10 @@ fn two_readers_on_one_stream_lose_no_wakeup() {
                 })
             })
             .collect();
-        // Let both park, then dribble data with pauses.
-        gmp::time::sleep(Duration::from_millis(20)).await;
+        // Both park, then data dribbles in with pauses.
+        for r in &readers {
+            wait_for_reason(r.goid(), "IO wait", WATCHDOG).await;
+        }
         for _ in 0..50 {
             s.write_all(&[9u8; 37]).await.unwrap();
             gmp::time::sleep(Duration::from_millis(1)).await;
@@ -182,7 +183,10 @@ fn concurrent_udp_receivers_get_every_datagram() {
                 })
             })
             .collect();
-        gmp::time::sleep(Duration::from_millis(20)).await;
+        // Every receiver parks before the first datagram.
+        for r in &rs {
+            wait_for_reason(r.goid(), "IO wait", WATCHDOG).await;
+        }
         let tx = gmp::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         for i in 0..DATAGRAMS {
             tx.send_to(b"data", addr).await.unwrap();
@@ -383,7 +387,7 @@ fn always_ready_reader_does_not_starve_others() {
 #[test]
 fn cancelled_accept_does_not_hide_a_deadlock() {
     const NAME: &str = "cancelled_accept_does_not_hide_a_deadlock";
-    if std::env::var("GMP_CHILD").as_deref() == Ok(NAME) {
+    if is_child(NAME) {
         let r = std::panic::catch_unwind(|| {
             rt(2).block_on(async {
                 let ln = gmp::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -405,7 +409,7 @@ fn cancelled_accept_does_not_hide_a_deadlock() {
     }
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
-        .env("GMP_CHILD", NAME)
+        .env(support::CHILD_ENV, NAME)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-fn rt(procs: usize) -> gmp::Runtime {
-    gmp::Runtime::builder().procs(procs).build().unwrap()
-}
+mod support;
+use support::{is_child, rt, run_child, wait_for_reason};
+
+const POLL_LIMIT: Duration = Duration::from_secs(10);
 
 #[test]
 fn waitgroup_waits_for_all() {
@@ -145,8 +146,8 @@ fn rwmutex_writer_preference() {
         let writer = gmp::spawn(async move {
             rw_w.write().await.push("writer");
         });
-        // Let the writer queue up behind the reader.
-        gmp::time::sleep(Duration::from_millis(5)).await;
+        // The writer queues up behind the reader.
+        wait_for_reason(writer.goid(), "sync.RWMutex.Lock", POLL_LIMIT).await;
         let rw_r = rw.clone();
         let late_reader = gmp::spawn(async move {
             let g = rw_r.read().await;
@@ -158,7 +159,8 @@ fn rwmutex_writer_preference() {
                 "reader-before"
             });
         });
-        gmp::time::sleep(Duration::from_millis(5)).await;
+        // The late reader queues up behind the pending writer.
+        wait_for_reason(late_reader.goid(), "sync.RWMutex.RLock", POLL_LIMIT).await;
         drop(r1);
         writer.await.unwrap();
         late_reader.await.unwrap();
@@ -209,20 +211,12 @@ fn once_runs_exactly_once_under_contention() {
     assert_eq!(after, 64);
 }
 
-fn run_child(name: &str) -> std::process::Output {
-    std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env("GMP_CHILD", name)
-        .output()
-        .unwrap()
-}
-
 /// Everyone in `wg.wait()` with nobody left to call `done`: Go's
 /// "all goroutines are asleep" instead of a hang.
 #[test]
 fn everyone_in_waitgroup_wait_is_a_deadlock() {
     const NAME: &str = "everyone_in_waitgroup_wait_is_a_deadlock";
-    if std::env::var("GMP_CHILD").as_deref() == Ok(NAME) {
+    if is_child(NAME) {
         let r = std::panic::catch_unwind(|| {
             rt(2).block_on(async {
                 let wg = WaitGroup::new();
@@ -242,9 +236,9 @@ fn everyone_in_waitgroup_wait_is_a_deadlock() {
         );
         return;
     }
-    let out = run_child(NAME);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let out = run_child(NAME, &[]);
+    let err = out.stderr.as_str();
+    assert!(out.success(), "{err}");
     assert!(
         err.contains("fatal error: all goroutines are asleep - deadlock!"),
         "{err}"

@@ -3,9 +3,8 @@
 use gmp::context::{self, Error};
 use std::time::{Duration, Instant};
 
-fn rt(procs: usize) -> gmp::Runtime {
-    gmp::Runtime::builder().procs(procs).build().unwrap()
-}
+mod support;
+use support::rt;
 
 #[test]
 fn after_fires_once_and_is_never_closed() {
@@ -52,10 +51,32 @@ fn ticker_ticks_drops_missed_ticks_and_stops_clean() {
         // No tick early: the k-th tick comes at or after start + k*period.
         assert!(a >= start + Duration::from_millis(5), "first tick early");
         assert!(b >= start + Duration::from_millis(10), "second tick early");
-        // A slow reader: after 40ms at most one tick is pending.
-        gmp::time::sleep(Duration::from_millis(40)).await;
-        assert!(t.channel().len() <= 1);
-        let _ = t.recv().await;
+        t.stop();
+        // A slow reader misses eight periods: exactly one tick is pending,
+        // and the missed ones are gone, not delivered late. Were they kept
+        // (queued, or fired back to back to catch up), the receives below
+        // would all be ready at once. Dropped, the first is the pending
+        // tick and the later ones come a period apart: RECEIVED of them
+        // take at least RECEIVED - 2 periods, less one period of slack for
+        // a tick that was due, but not yet fired, when main woke.
+        const PERIOD: Duration = Duration::from_millis(10);
+        const RECEIVED: u32 = 5;
+        t.reset(PERIOD);
+        gmp::time::sleep(PERIOD * 8 + PERIOD / 2).await;
+        assert_eq!(
+            t.channel().len(),
+            1,
+            "a slow reader's ticker holds one tick"
+        );
+        let woke = Instant::now();
+        for _ in 0..RECEIVED {
+            let _ = t.recv().await;
+        }
+        let took = woke.elapsed();
+        assert!(
+            took >= PERIOD * (RECEIVED - 3),
+            "{RECEIVED} ticks after a slow read came in {took:?}: missed ticks were not dropped"
+        );
         t.stop();
         // After stop returns, no stale tick arrives.
         let r = gmp::select! {
