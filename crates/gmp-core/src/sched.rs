@@ -983,9 +983,18 @@ impl Sched {
                     // end it as Go's preemption would, sending the next
                     // one to the global tail behind everything queued.
                     self.end_inherited_slice(p, g);
+                    if self.npwait.load(Relaxed) != 0 && self.handoff_to_waiter(ctx, p) {
+                        return Found::Stop;
+                    }
                     continue 'top;
                 }
                 return Found::G { g, inherit };
+            }
+            // The local queue is done: an M waiting for a P (back from a
+            // syscall, or M0 for main) goes before the global queue, as
+            // Go's exitsyscall'd goroutine would be ahead of later arrivals.
+            if self.npwait.load(Relaxed) != 0 && self.handoff_to_waiter(ctx, p) {
+                return Found::Stop;
             }
             // SAFETY: this M holds P in RUNNING.
             if let Some(g) = unsafe { self.yieldq_to_local(p) } {

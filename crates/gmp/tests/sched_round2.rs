@@ -95,13 +95,13 @@ async fn main_sleeps_while_three_block(kind: Blocker) {
 }
 
 #[test]
-#[ignore = "needs the issue-9 scheduler"]
+
 fn main_is_not_held_up_by_syscalls_under_block_on() {
     rt(2).block_on(main_sleeps_while_three_block(Blocker::Syscall));
 }
 
 #[test]
-#[ignore = "needs the issue-9 scheduler"]
+
 fn main_is_not_held_up_by_long_polls_under_block_on() {
     rt(2).block_on(main_sleeps_while_three_block(Blocker::LongPoll));
 }
@@ -117,7 +117,7 @@ async fn main_behind_long_polls_child() {
 }
 
 #[test]
-#[ignore = "needs the issue-9 scheduler"]
+
 fn main_is_not_held_up_by_syscalls_under_gmp_main() {
     const NAME: &str = "main_is_not_held_up_by_syscalls_under_gmp_main";
     if is_child(NAME) {
@@ -129,7 +129,7 @@ fn main_is_not_held_up_by_syscalls_under_gmp_main() {
 }
 
 #[test]
-#[ignore = "needs the issue-9 scheduler"]
+
 fn main_is_not_held_up_by_long_polls_under_gmp_main() {
     const NAME: &str = "main_is_not_held_up_by_long_polls_under_gmp_main";
     if is_child(NAME) {
@@ -161,7 +161,7 @@ async fn leave_a_goroutine_in_a_syscall() {
 }
 
 #[test]
-#[ignore = "needs the issue-9 scheduler"]
+
 fn block_on_returns_when_main_does_despite_a_syscall() {
     let rt = rt(2);
     let start = Instant::now();
@@ -200,7 +200,7 @@ fn printed_micros(out: &str, key: &str) -> u128 {
 }
 
 #[test]
-#[ignore = "needs the issue-9 scheduler"]
+
 fn gmp_main_exits_with_code_0_when_main_returns_despite_a_syscall() {
     const NAME: &str = "gmp_main_exits_with_code_0_when_main_returns_despite_a_syscall";
     if is_child(NAME) {
@@ -235,7 +235,7 @@ async fn panicking_main_child() {
 }
 
 #[test]
-#[ignore = "needs the issue-9 scheduler"]
+
 fn gmp_main_panic_exits_with_code_2() {
     const NAME: &str = "gmp_main_panic_exits_with_code_2";
     if is_child(NAME) {
@@ -320,13 +320,13 @@ fn check_wakep(how: MakeRunnable) {
 }
 
 #[test]
-#[ignore = "needs the issue-9 scheduler"]
+
 fn spawned_goroutine_starts_on_the_idle_p_while_its_parent_computes() {
     check_wakep(MakeRunnable::Spawn);
 }
 
 #[test]
-#[ignore = "needs the issue-9 scheduler"]
+
 fn goroutine_woken_by_a_send_starts_on_the_idle_p_while_the_sender_computes() {
     check_wakep(MakeRunnable::ChannelSend);
 }
@@ -355,7 +355,7 @@ impl Running {
 /// poll, so sysmon has no reason to take B's P). When A's syscall returns
 /// it must wait for the P: at no moment do both run goroutine code.
 #[test]
-#[ignore = "needs the issue-9 scheduler"]
+
 fn gomaxprocs_bounds_goroutine_code_after_a_syscall() {
     let _dog = watchdog(
         "gomaxprocs_bounds_goroutine_code_after_a_syscall",
@@ -412,13 +412,21 @@ fn foreign_waker_ping_pong_cannot_hold_a_third_goroutine() {
         let rounds = Arc::new(AtomicU64::new(0));
         let (mut a_tx, mut b_rx) = futures::channel::mpsc::channel::<u8>(0);
         let (mut b_tx, mut a_rx) = futures::channel::mpsc::channel::<u8>(0);
-        let (s, r) = (stop.clone(), rounds.clone());
+        // The third goroutine is spawned by one of the pair, so it waits in
+        // the pair's P's ring while the two hand the P to each other
+        // through runnext (inheriting one time slice) on every round.
+        let third: Arc<std::sync::Mutex<Option<gmp::JoinHandle<Instant>>>> = Default::default();
+        let spawned: Arc<std::sync::Mutex<Option<Instant>>> = Default::default();
+        let (s, r, t3, sp) = (stop.clone(), rounds.clone(), third.clone(), spawned.clone());
         let a = gmp::spawn(async move {
             while !s.load(SeqCst) {
                 if a_tx.send(1).await.is_err() || a_rx.next().await.is_none() {
                     break;
                 }
-                r.fetch_add(1, SeqCst);
+                if r.fetch_add(1, SeqCst) == 1000 {
+                    *sp.lock().unwrap() = Some(Instant::now());
+                    *t3.lock().unwrap() = Some(gmp::spawn(async { Instant::now() }));
+                }
             }
         });
         let b = gmp::spawn(async move {
@@ -428,13 +436,15 @@ fn foreign_waker_ping_pong_cannot_hold_a_third_goroutine() {
                 }
             }
         });
-        poll_until(POLL_LIMIT, "the pair to ping-pong", || {
-            rounds.load(SeqCst) >= 1000
+        poll_until(POLL_LIMIT, "the pair to spawn the third", || {
+            third.lock().unwrap().is_some()
         })
         .await;
-        let spawned = Instant::now();
-        let third = gmp::spawn(async { Instant::now() });
+        let third = third.lock().unwrap().take().unwrap();
+        let spawned = spawned.lock().unwrap().unwrap();
         let ran = third.await.unwrap();
+        // Main, too, shares the pair's only P: it must get its turn.
+        let main_back = Instant::now();
         let seen = rounds.load(SeqCst);
         poll_until(POLL_LIMIT, "the pair to keep ping-ponging", || {
             rounds.load(SeqCst) > seen + 100
@@ -443,10 +453,18 @@ fn foreign_waker_ping_pong_cannot_hold_a_third_goroutine() {
         stop.store(true, SeqCst);
         a.await.unwrap();
         b.await.unwrap();
-        ran.saturating_duration_since(spawned)
+        (
+            ran.saturating_duration_since(spawned),
+            main_back.saturating_duration_since(spawned),
+        )
     });
+    let (third_delay, main_delay) = delay;
     assert!(
-        delay < BLOCK,
-        "the third goroutine waited {delay:?} behind the ping-pong pair"
+        third_delay < BLOCK,
+        "the third goroutine waited {third_delay:?} behind the ping-pong pair"
+    );
+    assert!(
+        main_delay < BLOCK,
+        "main waited {main_delay:?} for the P the ping-pong pair kept"
     );
 }
