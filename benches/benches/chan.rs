@@ -34,7 +34,7 @@ fn tokio_rt(procs: usize) -> tokio::runtime::Runtime {
 // ---- ping_pong ----
 
 fn gmp_ping_pong(rt: &gmp::Runtime) -> f64 {
-    rt.block_on(async {
+    rt.block_on_goroutine(async {
         let (atx, arx) = gmp::chan::bounded::<u64>(0);
         let (btx, brx) = gmp::chan::bounded::<u64>(0);
         let t = Instant::now();
@@ -60,7 +60,7 @@ fn gmp_ping_pong(rt: &gmp::Runtime) -> f64 {
 /// Ping-pong over any async channel pair on tokio.
 macro_rules! tokio_ping_pong {
     ($rt:expr, $mk:expr, $send:ident, $recv:ident) => {{
-        $rt.block_on(async {
+        $rt.block_on_goroutine(async {
             let (atx, arx) = $mk;
             let (btx, brx) = $mk;
             let t = Instant::now();
@@ -152,7 +152,7 @@ fn ping_pong_row(procs: usize, go: Option<&std::path::Path>) -> Row {
 // ---- chan_mpmc ----
 
 fn gmp_mpmc(rt: &gmp::Runtime) -> f64 {
-    rt.block_on(async {
+    rt.block_on_goroutine(async {
         let (tx, rx) = gmp::chan::bounded::<u64>(1024);
         let t = Instant::now();
         let per = MPMC_N / 4;
@@ -188,7 +188,7 @@ fn gmp_mpmc(rt: &gmp::Runtime) -> f64 {
 
 macro_rules! tokio_mpmc {
     ($rt:expr, $mk:expr, $send:ident, $recv:ident) => {{
-        $rt.block_on(async {
+        $rt.block_on_goroutine(async {
             let (tx, rx) = $mk;
             let t = Instant::now();
             let per = MPMC_N / 4;
@@ -247,7 +247,7 @@ fn mpmc_row(procs: usize, go: Option<&std::path::Path>) -> Row {
 // ---- select_fanin ----
 
 fn gmp_fanin(rt: &gmp::Runtime) -> f64 {
-    rt.block_on(async {
+    rt.block_on_goroutine(async {
         let per = FANIN_N / 8;
         let mut rxs = Vec::new();
         // Keep a sender of each: like Go's version, nobody closes them.

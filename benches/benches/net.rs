@@ -53,7 +53,7 @@ fn client(addr: SocketAddr, rounds: usize) -> f64 {
 
 fn gmp_server(procs: usize, ready: mpsc::Sender<SocketAddr>, stop: mpsc::Receiver<()>) {
     let rt = gmp::Runtime::builder().procs(procs).build().unwrap();
-    rt.block_on(async move {
+    rt.block_on_goroutine(async move {
         let ln = gmp::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         ready.send(ln.local_addr().unwrap()).unwrap();
         gmp::go(async move {
@@ -174,7 +174,7 @@ fn percentiles(mut v: Vec<u64>) -> (f64, f64) {
 
 fn gmp_timers(procs: usize) -> (f64, f64) {
     let rt = gmp::Runtime::builder().procs(procs).build().unwrap();
-    let late = rt.block_on(async {
+    let late = rt.block_on_goroutine(async {
         let hs: Vec<_> = sleeps()
             .into_iter()
             .map(|ms| {

@@ -44,7 +44,7 @@ fn tokio_rt(procs: usize) -> tokio::runtime::Runtime {
 }
 
 fn gmp_spawn_many(rt: &gmp::Runtime) -> f64 {
-    rt.block_on(async {
+    rt.block_on_goroutine(async {
         let t = Instant::now();
         let (tx, rx) = gmp::chan::bounded::<()>(1);
         let left = Arc::new(AtomicUsize::new(SPAWN_N as usize));
@@ -92,7 +92,7 @@ fn gmp_chain_step(n: u64, tx: gmp::chan::Sender<()>) {
 }
 
 fn gmp_chained_spawn(rt: &gmp::Runtime) -> f64 {
-    rt.block_on(async {
+    rt.block_on_goroutine(async {
         let t = Instant::now();
         let (tx, rx) = gmp::chan::bounded::<()>(1);
         gmp_chain_step(CHAIN_N, tx);
@@ -124,7 +124,7 @@ fn tokio_chained_spawn(rt: &tokio::runtime::Runtime) -> f64 {
 }
 
 fn gmp_yield_many(rt: &gmp::Runtime) -> f64 {
-    rt.block_on(async {
+    rt.block_on_goroutine(async {
         let t = Instant::now();
         let hs: Vec<_> = (0..YIELD_G)
             .map(|_| {
@@ -204,7 +204,7 @@ fn median_us(mut v: Vec<u64>) -> f64 {
 }
 
 fn gmp_wake_latency(rt: &gmp::Runtime, how: Wake) -> f64 {
-    rt.block_on(async move {
+    rt.block_on_goroutine(async move {
         let parent = gmp::spawn(async move {
             let base = Instant::now();
             let at = Arc::new(AtomicU64::new(0));
@@ -295,7 +295,7 @@ fn tokio_wake_latency(rt: &tokio::runtime::Runtime, how: Wake) -> f64 {
 fn idle_memory_child(which: &str, procs: usize) {
     let before = rss_bytes();
     let per = match which {
-        "gmp" => gmp_rt(procs).block_on(async {
+        "gmp" => gmp_rt(procs).block_on_goroutine(async move {
             let (tx, rx) = gmp::chan::bounded::<()>(0);
             let started = Arc::new(AtomicUsize::new(0));
             for _ in 0..IDLE_N {
