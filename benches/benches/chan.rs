@@ -60,7 +60,7 @@ fn gmp_ping_pong(rt: &gmp::Runtime) -> f64 {
 /// Ping-pong over any async channel pair on tokio.
 macro_rules! tokio_ping_pong {
     ($rt:expr, $mk:expr, $send:ident, $recv:ident) => {{
-        $rt.block_on_goroutine(async {
+        $rt.block_on(async {
             let (atx, arx) = $mk;
             let (btx, brx) = $mk;
             let t = Instant::now();
@@ -188,7 +188,7 @@ fn gmp_mpmc(rt: &gmp::Runtime) -> f64 {
 
 macro_rules! tokio_mpmc {
     ($rt:expr, $mk:expr, $send:ident, $recv:ident) => {{
-        $rt.block_on_goroutine(async {
+        $rt.block_on(async {
             let (tx, rx) = $mk;
             let t = Instant::now();
             let per = MPMC_N / 4;
