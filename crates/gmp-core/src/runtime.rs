@@ -189,10 +189,15 @@ impl Runtime {
         self.procs
     }
 
-    /// Run `fut` as the main goroutine on this thread until it completes,
-    /// running other goroutines here and on other Ms meanwhile. When it
-    /// returns, in-flight polls finish, nothing is polled again, and the
-    /// remaining goroutines are dropped.
+    /// Run `fut` as the main goroutine until it completes. `fut` need not
+    /// be `Send`: it is polled on this thread, which polls nothing else
+    /// (other goroutines run on other Ms), so no goroutine's syscall or
+    /// long poll can hold main up. When it returns, the program ends:
+    /// `block_on` returns at once, polls still in flight on other Ms
+    /// finish there, nothing is polled again, and the remaining goroutines
+    /// are dropped. For a `Send` main that talks to goroutines in a hot
+    /// loop, [`block_on_goroutine`](Self::block_on_goroutine) avoids the
+    /// thread hand-off at each of main's wake-ups.
     ///
     /// Panics if called from inside a gmp runtime (use `.await`), or if the
     /// netpoller cannot be created. A panic in `fut` is re-raised here
