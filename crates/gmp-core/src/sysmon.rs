@@ -197,7 +197,8 @@ fn sysmon(sched: Arc<Sched>) {
 
 fn retake(sched: &Sched, obs: &mut [PObs], now: Instant) -> usize {
     let mut n = 0;
-    for (i, pp) in sched.allp.iter().enumerate() {
+    // Ps made since the caller sized `obs` are looked at next round.
+    for (i, pp) in sched.allp.iter().enumerate().take(obs.len()) {
         let w = pp.status.load(SeqCst);
         let st = status_of(w);
         let o = &mut obs[i];
