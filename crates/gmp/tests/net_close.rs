@@ -277,7 +277,7 @@ fn backlog_burst_of_1000_connects() {
         eprintln!("skipped: somaxconn {somaxconn} < {N}");
         return;
     }
-    raise_nofile(3 * N as u64 + 100);
+    raise_nofile(3 * N as libc::rlim_t + 100);
     rt(2).block_on(watchdog(async {
         let ln = gmp::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = ln.local_addr().unwrap();
@@ -313,15 +313,15 @@ fn backlog_burst_of_1000_connects() {
     }));
 }
 
-fn raise_nofile(want: u64) {
+fn raise_nofile(want: libc::rlim_t) {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit/setrlimit with a valid struct.
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    if (lim.rlim_cur as u64) < want {
-        lim.rlim_cur = (want as libc::rlim_t).min(lim.rlim_max);
+    if lim.rlim_cur < want {
+        lim.rlim_cur = want.min(lim.rlim_max);
         // SAFETY: as above.
         unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
     }
