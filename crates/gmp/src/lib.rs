@@ -44,6 +44,10 @@ pub mod net {
 /// Go's `context` package.
 pub mod context;
 
+/// Go's `os/signal`: `notify` delivers signals as channel values.
+#[cfg(unix)]
+pub mod signal;
+
 /// Go's `sync` package.
 pub mod sync;
 
