@@ -194,3 +194,10 @@ fn signal_numbers_and_names() {
     assert_eq!(Signal::from_raw(libc::SIGKILL), None);
     assert_eq!(Signal::Terminate.to_string(), "terminated");
 }
+
+#[test]
+fn notify_outside_a_runtime_is_a_clear_panic() {
+    let p = std::panic::catch_unwind(|| notify(&[Signal::User2])).unwrap_err();
+    let msg = p.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("outside a gmp runtime"), "{msg}");
+}
