@@ -44,6 +44,8 @@ pub(crate) struct Header {
     pub(crate) gstatus: AtomicU8,
     pub(crate) wait_reason: AtomicU8,
     pub(crate) reg_shard: u16,
+    /// The interned creation chain (`ancestry::Chain`) for the profile.
+    pub(crate) chain: u32,
 }
 
 /// Per-future-type operations on a G.
@@ -92,6 +94,7 @@ impl Header {
         goid: u64,
         parent: u64,
         created_at: &'static Location<'static>,
+        chain: crate::ancestry::Chain,
         handle: bool,
         main: bool,
     ) -> Header {
@@ -107,6 +110,7 @@ impl Header {
             gstatus: AtomicU8::new(GStatus::Runnable as u8),
             wait_reason: AtomicU8::new(0),
             reg_shard: 0,
+            chain: chain.raw(),
         }
     }
 }

@@ -43,6 +43,8 @@
 #[cfg(not(loom))]
 mod allgs;
 #[cfg(not(loom))]
+mod ancestry;
+#[cfg(not(loom))]
 mod checkdead;
 #[cfg(not(loom))]
 mod coop;
@@ -65,6 +67,10 @@ mod metrics;
 pub mod netpoll;
 #[cfg(not(loom))]
 mod p;
+#[cfg(not(loom))]
+mod profile;
+#[cfg(not(loom))]
+mod protobuf;
 #[cfg(not(loom))]
 pub mod park;
 #[cfg(not(loom))]
@@ -117,6 +123,7 @@ pub mod rt {
     pub use crate::coop::{gosched, Gosched};
     pub use crate::dump::{dump, goroutines, GoroutineInfo};
     pub use crate::metrics::{metrics, Histogram, Metrics};
+    pub use crate::profile::goroutine_profile;
     use crate::sched::expect_current;
 
     /// The current goroutine's id (main is 1). Panics outside a goroutine.

@@ -271,6 +271,7 @@ where
         // No temporary Arc clone: the count's cache line is shared with
         // every M (each G holds a reference), so each increment is a miss.
         let sched = &ctx.sched;
+        let chain = crate::ancestry::spawner_child(ctx, site);
         sched.newproc(ctx, |goid, parent| {
             pre.finish(Header::new(
                 sched,
@@ -278,6 +279,7 @@ where
                 goid,
                 parent,
                 site,
+                chain,
                 false,
                 false,
             ))
@@ -297,6 +299,7 @@ where
     let pre = g::pre_spawn(f);
     expect_current("gmp::spawn", move |ctx| {
         let sched = &ctx.sched;
+        let chain = crate::ancestry::spawner_child(ctx, site);
         let ptr: NonNull<Header> = sched.newproc(ctx, |goid, parent| {
             pre.finish(Header::new(
                 sched,
@@ -304,6 +307,7 @@ where
                 goid,
                 parent,
                 site,
+                chain,
                 true,
                 false,
             ))

@@ -1661,6 +1661,7 @@ pub(crate) fn new_main_g(sched: &Arc<Sched>, site: &'static std::panic::Location
         1,
         0,
         site,
+        crate::ancestry::child_of(crate::ancestry::Chain::NONE, site),
         false,
         true,
     );

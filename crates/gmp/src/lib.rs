@@ -39,7 +39,8 @@ pub mod time;
 pub mod runtime {
     pub use crate::rt::{Builder, Runtime, UnhandledPanic};
     pub use gmp_core::rt::{
-        dump, fastrandn, goid, gomaxprocs, goroutines, gosched, metrics, num_goroutine,
+        dump, fastrandn, goid, gomaxprocs, goroutine_profile, goroutines, gosched, metrics,
+        num_goroutine,
         GoroutineInfo, Gosched, Histogram, Metrics, G_HEADER_SIZE,
     };
     pub use gmp_core::{
