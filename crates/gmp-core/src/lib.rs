@@ -60,6 +60,8 @@ pub(crate) mod gstate;
 #[cfg(not(loom))]
 mod join;
 #[cfg(not(loom))]
+mod leakcheck;
+#[cfg(not(loom))]
 mod m;
 #[cfg(not(loom))]
 mod metrics;
@@ -95,7 +97,9 @@ mod sysmon;
 #[cfg(not(loom))]
 pub mod timer;
 #[cfg(not(loom))]
-mod trace;
+pub mod trace;
+#[cfg(not(loom))]
+mod trace_json;
 
 #[cfg(loom)]
 pub mod loom_api;

@@ -113,15 +113,20 @@ impl Builder {
                 ))
             }
         };
-        let trace = match std::env::var(crate::trace::TRACE_ENV) {
-            Ok(v) => Some(crate::trace::parse_trace(&v)?),
-            Err(std::env::VarError::NotPresent) => None,
-            Err(std::env::VarError::NotUnicode(v)) => Some(std::path::PathBuf::from(v)),
-        };
+        // Last, so that a configuration error leaves no trace file behind.
+        match std::env::var_os(crate::trace::TRACE_ENV) {
+            Some(v) => {
+                let path = match v.to_str() {
+                    Some(s) => crate::trace::parse_trace(s)?,
+                    None => std::path::PathBuf::from(v),
+                };
+                crate::trace::start_from_env(&path)?;
+            }
+            None => {}
+        }
         Ok(Runtime {
             procs,
             exit_on_deadlock: self.exit_on_deadlock,
-            trace,
             sigquit_exit: !self.no_sigquit_exit,
             unhandled_panic: self.unhandled_panic,
             debug,
@@ -148,7 +153,6 @@ pub fn parse_maxprocs(v: &str) -> io::Result<usize> {
 pub struct Runtime {
     procs: usize,
     exit_on_deadlock: bool,
-    trace: Option<std::path::PathBuf>,
     sigquit_exit: bool,
     unhandled_panic: UnhandledPanic,
     debug: crate::schedtrace::DebugConfig,
@@ -211,7 +215,6 @@ impl Runtime {
                 unhandled_panic: self.unhandled_panic,
                 debug: self.debug,
                 sigquit_exit: self.sigquit_exit,
-                trace: self.trace.clone(),
                 exit_on_deadlock: self.exit_on_deadlock,
             },
             netpoll,
@@ -229,6 +232,7 @@ impl Runtime {
             match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
                 Ok(Poll::Pending) => false,
                 Ok(Poll::Ready(v)) => {
+                    crate::leakcheck::on_main_return(&sched);
                     out = Some(Ok(v));
                     true
                 }
@@ -238,6 +242,7 @@ impl Runtime {
                 }
             }
         });
+        crate::trace::checkpoint();
         if let Some(text) = sched.deadlock.lock().unwrap().take() {
             panic!("{text}");
         }

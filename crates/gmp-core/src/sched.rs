@@ -63,8 +63,6 @@ pub(crate) struct Config {
     pub(crate) debug: crate::schedtrace::DebugConfig,
     /// SIGQUIT exits the process after the dump (Go's behaviour).
     pub(crate) sigquit_exit: bool,
-    /// GMP_TRACE output file.
-    pub(crate) trace: Option<std::path::PathBuf>,
     /// A deadlock prints Go's report and exits with code 2 (`#[gmp::main]`)
     /// instead of making `block_on` panic.
     pub(crate) exit_on_deadlock: bool,
@@ -124,8 +122,8 @@ pub(crate) struct Sched {
     /// Goroutines created without a P (per-P counts live in each P).
     spawned_nop: AtomicU64,
     pub(crate) latency: crate::metrics::LatencyHist,
-    /// GMP_TRACE, when on.
-    pub(crate) tracer: Option<crate::trace::Tracer>,
+    /// This runtime's process id in the execution trace.
+    pub(crate) trace_id: u32,
 }
 
 struct SchedLocked {
@@ -139,6 +137,8 @@ enum Found {
     Main,
     /// The M has no P now and must stop (`stopm`).
     Stop,
+    /// Tracing was switched on or off: change scheduler loops.
+    Retrace,
     Shutdown,
 }
 
@@ -163,7 +163,9 @@ pub(crate) struct MCtx {
     /// While polling the netpoller: woken Gs are collected, then injected.
     batch: RefCell<Option<Vec<GPtr>>>,
     main_yielded: Cell<bool>,
-    pub(crate) trace_buf: RefCell<Vec<crate::trace::Event>>,
+    pub(crate) trace_buf: Arc<crate::trace::MBuf>,
+    /// The version of the scheduler loop running: traced or not.
+    traced: Cell<bool>,
 }
 
 thread_local! {
@@ -238,7 +240,8 @@ impl MCtx {
             rng: Cell::new(seed),
             batch: RefCell::new(None),
             main_yielded: Cell::new(false),
-            trace_buf: RefCell::new(Vec::new()),
+            trace_buf: crate::trace::MBuf::new(),
+            traced: Cell::new(false),
         }
     }
 
@@ -305,7 +308,6 @@ impl Sched {
         config: Config,
         netpoll: Option<Arc<dyn Netpoller>>,
     ) -> Arc<Sched> {
-        let tracer = config.trace.clone().map(crate::trace::Tracer::new);
         let coprimes = (1..=procs).filter(|&c| gcd(c, procs) == 1).collect();
         Arc::new(Sched {
             procs,
@@ -347,7 +349,7 @@ impl Sched {
             deadlock: Mutex::new(None),
             deadlocked: AtomicBool::new(false),
             latency: Default::default(),
-            tracer,
+            trace_id: crate::trace::next_runtime_id(),
         })
     }
 
@@ -408,7 +410,7 @@ impl Sched {
             }
             return ptr;
         }
-        if HOOKS && self.tracer.is_some() {
+        if HOOKS && crate::trace::on() {
             let ts = self.trace_now();
             self.trace(
                 ctx,
@@ -628,7 +630,7 @@ impl Sched {
 
     #[cold]
     fn ready_hook(&self, ready: Option<&MCtx>, p: &P, h: &Header) {
-        let tracing = self.tracer.is_some();
+        let tracing = crate::trace::on();
         let every = if tracing {
             1
         } else {
@@ -921,6 +923,9 @@ impl Sched {
             // two goroutines that keep readying each other via runnext
             // cannot starve it.
             if p.schedtick.load(Relaxed).is_multiple_of(61) {
+                if HOOKS && ctx.traced.get() != crate::trace::on() {
+                    return Found::Retrace;
+                }
                 if !self.globq.is_empty() {
                     // SAFETY: this M holds P in RUNNING.
                     unsafe { self.flush_yieldq(p) };
@@ -1120,7 +1125,7 @@ impl Sched {
                 let running = st == p::PPOLLING || st == p::PLOCKED;
                 if let Some((g, k)) = me.runq.steal(&victim.runq, last, running) {
                     self.steals.fetch_add(k as u64, Relaxed);
-                    if HOOKS && self.tracer.is_some() {
+                    if HOOKS && crate::trace::on() {
                         let ts = self.trace_now();
                         self.trace(ctx, ts, crate::trace::Kind::Steal { n: k, from: vi });
                     }
@@ -1189,18 +1194,31 @@ impl Sched {
     /// The M's scheduler loop. `main` polls the main future (M0 only) and
     /// returns true when it completed; the loop then returns.
     ///
-    /// Whether the runtime traces is fixed when it is built, so the loop
-    /// is monomorphised on it once here: the untraced loop carries no
-    /// trace test, and no trace state across polls.
+    /// The loop is monomorphised on tracing, so the untraced loop carries
+    /// no trace test and no trace state across polls; `find_runnable`
+    /// notices at its 61st-tick check that tracing started or stopped and
+    /// the loop switches versions.
     pub(crate) fn schedule(&self, ctx: &MCtx, main: &mut dyn FnMut(&MCtx) -> bool) {
-        if HOOKS && self.tracer.is_some() {
-            self.schedule_g::<true>(ctx, main);
-        } else {
-            self.schedule_g::<false>(ctx, main);
+        loop {
+            let traced = HOOKS && crate::trace::on();
+            ctx.traced.set(traced);
+            let retrace = if traced {
+                self.schedule_g::<true>(ctx, main)
+            } else {
+                self.schedule_g::<false>(ctx, main)
+            };
+            if !retrace {
+                return;
+            }
         }
     }
 
-    fn schedule_g<const TRACED: bool>(&self, ctx: &MCtx, main: &mut dyn FnMut(&MCtx) -> bool) {
+    /// Returns true when tracing was switched on or off (run again).
+    fn schedule_g<const TRACED: bool>(
+        &self,
+        ctx: &MCtx,
+        main: &mut dyn FnMut(&MCtx) -> bool,
+    ) -> bool {
         loop {
             if ctx.p.get().is_none() {
                 let got = {
@@ -1211,22 +1229,23 @@ impl Sched {
                     Some(p) => self.acquirep(ctx, p),
                     None => {
                         if !self.stopm(ctx) {
-                            return;
+                            return false;
                         }
                     }
                 }
             }
             match self.find_runnable(ctx) {
-                Found::Shutdown => return,
+                Found::Shutdown => return false,
                 Found::Stop => {
                     if !self.stopm(ctx) {
-                        return;
+                        return false;
                     }
                 }
+                Found::Retrace => return true,
                 Found::Main => {
                     self.resetspinning(ctx);
                     if self.poll_main_g::<TRACED>(ctx, main) {
-                        return;
+                        return false;
                     }
                 }
                 Found::G(g, inherit) => {
@@ -1582,6 +1601,7 @@ impl Sched {
             site.file(),
             site.line(),
         );
+        crate::trace::finish_on_exit();
         std::process::exit(2);
     }
 }
@@ -1637,11 +1657,6 @@ pub(crate) fn run_main(sched: &Arc<Sched>, main: &mut dyn FnMut(&MCtx) -> bool) 
     }
     sched.trace_flush(&ctx);
     sched.teardown();
-    if let Some(t) = &sched.tracer {
-        if let Err(e) = t.write(sched.procs) {
-            eprintln!("gmp: cannot write the execution trace: {e}");
-        }
-    }
     sched.m_exit();
 }
 

@@ -46,6 +46,13 @@ pub mod runtime {
     pub use gmp_core::{
         parse_debug, parse_maxprocs, DebugConfig, GStatus, WaitReason, DEBUG_ENV, MAXPROCS_ENV,
     };
+
+    /// Go's `runtime/trace`: `start(path)` / `stop()` trace a window of a
+    /// running program into a Chrome trace-event file (Perfetto opens it);
+    /// `GMP_TRACE=file` traces the whole run.
+    pub mod trace {
+        pub use gmp_core::trace::{finish_on_exit, start, stop, TRACE_ENV};
+    }
 }
 
 #[doc(hidden)]
@@ -75,13 +82,17 @@ pub mod __private {
         let r =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on_at(fut, site)));
         match r {
-            Ok(v) => v,
+            Ok(v) => {
+                gmp_core::trace::finish_on_exit();
+                v
+            }
             Err(p) => {
                 let text = p
                     .downcast_ref::<String>()
                     .map(|s| s.as_str())
                     .or_else(|| p.downcast_ref::<&str>().copied())
                     .unwrap_or("");
+                gmp_core::trace::finish_on_exit();
                 if text.starts_with(gmp_core::DEADLOCK_MSG) {
                     std::process::exit(2);
                 }
