@@ -38,6 +38,12 @@
 //! crate does not depend on mio.
 
 #![deny(unsafe_op_in_unsafe_fn)]
+
+// The netpoller, signals, SIGQUIT's self-pipe and the sockets are Unix's;
+// Linux is tested, other Unixes compile. Say so rather than fail somewhere
+// inside.
+#[cfg(not(unix))]
+compile_error!("gmp supports Unix only (Linux is tested; other Unixes compile)");
 #![warn(missing_debug_implementations)]
 
 #[cfg(not(loom))]
@@ -85,7 +91,7 @@ mod runtime;
 mod sched;
 #[cfg(not(loom))]
 mod schedtrace;
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 mod sigquit;
 #[cfg(not(loom))]
 mod status;

@@ -223,6 +223,7 @@ impl Runtime {
         let main_ptr = main_g.as_ptr();
         sched.set_main(main_g);
         crate::sysmon::start(&sched);
+        #[cfg(unix)]
         crate::sigquit::register(&sched);
         let mut fut = std::pin::pin!(fut);
         let mut out: Option<std::thread::Result<F::Output>> = None;
