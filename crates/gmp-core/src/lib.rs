@@ -39,12 +39,13 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#![warn(missing_debug_implementations)]
+
 // The netpoller, signals, SIGQUIT's self-pipe and the sockets are Unix's;
 // Linux is tested, other Unixes compile. Say so rather than fail somewhere
 // inside.
 #[cfg(not(unix))]
 compile_error!("gmp supports Unix only (Linux is tested; other Unixes compile)");
-#![warn(missing_debug_implementations)]
 
 #[cfg(not(loom))]
 mod allgs;
