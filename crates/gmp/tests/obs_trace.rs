@@ -280,3 +280,74 @@ fn leakcheck_prints_blocked_goroutines_when_main_returns() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("leaked"), "{}", stderr(&out));
 }
+
+/// Peak RSS of this process in KiB (Linux's VmHWM).
+fn peak_rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status")
+}
+
+/// The streaming trace's memory bound: 2M goroutines with and without
+/// `GMP_TRACE`, peak RSS within 64 MiB of each other. Ignored by default
+/// (it writes ~1 GB and takes a while); run with
+/// `cargo test --release -p gmp --test obs_trace -- --ignored --nocapture`
+/// (docs/benchmarks.md records a run).
+#[test]
+#[ignore]
+fn trace_memory_is_bounded_2m_goroutines() {
+    const NAME: &str = "trace_memory_is_bounded_2m_goroutines";
+    const N: usize = 2_000_000;
+    if is_child(NAME) {
+        let rt = gmp::Runtime::builder().procs(2).build().unwrap();
+        rt.block_on(async {
+            let wg = gmp::sync::WaitGroup::new();
+            for _ in 0..N {
+                let wg = wg.clone();
+                wg.add(1);
+                gmp::go(async move {
+                    gmp::runtime::gosched().await;
+                    wg.done();
+                });
+            }
+            wg.wait().await;
+        });
+        println!("VmHWM_KiB={}", peak_rss_kib());
+        return;
+    }
+    let rss = |trace: Option<&str>| -> u64 {
+        let out = run_child(NAME, &[("GMP_TRACE", trace)], Duration::from_secs(600));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{}", stderr(&out));
+        text.lines()
+            .find_map(|l| l.split("VmHWM_KiB=").nth(1))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmHWM line:\n{text}"))
+    };
+    let path = temp_path("trace-2m");
+    let traced = rss(path.to_str());
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    // Too big for the test's JSON parser (the exit-path tests parse whole
+    // files): check the ends and count the spawn events.
+    let text = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(text.starts_with(b"{\"displayTimeUnit\""));
+    assert!(text.ends_with(b"\n]}\n"));
+    let needle = b"\"cat\":\"spawn\"";
+    let spawns = text.windows(needle.len()).filter(|w| w == needle).count();
+    drop(text);
+    let untraced = rss(None);
+    println!(
+        "2M goroutines: peak RSS untraced {} MiB, traced {} MiB ({} MiB trace file, {spawns} spawn events)",
+        untraced / 1024,
+        traced / 1024,
+        size >> 20
+    );
+    assert_eq!(spawns, N, "spawn events");
+    assert!(
+        traced <= untraced + 64 * 1024,
+        "traced peak RSS {traced} KiB vs untraced {untraced} KiB"
+    );
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 /// killing it after `limit`.
 pub fn run_child(name: &str, env: &[(&str, Option<&str>)], limit: Duration) -> Output {
     let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args(["--exact", name, "--nocapture", "--test-threads=1"])
+    c.args(["--exact", name, "--nocapture", "--test-threads=1", "--include-ignored"])
         .env("GMP_CHILD", name)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
