@@ -2,10 +2,17 @@
 # Instruction counts of the issue-5 cost driver with the observability
 # hooks compiled in (switched off at run time) and compiled out.
 # Needs valgrind. Usage: benches/obs_cost.sh
+# OBS_COST_DIR=dir keeps the two builds and the callgrind files there (for
+# callgrind_annotate, and so that a re-run rebuilds only what changed).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-out=$(mktemp -d)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$out"' EXIT
+if [ -n "${OBS_COST_DIR:-}" ]; then
+    out=$OBS_COST_DIR
+    mkdir -p "$out"
+else
+    out=$(mktemp -d)
+    trap 'rm -rf "$out"' EXIT
+fi
 build() {
     CARGO_TARGET_DIR="$out/t-$1" cargo build -q --release -p gmp-benches --bin obs_cost "${@:2}"
 }

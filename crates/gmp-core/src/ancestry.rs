@@ -3,16 +3,21 @@
 //! the ancestors exit, for the goroutine profile.
 //!
 //! A chain is interned once per process in an append-only table and named
-//! by a `Chain` id stored in the G header's four spare bytes, so a spawn
-//! pays for a lookup in a small per-thread cache (the spawner's own chain
-//! and the `go` call site are the key) and, on a miss, one hash lookup
-//! under a lock. Chains are at most `MAX_DEPTH` sites long (the nearest
-//! ancestors are kept) and the table holds at most `MAX_CHAINS` of them;
-//! past that a goroutine's chain is just its own site, or unknown.
+//! by a `Chain` id. The G header's four spare bytes (`Header::chain`) hold
+//! the chain of the goroutine's *ancestors* (its creator's own chain) until
+//! the goroutine itself first spawns; then they hold its own chain, marked
+//! by `OWN`, so that its children find their ancestors in one load. Only a
+//! goroutine's first spawn interns (a lookup in a small per-thread cache
+//! keyed by site and ancestors, and on a miss one hash lookup under a
+//! lock); a loop of spawns pays a load and a branch each. Chains are at
+//! most `MAX_DEPTH` sites long (the nearest ancestors are kept) and the
+//! table holds at most `MAX_CHAINS` of them; past that a goroutine's chain
+//! is just its own site, or unknown.
 
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::panic::Location;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Mutex;
 
 /// Creation sites kept per chain: the goroutine's own and its nearest
@@ -21,16 +26,16 @@ pub(crate) const MAX_DEPTH: usize = 8;
 /// Distinct chains kept per process.
 const MAX_CHAINS: usize = 1 << 16;
 
+/// In `Header::chain`: the value is the goroutine's own chain, not its
+/// ancestors'.
+const OWN: u32 = 1 << 31;
+
 /// An interned creation chain; `Chain::NONE` means unknown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct Chain(u32);
 
 impl Chain {
     pub(crate) const NONE: Chain = Chain(0);
-
-    pub(crate) fn from_raw(v: u32) -> Chain {
-        Chain(v)
-    }
 
     pub(crate) fn raw(self) -> u32 {
         self.0
@@ -60,20 +65,46 @@ thread_local! {
         const { [const { Cell::new((0, Chain::NONE, Chain::NONE)) }; CACHE_SLOTS] };
 }
 
-/// The chain of a goroutine that the M's current goroutine (or, outside a
-/// poll, nobody) creates at `site`. Compiled out with the rest of the
-/// observability hooks by `without-observability`.
+/// The ancestors' chain for a goroutine that the M's current goroutine
+/// (or, outside a poll, nobody) creates: the spawner's own chain. Compiled
+/// out with the other observability hooks by `without-observability`.
 #[inline]
-pub(crate) fn spawner_child(ctx: &crate::sched::MCtx, site: &'static Location<'static>) -> Chain {
+pub(crate) fn for_child(ctx: &crate::sched::MCtx) -> Chain {
     if cfg!(feature = "without-observability") {
         return Chain::NONE;
     }
-    let parent = match ctx.curg.get() {
-        // SAFETY: curg is the G being polled on this M; alive.
-        Some(g) => Chain(unsafe { g.as_ref().chain }),
-        None => Chain::NONE,
+    let Some(g) = ctx.curg.get() else {
+        return Chain::NONE;
     };
-    child_of(parent, site)
+    // SAFETY: curg is the G being polled on this M; alive.
+    let h = unsafe { g.as_ref() };
+    let w = h.chain.load(Relaxed);
+    if w & OWN != 0 {
+        return Chain(w & !OWN);
+    }
+    own_chain_first_spawn(h, Chain(w))
+}
+
+/// The spawner's first spawn: intern its own chain and keep it in its
+/// header (only the G's poller writes the word; readers take either form).
+#[cold]
+fn own_chain_first_spawn(h: &crate::g::Header, ancestors: Chain) -> Chain {
+    let own = child_of(ancestors, h.created_at);
+    if own != Chain::NONE {
+        h.chain.store(own.0 | OWN, Relaxed);
+    }
+    own
+}
+
+/// A header's chain word read back: the sites of the goroutine's own
+/// chain, its own site first.
+pub(crate) fn sites_of(word: u32, created_at: &'static Location<'static>) -> Vec<&'static Location<'static>> {
+    if word & OWN != 0 {
+        return sites(Chain(word & !OWN));
+    }
+    let mut v = vec![created_at];
+    v.extend(sites(Chain(word)).into_iter().take(MAX_DEPTH - 1));
+    v
 }
 
 /// The chain of a goroutine created at `site` by a goroutine whose chain

@@ -44,8 +44,9 @@ pub(crate) struct Header {
     pub(crate) gstatus: AtomicU8,
     pub(crate) wait_reason: AtomicU8,
     pub(crate) reg_shard: u16,
-    /// The interned creation chain (`ancestry::Chain`) for the profile.
-    pub(crate) chain: u32,
+    /// The creation chain for the profile: the ancestors' `ancestry::Chain`,
+    /// or the goroutine's own once it has spawned (see `ancestry.rs`).
+    pub(crate) chain: AtomicU32,
 }
 
 /// Per-future-type operations on a G.
@@ -94,7 +95,7 @@ impl Header {
         goid: u64,
         parent: u64,
         created_at: &'static Location<'static>,
-        chain: crate::ancestry::Chain,
+        ancestors: crate::ancestry::Chain,
         handle: bool,
         main: bool,
     ) -> Header {
@@ -110,7 +111,7 @@ impl Header {
             gstatus: AtomicU8::new(GStatus::Runnable as u8),
             wait_reason: AtomicU8::new(0),
             reg_shard: 0,
-            chain: chain.raw(),
+            chain: AtomicU32::new(ancestors.raw()),
         }
     }
 }

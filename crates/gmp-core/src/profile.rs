@@ -8,7 +8,7 @@
 //! gzipped `profile.proto` for `go tool pprof`; `debug = 1` as Go's text
 //! form; `debug >= 2` is the goroutine dump.
 
-use crate::ancestry::{self, Chain};
+use crate::ancestry;
 use crate::protobuf::Message;
 use crate::sched::{expect_current, Sched};
 use crate::status::{GStatus, WaitReason};
@@ -17,14 +17,25 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::panic::Location;
 
-/// What a group of goroutines shares.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct Key {
-    /// The wait reason, or the status when not waiting.
-    state: &'static str,
-    chain: Chain,
-    /// The goroutine's own site, for goroutines whose chain is unknown.
-    site: usize,
+/// What a group of goroutines shares: the wait reason (or the status
+/// when not waiting) and the creation chain, own site first.
+type Key = (&'static str, Vec<Site>);
+
+/// A creation site, compared by address (each `#[track_caller]` site is
+/// one static `Location`).
+#[derive(Clone, Copy)]
+struct Site(&'static Location<'static>);
+
+impl PartialEq for Site {
+    fn eq(&self, o: &Site) -> bool {
+        std::ptr::eq(self.0, o.0)
+    }
+}
+impl Eq for Site {}
+impl std::hash::Hash for Site {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        std::ptr::hash(self.0, h)
+    }
 }
 
 /// One frame of a group's pseudo-stack.
@@ -58,43 +69,48 @@ struct Group {
 impl Sched {
     /// The groups, largest first (ties in a stable order).
     fn profile_groups(&self) -> Vec<Group> {
-        let mut counts: HashMap<Key, (u64, &'static Location<'static>)> = HashMap::new();
+        // Chains resolved once per distinct (chain word, site).
+        let mut chains: HashMap<(u32, Site), Vec<Site>> = HashMap::new();
+        let mut counts: HashMap<Key, u64> = HashMap::new();
         self.allgs.for_each(|h| {
-            let status = h.status();
-            let state = match status {
+            let state = match h.status() {
                 GStatus::Waiting => match h.wait_reason() {
                     WaitReason::None => "waiting",
                     r => r.as_str(),
                 },
                 other => other.as_str(),
             };
-            let chain = Chain::from_raw(h.chain);
-            let site = if chain == Chain::NONE {
-                h.created_at as *const Location<'static> as usize
-            } else {
-                0
-            };
-            counts
-                .entry(Key { state, chain, site })
-                .or_insert((0, h.created_at))
-                .0 += 1;
+            let word = h.chain.load(std::sync::atomic::Ordering::Relaxed);
+            let sites = chains
+                .entry((word, Site(h.created_at)))
+                .or_insert_with(|| {
+                    ancestry::sites_of(word, h.created_at)
+                        .into_iter()
+                        .map(Site)
+                        .collect()
+                });
+            *counts.entry((state, sites.clone())).or_insert(0) += 1;
         });
-        let mut keyed: Vec<_> = counts.into_iter().collect();
-        keyed.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
-        keyed
+        let mut groups: Vec<_> = counts
             .into_iter()
-            .map(|(k, (count, created_at))| {
-                let mut frames = vec![Frame::State(k.state)];
-                let sites = ancestry::sites(k.chain);
-                if sites.is_empty() {
-                    frames.push(Frame::Site(created_at));
-                } else {
-                    frames.extend(sites.into_iter().map(Frame::Site));
-                }
-                Group { count, frames }
+            .map(|((state, sites), count)| Group {
+                count,
+                frames: std::iter::once(Frame::State(state))
+                    .chain(sites.into_iter().map(|s| Frame::Site(s.0)))
+                    .collect(),
             })
-            .collect()
+            .collect();
+        groups.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| frame_names(a).cmp(&frame_names(b)))
+        });
+        groups
     }
+}
+
+fn frame_names(g: &Group) -> Vec<String> {
+    g.frames.iter().map(|f| f.name()).collect()
 }
 
 /// Frames numbered in order of first appearance (pprof's location and

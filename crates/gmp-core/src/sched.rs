@@ -982,6 +982,10 @@ impl Sched {
             if is_m0 && self.main_ready() {
                 return Found::Main;
             }
+            // Nothing local: a good moment to notice tracing switched.
+            if HOOKS && ctx.traced.get() != crate::trace::on() {
+                return Found::Retrace;
+            }
             if let Some(np) = &self.netpoll {
                 if np.has_waiters() && !self.netpoll_blocked.load(Acquire) {
                     if let Some(g) = self.netpoll_inject(ctx, &**np, Some(Duration::ZERO)) {
@@ -1676,7 +1680,7 @@ pub(crate) fn new_main_g(sched: &Arc<Sched>, site: &'static std::panic::Location
         1,
         0,
         site,
-        crate::ancestry::child_of(crate::ancestry::Chain::NONE, site),
+        crate::ancestry::Chain::NONE,
         false,
         true,
     );
