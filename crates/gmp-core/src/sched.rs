@@ -982,10 +982,6 @@ impl Sched {
             if is_m0 && self.main_ready() {
                 return Found::Main;
             }
-            // Nothing local: a good moment to notice tracing switched.
-            if HOOKS && ctx.traced.get() != crate::trace::on() {
-                return Found::Retrace;
-            }
             if let Some(np) = &self.netpoll {
                 if np.has_waiters() && !self.netpoll_blocked.load(Acquire) {
                     if let Some(g) = self.netpoll_inject(ctx, &**np, Some(Duration::ZERO)) {

@@ -116,6 +116,8 @@ struct Session {
     out: BufWriter<File>,
     path: PathBuf,
     json: crate::trace_json::Writer,
+    /// A batch's text, reused.
+    text: Vec<u8>,
     /// The first write error; later writes are skipped, `stop` reports it.
     error: Option<io::Error>,
 }
@@ -127,9 +129,10 @@ impl Session {
             out: BufWriter::with_capacity(1 << 16, file),
             path: path.to_path_buf(),
             json: crate::trace_json::Writer::default(),
+            text: Vec::new(),
             error: None,
         };
-        s.io(|out, json| json.head(out));
+        s.io(|out| out.write_all(crate::trace_json::HEAD));
         s.checkpoint();
         match s.error.take() {
             Some(e) => Err(e),
@@ -137,23 +140,29 @@ impl Session {
         }
     }
 
-    fn io(&mut self, f: impl FnOnce(&mut BufWriter<File>, &mut crate::trace_json::Writer) -> io::Result<()>) {
+    fn io(&mut self, f: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>) {
         if self.error.is_none() {
-            if let Err(e) = f(&mut self.out, &mut self.json) {
+            if let Err(e) = f(&mut self.out) {
                 self.error = Some(e);
             }
         }
     }
 
     fn write(&mut self, events: &[Event]) {
-        self.io(|out, json| events.iter().try_for_each(|e| json.event(out, e)));
+        let mut text = std::mem::take(&mut self.text);
+        text.clear();
+        for e in events {
+            self.json.event(&mut text, e);
+        }
+        self.io(|out| out.write_all(&text));
+        self.text = text;
     }
 
     /// Make the file valid as it stands: write the closing bracket, flush,
     /// and step back over it so the next events replace it.
     fn checkpoint(&mut self) {
-        self.io(|out, json| {
-            let tail = json.tail();
+        self.io(|out| {
+            let tail = crate::trace_json::TAIL;
             out.write_all(tail)?;
             out.flush()?;
             out.seek(SeekFrom::Current(-(tail.len() as i64)))?;
