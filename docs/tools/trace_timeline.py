@@ -42,8 +42,8 @@ out.append(f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
            'font-family="sans-serif" font-size="12">')
 out.append(f'<rect width="{W}" height="{H}" fill="white"/>')
 out.append(f'<text x="{LEFT}" y="20" font-size="14" font-weight="bold">'
-           f'{html.escape(src.split("/")[-1])}: {span / 1000:.2f} ms from '
-           f'{(start - t0) / 1000:.2f} ms</text>')
+           f'{html.escape(src.split("/")[-1])}: {span:g} us from {(start - t0) / 1000:g} ms '
+           '(rendered from the JSON by docs/tools/trace_timeline.py, not by Perfetto)</text>')
 for i, tr in enumerate(tracks):
     y = TOP + i * ROW
     label = names.get(tr, f"P{tr[1]}")
@@ -56,7 +56,7 @@ for i, tr in enumerate(tracks):
         w = max(1.0, (min(e["ts"] + e["dur"], end) - max(e["ts"], start)) * scale)
         c = colours[e["args"]["goid"] % len(colours)]
         title = html.escape(f'{e["name"]} {e["dur"]}us end={e["args"]["end"]}')
-        out.append(f'<rect x="{x:.1f}" y="{y + 10}" width="{w:.1f}" height="34" fill="{c}">'
+        out.append(f'<rect x="{x:.1f}" y="{y + 10}" width="{w:.1f}" height="34" fill="{c}" stroke="white" stroke-width="0.5">'
                    f'<title>{title}</title></rect>')
         if w > 28:
             out.append(f'<text x="{x + 2:.1f}" y="{y + 31}" fill="white">{html.escape(e["name"])}</text>')
@@ -67,13 +67,14 @@ for i, tr in enumerate(tracks):
         c = mark_colour.get(e.get("cat"), "#000")
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y + 48}" y2="{y + 60}" stroke="{c}"/>')
 y = TOP + ROW * len(tracks) + 10
-step = 10 ** len(str(int(span / 8))) / 10 or 1
+step = next(m * 10 ** k for k in range(12) for m in (1, 2, 5) if m * 10 ** k >= span / 10)
+unit, div = ("us", 1) if span < 2000 else ("ms", 1000)
 t = 0.0
 while t <= span:
     x = LEFT + t * scale
     out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{y}" stroke="#eee"/>')
     out.append(f'<text x="{x:.1f}" y="{y + 14}" text-anchor="middle">'
-               f'{(start - t0 + t) / 1000:.2f} ms</text>')
+               f'{(start - t0 + t) / div:g} {unit}</text>')
     t += step
 lx = LEFT
 for cat, c in mark_colour.items():

@@ -65,24 +65,27 @@ thread_local! {
         const { [const { Cell::new((0, Chain::NONE, Chain::NONE)) }; CACHE_SLOTS] };
 }
 
-/// The ancestors' chain for a goroutine that the M's current goroutine
-/// (or, outside a poll, nobody) creates: the spawner's own chain. Compiled
-/// out with the other observability hooks by `without-observability`.
-#[inline]
-pub(crate) fn for_child(ctx: &crate::sched::MCtx) -> Chain {
-    if cfg!(feature = "without-observability") {
-        return Chain::NONE;
+impl crate::sched::MCtx {
+    /// Who creates a goroutine now: the current goroutine's id (0 outside
+    /// a poll) and its own chain, the new goroutine's ancestors. The chain
+    /// is compiled out with the other observability hooks by
+    /// `without-observability`.
+    #[inline]
+    pub(crate) fn spawner(&self) -> (u64, Chain) {
+        let Some(g) = self.curg.get() else {
+            return (0, Chain::NONE);
+        };
+        // SAFETY: curg is the G being polled on this M; alive.
+        let h = unsafe { g.as_ref() };
+        if cfg!(feature = "without-observability") {
+            return (h.goid, Chain::NONE);
+        }
+        let w = h.chain.load(Relaxed);
+        if w & OWN != 0 {
+            return (h.goid, Chain(w & !OWN));
+        }
+        (h.goid, own_chain_first_spawn(h, Chain(w)))
     }
-    let Some(g) = ctx.curg.get() else {
-        return Chain::NONE;
-    };
-    // SAFETY: curg is the G being polled on this M; alive.
-    let h = unsafe { g.as_ref() };
-    let w = h.chain.load(Relaxed);
-    if w & OWN != 0 {
-        return Chain(w & !OWN);
-    }
-    own_chain_first_spawn(h, Chain(w))
 }
 
 /// The spawner's first spawn: intern its own chain and keep it in its

@@ -277,8 +277,7 @@ where
         // No temporary Arc clone: the count's cache line is shared with
         // every M (each G holds a reference), so each increment is a miss.
         let sched = &ctx.sched;
-        let chain = crate::ancestry::for_child(ctx);
-        sched.newproc(ctx, |goid, parent| {
+        sched.newproc(ctx, |goid, parent, chain| {
             pre.finish(Header::new(
                 sched,
                 g::go_vtable::<F>(),
@@ -305,8 +304,7 @@ where
     let pre = g::pre_spawn(f);
     expect_current("gmp::spawn", move |ctx| {
         let sched = &ctx.sched;
-        let chain = crate::ancestry::for_child(ctx);
-        let ptr: NonNull<Header> = sched.newproc(ctx, |goid, parent| {
+        let ptr: NonNull<Header> = sched.newproc(ctx, |goid, parent, chain| {
             pre.finish(Header::new(
                 sched,
                 g::spawn_vtable::<F>(),

@@ -384,15 +384,15 @@ impl Sched {
     pub(crate) fn newproc(
         self: &Arc<Sched>,
         ctx: &MCtx,
-        make: impl FnOnce(u64, u64) -> NonNull<Header>,
+        make: impl FnOnce(u64, u64, crate::ancestry::Chain) -> NonNull<Header>,
     ) -> NonNull<Header> {
-        let parent = ctx.goid();
+        let (parent, ancestors) = ctx.spawner();
         let locked = ctx.curp().and_then(|p| p.lock(ctx.m.id).map(|r| (p, r)));
         let goid = match locked {
             Some((p, _)) => self.alloc_goid_locked(p),
             None => self.goidgen.fetch_add(1, Relaxed) + 1,
         };
-        let ptr = make(goid, parent);
+        let ptr = make(goid, parent, ancestors);
         // Shard by goroutine id: the G usually exits on another P or M
         // than the one that made it, so per-P shards would still contend.
         let shard = goid as usize;
