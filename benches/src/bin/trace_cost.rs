@@ -118,7 +118,10 @@ fn main() {
     let go = build_go("trace_bench");
     let path = std::env::temp_dir().join(format!("gmp-trace-cost-{}.json", std::process::id()));
     println!("{}\n", gmp_benches::machine());
-    println!("median of {} runs, ns/op; on/off = traced / untraced\n", gmp_benches::runs());
+    println!(
+        "median of {} runs, ns/op; on/off = traced / untraced\n",
+        gmp_benches::runs()
+    );
     println!("| workload | procs | gmp off | gmp on | gmp on/off | go off | go on | go on/off |");
     println!("|---|---|---|---|---|---|---|---|");
     let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));

@@ -65,26 +65,47 @@ thread_local! {
         const { [const { Cell::new((0, Chain::NONE, Chain::NONE)) }; CACHE_SLOTS] };
 }
 
+/// Who creates a goroutine: the creating goroutine's id (0: none) and its
+/// own chain, the new goroutine's ancestors.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Spawner {
+    pub(crate) goid: u64,
+    pub(crate) chain: Chain,
+}
+
+impl Spawner {
+    /// Main's: nobody.
+    pub(crate) const NONE: Spawner = Spawner {
+        goid: 0,
+        chain: Chain::NONE,
+    };
+}
+
 impl crate::sched::MCtx {
-    /// Who creates a goroutine now: the current goroutine's id (0 outside
-    /// a poll) and its own chain, the new goroutine's ancestors. The chain
-    /// is compiled out with the other observability hooks by
-    /// `without-observability`.
+    /// Who creates a goroutine now: the current goroutine (nobody outside
+    /// a poll). The chain is compiled out with the other observability
+    /// hooks by `without-observability`.
     #[inline]
-    pub(crate) fn spawner(&self) -> (u64, Chain) {
+    pub(crate) fn spawner(&self) -> Spawner {
         let Some(g) = self.curg.get() else {
-            return (0, Chain::NONE);
+            return Spawner::NONE;
         };
         // SAFETY: curg is the G being polled on this M; alive.
         let h = unsafe { g.as_ref() };
-        if cfg!(feature = "without-observability") {
-            return (h.goid, Chain::NONE);
+        let chain = if cfg!(feature = "without-observability") {
+            Chain::NONE
+        } else {
+            let w = h.chain.load(Relaxed);
+            if w & OWN != 0 {
+                Chain(w & !OWN)
+            } else {
+                own_chain_first_spawn(h, Chain(w))
+            }
+        };
+        Spawner {
+            goid: h.goid,
+            chain,
         }
-        let w = h.chain.load(Relaxed);
-        if w & OWN != 0 {
-            return (h.goid, Chain(w & !OWN));
-        }
-        (h.goid, own_chain_first_spawn(h, Chain(w)))
     }
 }
 
@@ -101,7 +122,10 @@ fn own_chain_first_spawn(h: &crate::g::Header, ancestors: Chain) -> Chain {
 
 /// A header's chain word read back: the sites of the goroutine's own
 /// chain, its own site first.
-pub(crate) fn sites_of(word: u32, created_at: &'static Location<'static>) -> Vec<&'static Location<'static>> {
+pub(crate) fn sites_of(
+    word: u32,
+    created_at: &'static Location<'static>,
+) -> Vec<&'static Location<'static>> {
     if word & OWN != 0 {
         return sites(Chain(word & !OWN));
     }

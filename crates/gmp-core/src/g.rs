@@ -93,9 +93,8 @@ impl Header {
         sched: &Arc<Sched>,
         vtable: &'static GVTable,
         goid: u64,
-        parent: u64,
+        spawner: crate::ancestry::Spawner,
         created_at: &'static Location<'static>,
-        ancestors: crate::ancestry::Chain,
         handle: bool,
         main: bool,
     ) -> Header {
@@ -104,14 +103,14 @@ impl Header {
             vtable,
             sched: Arc::into_raw(Arc::clone(sched)),
             goid,
-            parent,
+            parent: spawner.goid,
             created_at,
             since: AtomicU32::new(0),
             reg_idx: u32::MAX,
             gstatus: AtomicU8::new(GStatus::Runnable as u8),
             wait_reason: AtomicU8::new(0),
             reg_shard: 0,
-            chain: AtomicU32::new(ancestors.raw()),
+            chain: AtomicU32::new(spawner.chain.raw()),
         }
     }
 }

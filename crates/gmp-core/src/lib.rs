@@ -38,7 +38,6 @@
 //! crate does not depend on mio.
 
 #![deny(unsafe_op_in_unsafe_fn)]
-
 #![warn(missing_debug_implementations)]
 
 // The netpoller, signals, SIGQUIT's self-pipe and the sockets are Unix's;
@@ -77,11 +76,11 @@ pub mod netpoll;
 #[cfg(not(loom))]
 mod p;
 #[cfg(not(loom))]
+pub mod park;
+#[cfg(not(loom))]
 mod profile;
 #[cfg(not(loom))]
 mod protobuf;
-#[cfg(not(loom))]
-pub mod park;
 #[cfg(not(loom))]
 #[doc(hidden)]
 pub mod rawlock;

@@ -81,14 +81,12 @@ impl Sched {
                 other => other.as_str(),
             };
             let word = h.chain.load(std::sync::atomic::Ordering::Relaxed);
-            let sites = chains
-                .entry((word, Site(h.created_at)))
-                .or_insert_with(|| {
-                    ancestry::sites_of(word, h.created_at)
-                        .into_iter()
-                        .map(Site)
-                        .collect()
-                });
+            let sites = chains.entry((word, Site(h.created_at))).or_insert_with(|| {
+                ancestry::sites_of(word, h.created_at)
+                    .into_iter()
+                    .map(Site)
+                    .collect()
+            });
             *counts.entry((state, sites.clone())).or_insert(0) += 1;
         });
         let mut groups: Vec<_> = counts

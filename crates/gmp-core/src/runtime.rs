@@ -114,15 +114,12 @@ impl Builder {
             }
         };
         // Last, so that a configuration error leaves no trace file behind.
-        match std::env::var_os(crate::trace::TRACE_ENV) {
-            Some(v) => {
-                let path = match v.to_str() {
-                    Some(s) => crate::trace::parse_trace(s)?,
-                    None => std::path::PathBuf::from(v),
-                };
-                crate::trace::start_from_env(&path)?;
-            }
-            None => {}
+        if let Some(v) = std::env::var_os(crate::trace::TRACE_ENV) {
+            let path = match v.to_str() {
+                Some(s) => crate::trace::parse_trace(s)?,
+                None => std::path::PathBuf::from(v),
+            };
+            crate::trace::start_from_env(&path)?;
         }
         Ok(Runtime {
             procs,
@@ -277,14 +274,13 @@ where
         // No temporary Arc clone: the count's cache line is shared with
         // every M (each G holds a reference), so each increment is a miss.
         let sched = &ctx.sched;
-        sched.newproc(ctx, |goid, parent, chain| {
+        sched.newproc(ctx, |goid, spawner| {
             pre.finish(Header::new(
                 sched,
                 g::go_vtable::<F>(),
                 goid,
-                parent,
+                spawner,
                 site,
-                chain,
                 false,
                 false,
             ))
@@ -304,14 +300,13 @@ where
     let pre = g::pre_spawn(f);
     expect_current("gmp::spawn", move |ctx| {
         let sched = &ctx.sched;
-        let ptr: NonNull<Header> = sched.newproc(ctx, |goid, parent, chain| {
+        let ptr: NonNull<Header> = sched.newproc(ctx, |goid, spawner| {
             pre.finish(Header::new(
                 sched,
                 g::spawn_vtable::<F>(),
                 goid,
-                parent,
+                spawner,
                 site,
-                chain,
                 true,
                 false,
             ))

@@ -384,15 +384,16 @@ impl Sched {
     pub(crate) fn newproc(
         self: &Arc<Sched>,
         ctx: &MCtx,
-        make: impl FnOnce(u64, u64, crate::ancestry::Chain) -> NonNull<Header>,
+        make: impl FnOnce(u64, crate::ancestry::Spawner) -> NonNull<Header>,
     ) -> NonNull<Header> {
-        let (parent, ancestors) = ctx.spawner();
+        let spawner = ctx.spawner();
+        let parent = spawner.goid;
         let locked = ctx.curp().and_then(|p| p.lock(ctx.m.id).map(|r| (p, r)));
         let goid = match locked {
             Some((p, _)) => self.alloc_goid_locked(p),
             None => self.goidgen.fetch_add(1, Relaxed) + 1,
         };
-        let ptr = make(goid, parent, ancestors);
+        let ptr = make(goid, spawner);
         // Shard by goroutine id: the G usually exits on another P or M
         // than the one that made it, so per-P shards would still contend.
         let shard = goid as usize;
@@ -1674,9 +1675,8 @@ pub(crate) fn new_main_g(sched: &Arc<Sched>, site: &'static std::panic::Location
         sched,
         g::go_vtable::<std::future::Pending<()>>(),
         1,
-        0,
+        crate::ancestry::Spawner::NONE,
         site,
-        crate::ancestry::Chain::NONE,
         false,
         true,
     );

@@ -268,7 +268,10 @@ pub(crate) fn start_from_env(path: &Path) -> io::Result<()> {
             ENV_STARTED.store(false, Relaxed);
             Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("{TRACE_ENV}={}: cannot create the trace file: {e}", path.display()),
+                format!(
+                    "{TRACE_ENV}={}: cannot create the trace file: {e}",
+                    path.display()
+                ),
             ))
         }
     }

@@ -40,8 +40,7 @@ pub mod runtime {
     pub use crate::rt::{Builder, Runtime, UnhandledPanic};
     pub use gmp_core::rt::{
         dump, fastrandn, goid, gomaxprocs, goroutine_profile, goroutines, gosched, metrics,
-        num_goroutine,
-        GoroutineInfo, Gosched, Histogram, Metrics, G_HEADER_SIZE,
+        num_goroutine, GoroutineInfo, Gosched, Histogram, Metrics, G_HEADER_SIZE,
     };
     pub use gmp_core::{
         parse_debug, parse_maxprocs, DebugConfig, GStatus, WaitReason, DEBUG_ENV, MAXPROCS_ENV,

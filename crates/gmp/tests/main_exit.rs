@@ -56,7 +56,10 @@ fn run(dir: &Path, example: &str, maxprocs: Option<&str>) -> Run {
 /// `GMP_TRACE`/`GMP_DEBUG` unset unless given, killing it if it has not
 /// exited within a minute.
 fn run_env(dir: &Path, example: &str, env: &[(&str, Option<&str>)]) -> Run {
-    let maxprocs = env.iter().find(|(k, _)| *k == "GMP_MAXPROCS").and_then(|(_, v)| *v);
+    let maxprocs = env
+        .iter()
+        .find(|(k, _)| *k == "GMP_MAXPROCS")
+        .and_then(|(_, v)| *v);
     let exe = dir.join(format!("{example}{}", std::env::consts::EXE_SUFFIX));
     let mut cmd = Command::new(&exe);
     cmd.stdout(Stdio::piped())

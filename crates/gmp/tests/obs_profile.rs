@@ -47,7 +47,10 @@ fn parked_profile(debug: u8) -> (Vec<u8>, u32, usize) {
             .count()
             < 100
         {
-            assert!(std::time::Instant::now() < deadline, "goroutines never parked");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "goroutines never parked"
+            );
             gmp::time::sleep(std::time::Duration::from_millis(1)).await;
         }
         let p = gmp::runtime::goroutine_profile(debug);

@@ -137,7 +137,11 @@ fn trace_is_valid_after_sigquit() {
     let out = support::wait_with_watchdog(child, NAME, LIMIT);
     let _ = std::fs::remove_file(&marker);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).starts_with("SIGQUIT: quit"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("SIGQUIT: quit"),
+        "{}",
+        stderr(&out)
+    );
     let spawns = spawned(&path);
     let _ = std::fs::remove_file(&path);
     assert!(spawns.len() >= 1000, "spawn events: {}", spawns.len());
@@ -173,7 +177,10 @@ fn start_and_stop_trace_a_window() {
                 .count();
             let _ = std::fs::remove_file(path);
             for id in inside {
-                assert!(spawns.contains(id), "G{id} spawned in the window is missing");
+                assert!(
+                    spawns.contains(id),
+                    "G{id} spawned in the window is missing"
+                );
             }
             for id in outside.iter().chain(&before) {
                 assert!(!spawns.contains(id), "G{id} spawned outside the window");

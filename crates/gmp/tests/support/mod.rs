@@ -10,10 +10,16 @@ use std::time::{Duration, Instant};
 /// killing it after `limit`.
 pub fn run_child(name: &str, env: &[(&str, Option<&str>)], limit: Duration) -> Output {
     let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args(["--exact", name, "--nocapture", "--test-threads=1", "--include-ignored"])
-        .env("GMP_CHILD", name)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    c.args([
+        "--exact",
+        name,
+        "--nocapture",
+        "--test-threads=1",
+        "--include-ignored",
+    ])
+    .env("GMP_CHILD", name)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     for (k, v) in env {
         match v {
             Some(v) => c.env(k, v),
@@ -55,17 +61,19 @@ pub fn temp_path(tag: &str) -> std::path::PathBuf {
 
 /// Parses a trace file and returns its events, each as (name, ph, fields).
 pub fn trace_events(path: &std::path::Path) -> Vec<json::V> {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let v = json::parse(&text).unwrap_or_else(|e| {
         let tail = &text[text.len().saturating_sub(200)..];
-        panic!("{} is not valid JSON: {e}; it ends with:\n{tail}", path.display())
+        panic!(
+            "{} is not valid JSON: {e}; it ends with:\n{tail}",
+            path.display()
+        )
     });
     let json::V::Obj(top) = v else {
         panic!("not an object")
     };
-    let Some((_, json::V::Arr(events))) = top.into_iter().find(|(k, _)| k == "traceEvents")
-    else {
+    let Some((_, json::V::Arr(events))) = top.into_iter().find(|(k, _)| k == "traceEvents") else {
         panic!("no traceEvents array")
     };
     events
@@ -196,4 +204,3 @@ pub mod json {
         }
     }
 }
-
