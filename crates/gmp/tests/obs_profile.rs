@@ -132,3 +132,50 @@ fn go_tool_pprof_reads_debug0() {
     }
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn creation_chain_survives_the_parents_exit() {
+    let rt = gmp::Runtime::builder().procs(2).build().unwrap();
+    let (text, lines) = rt.block_on(async {
+        let (tx, rx) = gmp::chan::bounded::<()>(0);
+        let (done_tx, done_rx) = gmp::chan::bounded::<()>(0);
+        let middle_line = line!() + 1;
+        let middle = gmp::spawn(async move {
+            let line = line!() + 3;
+            for _ in 0..10 {
+                let rx = rx.clone();
+                gmp::go(async move {
+                    let _ = rx.recv().await;
+                });
+            }
+            drop(done_tx);
+            line
+        });
+        let leaf_line = middle.await.unwrap();
+        let _ = done_rx.recv().await;
+        // The middle goroutine has exited; its children keep its site.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while gmp::runtime::goroutines()
+            .iter()
+            .filter(|g| g.wait_reason == Some("chan receive"))
+            .count()
+            < 10
+        {
+            assert!(std::time::Instant::now() < deadline, "never parked");
+            gmp::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let p = gmp::runtime::goroutine_profile(1);
+        drop(tx);
+        (String::from_utf8(p).unwrap(), (leaf_line, middle_line))
+    });
+    let (leaf, middle) = lines;
+    let block = text
+        .split("\n\n")
+        .find(|b| b.lines().any(|l| l.starts_with("10 @ ")))
+        .unwrap_or_else(|| panic!("no group of 10:\n{text}"));
+    let frames: Vec<&str> = block.lines().filter(|l| l.starts_with('#')).collect();
+    assert!(frames[0].ends_with("\tchan receive"), "{block}");
+    assert!(frames[1].ends_with(&format!("obs_profile.rs:{leaf}")), "{block}");
+    assert!(frames[2].ends_with(&format!("obs_profile.rs:{middle}")), "{block}");
+    assert_eq!(frames.len(), 4, "leaf, middle, main: {block}");
+}
