@@ -175,7 +175,13 @@ fn creation_chain_survives_the_parents_exit() {
         .unwrap_or_else(|| panic!("no group of 10:\n{text}"));
     let frames: Vec<&str> = block.lines().filter(|l| l.starts_with('#')).collect();
     assert!(frames[0].ends_with("\tchan receive"), "{block}");
-    assert!(frames[1].ends_with(&format!("obs_profile.rs:{leaf}")), "{block}");
-    assert!(frames[2].ends_with(&format!("obs_profile.rs:{middle}")), "{block}");
+    assert!(
+        frames[1].ends_with(&format!("obs_profile.rs:{leaf}")),
+        "{block}"
+    );
+    assert!(
+        frames[2].ends_with(&format!("obs_profile.rs:{middle}")),
+        "{block}"
+    );
     assert_eq!(frames.len(), 4, "leaf, middle, main: {block}");
 }
