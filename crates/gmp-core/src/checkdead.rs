@@ -59,6 +59,7 @@ impl Sched {
         if self.config.exit_on_deadlock {
             // A Go program (`#[gmp::main]`): report and exit like Go.
             eprint!("{text}");
+            crate::trace::finish_on_exit();
             std::process::exit(2);
         }
         // `block_on`'s caller gets the report as its panic message.

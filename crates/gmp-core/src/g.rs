@@ -44,6 +44,9 @@ pub(crate) struct Header {
     pub(crate) gstatus: AtomicU8,
     pub(crate) wait_reason: AtomicU8,
     pub(crate) reg_shard: u16,
+    /// The creation chain for the profile: the ancestors' `ancestry::Chain`,
+    /// or the goroutine's own once it has spawned (see `ancestry.rs`).
+    pub(crate) chain: AtomicU32,
 }
 
 /// Per-future-type operations on a G.
@@ -90,7 +93,7 @@ impl Header {
         sched: &Arc<Sched>,
         vtable: &'static GVTable,
         goid: u64,
-        parent: u64,
+        spawner: crate::ancestry::Spawner,
         created_at: &'static Location<'static>,
         handle: bool,
         main: bool,
@@ -100,13 +103,14 @@ impl Header {
             vtable,
             sched: Arc::into_raw(Arc::clone(sched)),
             goid,
-            parent,
+            parent: spawner.goid,
             created_at,
             since: AtomicU32::new(0),
             reg_idx: u32::MAX,
             gstatus: AtomicU8::new(GStatus::Runnable as u8),
             wait_reason: AtomicU8::new(0),
             reg_shard: 0,
+            chain: AtomicU32::new(spawner.chain.raw()),
         }
     }
 }

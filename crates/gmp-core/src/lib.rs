@@ -40,10 +40,18 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
+// The netpoller, signals, SIGQUIT's self-pipe and the sockets are Unix's;
+// Linux is tested, other Unixes compile. Say so rather than fail somewhere
+// inside.
+#[cfg(not(unix))]
+compile_error!("gmp supports Unix only (Linux is tested; other Unixes compile)");
+
 #[cfg(not(loom))]
 mod allgs;
 #[cfg(not(loom))]
 mod allp;
+#[cfg(not(loom))]
+mod ancestry;
 #[cfg(not(loom))]
 mod checkdead;
 #[cfg(not(loom))]
@@ -60,6 +68,8 @@ pub(crate) mod gstate;
 #[cfg(not(loom))]
 mod join;
 #[cfg(not(loom))]
+mod leakcheck;
+#[cfg(not(loom))]
 mod lockedm;
 #[cfg(not(loom))]
 mod m;
@@ -74,6 +84,10 @@ pub mod park;
 #[cfg(not(loom))]
 mod procresize;
 #[cfg(not(loom))]
+mod profile;
+#[cfg(not(loom))]
+mod protobuf;
+#[cfg(not(loom))]
 #[doc(hidden)]
 pub mod rawlock;
 pub(crate) mod runq;
@@ -83,7 +97,7 @@ mod runtime;
 mod sched;
 #[cfg(not(loom))]
 mod schedtrace;
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 #[doc(hidden)]
 pub mod sigquit;
 #[cfg(not(loom))]
@@ -96,7 +110,9 @@ mod sysmon;
 #[cfg(not(loom))]
 pub mod timer;
 #[cfg(not(loom))]
-mod trace;
+pub mod trace;
+#[cfg(not(loom))]
+mod trace_json;
 
 #[cfg(loom)]
 pub mod loom_api;
@@ -124,6 +140,7 @@ pub mod rt {
     pub use crate::coop::{gosched, Gosched};
     pub use crate::dump::{dump, goroutines, GoroutineInfo};
     pub use crate::metrics::{metrics, Histogram, Metrics};
+    pub use crate::profile::goroutine_profile;
     use crate::sched::expect_current;
 
     /// The current goroutine's id (main is 1). Panics outside a goroutine.

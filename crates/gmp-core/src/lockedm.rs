@@ -94,7 +94,7 @@ impl Sched {
         }
         h.set_status(GStatus::Running);
         ctx.curg.set(Some(mg.as_ptr()));
-        let traced = HOOKS && self.tracer.is_some();
+        let traced = HOOKS && crate::trace::on();
         let t0 = if traced { self.trace_now() } else { 0 };
         let pid = p.id;
         p.begin_poll(ctx.m.id);
@@ -124,15 +124,6 @@ impl Sched {
             );
         }
         false
-    }
-
-    /// `GMP_TRACE`: write the collected events out.
-    fn write_trace(&self) {
-        if let Some(t) = &self.tracer {
-            if let Err(e) = t.write(self.allp.len()) {
-                eprintln!("gmp: cannot write the execution trace: {e}");
-            }
-        }
     }
 
     /// After a poll of main: keep the P only if main can run again at
@@ -181,7 +172,6 @@ pub(crate) fn run_main(sched: &Arc<Sched>, main: &mut dyn FnMut(&MCtx) -> bool) 
     }
     sched.teardown();
     sched.m_exit(&ctx);
-    sched.write_trace();
 }
 
 /// Wakes M0 from its note (main's `JoinHandle` resolved).
@@ -206,6 +196,9 @@ pub(crate) fn run_main_goroutine<T>(
     let mut cx = Context::from_waker(&waker);
     let out = loop {
         if let Poll::Ready(r) = Pin::new(&mut handle).poll(&mut cx) {
+            if r.is_ok() {
+                crate::leakcheck::on_main_return(sched);
+            }
             break Some(r);
         }
         if sched.is_deadlocked() {
@@ -214,7 +207,6 @@ pub(crate) fn run_main_goroutine<T>(
         sched.m0.notesleep();
     };
     sched.teardown();
-    sched.write_trace();
     out
 }
 
@@ -224,7 +216,7 @@ pub(crate) fn new_main_g(sched: &Arc<Sched>, site: &'static std::panic::Location
         sched,
         g::go_vtable::<std::future::Pending<()>>(),
         1,
-        0,
+        crate::ancestry::Spawner::NONE,
         site,
         false,
         true,
@@ -250,7 +242,7 @@ where
         sched,
         g::spawn_vtable::<F>(),
         1,
-        0,
+        crate::ancestry::Spawner::NONE,
         site,
         true,
         false,

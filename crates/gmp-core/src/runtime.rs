@@ -133,15 +133,17 @@ impl Builder {
                 ))
             }
         };
-        let trace = match std::env::var(crate::trace::TRACE_ENV) {
-            Ok(v) => Some(crate::trace::parse_trace(&v)?),
-            Err(std::env::VarError::NotPresent) => None,
-            Err(std::env::VarError::NotUnicode(v)) => Some(std::path::PathBuf::from(v)),
-        };
+        // Last, so that a configuration error leaves no trace file behind.
+        if let Some(v) = std::env::var_os(crate::trace::TRACE_ENV) {
+            let path = match v.to_str() {
+                Some(s) => crate::trace::parse_trace(s)?,
+                None => std::path::PathBuf::from(v),
+            };
+            crate::trace::start_from_env(&path)?;
+        }
         Ok(Runtime {
             procs,
             exit_on_deadlock: self.exit_on_deadlock,
-            trace,
             sigquit_exit: !self.no_sigquit_exit,
             sigquit_dump: !self.no_sigquit_dump,
             unhandled_panic: self.unhandled_panic,
@@ -169,7 +171,6 @@ pub fn parse_maxprocs(v: &str) -> io::Result<usize> {
 pub struct Runtime {
     procs: usize,
     exit_on_deadlock: bool,
-    trace: Option<std::path::PathBuf>,
     sigquit_exit: bool,
     sigquit_dump: bool,
     unhandled_panic: UnhandledPanic,
@@ -233,6 +234,7 @@ impl Runtime {
         let main_ptr = main_g.as_ptr();
         sched.set_main(main_g);
         crate::sysmon::start(&sched);
+        #[cfg(unix)]
         if self.sigquit_dump {
             crate::sigquit::register(&sched);
         }
@@ -244,6 +246,7 @@ impl Runtime {
             match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
                 Ok(Poll::Pending) => false,
                 Ok(Poll::Ready(v)) => {
+                    crate::leakcheck::on_main_return(&sched);
                     out = Some(Ok(v));
                     true
                 }
@@ -253,6 +256,7 @@ impl Runtime {
                 }
             }
         });
+        crate::trace::checkpoint();
         if let Some(text) = sched.deadlock.lock().unwrap().take() {
             panic!("{text}");
         }
@@ -293,9 +297,13 @@ impl Runtime {
         }
         let sched = self.new_sched();
         crate::sysmon::start(&sched);
-        crate::sigquit::register(&sched);
+        #[cfg(unix)]
+        if self.sigquit_dump {
+            crate::sigquit::register(&sched);
+        }
         let handle = lockedm::spawn_main_goroutine(&sched, fut, site);
         let out = lockedm::run_main_goroutine(&sched, handle);
+        crate::trace::checkpoint();
         if let Some(text) = sched.deadlock.lock().unwrap().take() {
             panic!("{text}");
         }
@@ -317,7 +325,6 @@ impl Runtime {
                 unhandled_panic: self.unhandled_panic,
                 debug: self.debug,
                 sigquit_exit: self.sigquit_exit,
-                trace: self.trace.clone(),
                 exit_on_deadlock: self.exit_on_deadlock,
             },
             netpoll,
@@ -348,12 +355,12 @@ where
         // No temporary Arc clone: the count's cache line is shared with
         // every M (each G holds a reference), so each increment is a miss.
         let sched = &ctx.sched;
-        sched.newproc(ctx, |goid, parent| {
+        sched.newproc(ctx, |goid, spawner| {
             pre.finish(Header::new(
                 sched,
                 g::go_vtable::<F>(),
                 goid,
-                parent,
+                spawner,
                 site,
                 false,
                 false,
@@ -374,12 +381,12 @@ where
     let pre = g::pre_spawn(f);
     expect_current("gmp::spawn", move |ctx| {
         let sched = &ctx.sched;
-        let ptr: NonNull<Header> = sched.newproc(ctx, |goid, parent| {
+        let ptr: NonNull<Header> = sched.newproc(ctx, |goid, spawner| {
             pre.finish(Header::new(
                 sched,
                 g::spawn_vtable::<F>(),
                 goid,
-                parent,
+                spawner,
                 site,
                 true,
                 false,

@@ -58,8 +58,6 @@ pub(crate) struct Config {
     pub(crate) debug: crate::schedtrace::DebugConfig,
     /// SIGQUIT exits the process after the dump (Go's behaviour).
     pub(crate) sigquit_exit: bool,
-    /// GMP_TRACE output file.
-    pub(crate) trace: Option<std::path::PathBuf>,
     /// A deadlock prints Go's report and exits with code 2 (`#[gmp::main]`)
     /// instead of making `block_on` panic.
     pub(crate) exit_on_deadlock: bool,
@@ -119,8 +117,8 @@ pub(crate) struct Sched {
     /// Goroutines created without a P (per-P counts live in each P).
     spawned_nop: AtomicU64,
     pub(crate) latency: crate::metrics::LatencyHist,
-    /// GMP_TRACE, when on.
-    pub(crate) tracer: Option<crate::trace::Tracer>,
+    /// This runtime's process id in the execution trace.
+    pub(crate) trace_id: u32,
 }
 
 pub(crate) struct SchedLocked {
@@ -143,6 +141,8 @@ enum Found {
     },
     /// The M has no P now and must stop (`stopm`).
     Stop,
+    /// Tracing was switched on or off: change scheduler loops.
+    Retrace,
     Shutdown,
 }
 
@@ -169,7 +169,9 @@ pub(crate) struct MCtx {
     rng: Cell<u64>,
     /// While polling the netpoller: woken Gs are collected, then injected.
     batch: RefCell<Option<Vec<GPtr>>>,
-    pub(crate) trace_buf: RefCell<Vec<crate::trace::Event>>,
+    pub(crate) trace_buf: Arc<crate::trace::MBuf>,
+    /// The version of the scheduler loop running: traced or not.
+    pub(crate) traced: Cell<bool>,
 }
 
 thread_local! {
@@ -244,7 +246,8 @@ impl MCtx {
             in_syscall: Cell::new(false),
             rng: Cell::new(seed),
             batch: RefCell::new(None),
-            trace_buf: RefCell::new(Vec::new()),
+            trace_buf: crate::trace::MBuf::new(),
+            traced: Cell::new(false),
         }
     }
 
@@ -311,7 +314,6 @@ impl Sched {
         config: Config,
         netpoll: Option<Arc<dyn Netpoller>>,
     ) -> Arc<Sched> {
-        let tracer = config.trace.clone().map(crate::trace::Tracer::new);
         Arc::new(Sched {
             gomaxprocs: AtomicUsize::new(procs),
             allp: crate::allp::AllP::new(procs),
@@ -351,7 +353,7 @@ impl Sched {
             deadlock: Mutex::new(None),
             deadlocked: AtomicBool::new(false),
             latency: Default::default(),
-            tracer,
+            trace_id: crate::trace::next_runtime_id(),
         })
     }
 
@@ -386,15 +388,16 @@ impl Sched {
     pub(crate) fn newproc(
         self: &Arc<Sched>,
         ctx: &MCtx,
-        make: impl FnOnce(u64, u64) -> NonNull<Header>,
+        make: impl FnOnce(u64, crate::ancestry::Spawner) -> NonNull<Header>,
     ) -> NonNull<Header> {
-        let parent = ctx.goid();
+        let spawner = ctx.spawner();
+        let parent = spawner.goid;
         let locked = self.lock_curp(ctx);
         let goid = match locked {
             Some((p, _)) => self.alloc_goid_locked(p),
             None => self.goidgen.fetch_add(1, Relaxed) + 1,
         };
-        let ptr = make(goid, parent);
+        let ptr = make(goid, spawner);
         // Shard by goroutine id: the G usually exits on another P or M
         // than the one that made it, so per-P shards would still contend.
         let shard = goid as usize;
@@ -412,7 +415,7 @@ impl Sched {
             }
             return ptr;
         }
-        if HOOKS && self.tracer.is_some() {
+        if HOOKS && crate::trace::on() {
             let ts = self.trace_now();
             self.trace(
                 ctx,
@@ -603,7 +606,7 @@ impl Sched {
 
     #[cold]
     fn ready_hook(&self, ready: Option<&MCtx>, p: &P, h: &Header) {
-        let tracing = self.tracer.is_some();
+        let tracing = crate::trace::on();
         let every = if tracing {
             1
         } else {
@@ -956,6 +959,9 @@ impl Sched {
             // two goroutines that keep readying each other via runnext
             // cannot starve it.
             if p.schedtick.load(Relaxed).is_multiple_of(61) {
+                if HOOKS && ctx.traced.get() != crate::trace::on() {
+                    return Found::Retrace;
+                }
                 if !self.globq.is_empty() {
                     // SAFETY: this M holds P in RUNNING.
                     unsafe { self.flush_yieldq(p) };
@@ -1167,7 +1173,7 @@ impl Sched {
                 let running = st == p::PPOLLING || st == p::PLOCKED;
                 if let Some((g, k)) = me.runq.steal(&victim.runq, last, running) {
                     self.steals.fetch_add(k as u64, Relaxed);
-                    if HOOKS && self.tracer.is_some() {
+                    if HOOKS && crate::trace::on() {
                         let ts = self.trace_now();
                         self.trace(ctx, ts, crate::trace::Kind::Steal { n: k, from: vi });
                     }
@@ -1247,18 +1253,27 @@ impl Sched {
 
     /// The M's scheduler loop, until the runtime shuts down.
     ///
-    /// Whether the runtime traces is fixed when it is built, so the loop
-    /// is monomorphised on it once here: the untraced loop carries no
-    /// trace test, and no trace state across polls.
+    /// The loop is monomorphised on tracing, so the untraced loop carries
+    /// no trace test and no trace state across polls; `find_runnable`
+    /// notices at its 61st-tick check that tracing started or stopped and
+    /// the loop switches versions.
     pub(crate) fn schedule(&self, ctx: &MCtx) {
-        if HOOKS && self.tracer.is_some() {
-            self.schedule_g::<true>(ctx);
-        } else {
-            self.schedule_g::<false>(ctx);
+        loop {
+            let traced = HOOKS && crate::trace::on();
+            ctx.traced.set(traced);
+            let retrace = if traced {
+                self.schedule_g::<true>(ctx)
+            } else {
+                self.schedule_g::<false>(ctx)
+            };
+            if !retrace {
+                return;
+            }
         }
     }
 
-    fn schedule_g<const TRACED: bool>(&self, ctx: &MCtx) {
+    /// Returns true when tracing was switched on or off (run again).
+    fn schedule_g<const TRACED: bool>(&self, ctx: &MCtx) -> bool {
         loop {
             if ctx.p.get().is_none() {
                 let got = {
@@ -1269,21 +1284,22 @@ impl Sched {
                     Some(p) => self.acquirep(ctx, p),
                     None => {
                         if !self.stopm(ctx) {
-                            return;
+                            return false;
                         }
                     }
                 }
             }
             match self.find_runnable(ctx) {
-                Found::Shutdown => return,
+                Found::Shutdown => return false,
                 Found::Stop => {
                     if ctx.spinning.replace(false) {
                         self.nmspinning.fetch_sub(1, SeqCst);
                     }
                     if !self.stopm(ctx) {
-                        return;
+                        return false;
                     }
                 }
+                Found::Retrace => return true,
                 Found::G { g, inherit } => {
                     self.resetspinning(ctx);
                     self.execute_g::<TRACED>(ctx, g, inherit);
@@ -1589,6 +1605,7 @@ impl Sched {
             site.file(),
             site.line(),
         );
+        crate::trace::finish_on_exit();
         std::process::exit(2);
     }
 }

@@ -19,15 +19,18 @@ pub struct DebugConfig {
     pub schedtrace: Option<Duration>,
     /// Add Go's per-P, per-M and per-G lines.
     pub scheddetail: bool,
+    /// When main returns, report goroutines still blocked on a channel,
+    /// select, lock or WaitGroup (`leakcheck.rs`).
+    pub leakcheck: bool,
 }
 
 /// Parse a `GMP_DEBUG` value: comma-separated `key=value` with keys
-/// `schedtrace` (milliseconds) and `scheddetail` (0 or 1).
+/// `schedtrace` (milliseconds), `scheddetail` and `leakcheck` (0 or 1).
 pub fn parse_debug(v: &str) -> io::Result<DebugConfig> {
     let bad = |what: String| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("{DEBUG_ENV}={v:?} is not valid: {what} (expected e.g. schedtrace=1000,scheddetail=1)"),
+            format!("{DEBUG_ENV}={v:?} is not valid: {what} (expected e.g. schedtrace=1000,scheddetail=1 or leakcheck=1)"),
         )
     };
     let mut cfg = DebugConfig::default();
@@ -44,6 +47,10 @@ pub fn parse_debug(v: &str) -> io::Result<DebugConfig> {
             "scheddetail" => match n {
                 0 | 1 => cfg.scheddetail = n == 1,
                 _ => return Err(bad(format!("scheddetail must be 0 or 1, got {n}"))),
+            },
+            "leakcheck" => match n {
+                0 | 1 => cfg.leakcheck = n == 1,
+                _ => return Err(bad(format!("leakcheck must be 0 or 1, got {n}"))),
             },
             other => return Err(bad(format!("unknown setting {other:?}"))),
         }

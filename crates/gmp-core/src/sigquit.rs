@@ -110,6 +110,7 @@ fn dump_and_maybe_exit() {
     }
     eprint!("{out}");
     if exit {
+        crate::trace::finish_on_exit();
         std::process::exit(2);
     }
 }

@@ -1,34 +1,75 @@
-//! `GMP_TRACE=path.json`: an execution trace in Chrome's trace-event format
-//! (open it in Perfetto or chrome://tracing). One track per P shows which
-//! goroutine ran when; instant events mark spawns, readies, steals and
-//! parks (with the wait reason).
+//! The execution tracer (Go's `runtime/trace`): `GMP_TRACE=file` for a
+//! whole run, `gmp::runtime::trace::start(path)` / `stop()` for a window.
+//! The file is Chrome's trace-event JSON (Perfetto and chrome://tracing
+//! open it; `trace_json.rs` writes it): one track per P of each runtime,
+//! one slice per poll, instant events for spawns, readies, steals and
+//! parks.
 //!
-//! Off, it costs one predictable branch per event site. On, each M buffers
-//! its events and hands them over in batches; the file is written when
-//! `block_on` returns.
+//! One trace per process, as in Go. Each M records into its own buffer
+//! (an uncontended lock: the exit paths drain every M's buffer from the
+//! thread that ends the process); a full buffer (`FLUSH_AT` events) is
+//! formatted and written to the file by the M that filled it, so memory
+//! stays bounded however long the program runs. The file is valid JSON at
+//! every checkpoint: the closing bracket is written, flushed, and then
+//! overwritten by the next events. Checkpoints happen when a `block_on`
+//! returns, at `stop()`, and in `finish_on_exit()`, which every path that
+//! ends the process (a `go` panic, the deadlock report, SIGQUIT, main's
+//! exit) calls.
+//!
+//! Off, an event site costs a load of one process-wide flag and a branch;
+//! the scheduler loop is monomorphised on tracing and switches versions at
+//! its 61st-tick check when tracing starts or stops.
 
 use crate::sched::{MCtx, Sched};
-use std::fmt::Write as _;
-use std::io;
-use std::path::PathBuf;
-use std::sync::Mutex;
+use std::fs::File;
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Instant;
 
 /// The environment variable naming the trace file.
 pub const TRACE_ENV: &str = "GMP_TRACE";
 
+/// Events an M buffers before writing them out.
 const FLUSH_AT: usize = 4096;
 
-pub(crate) struct Tracer {
-    path: PathBuf,
-    events: Mutex<Vec<Event>>,
+/// Tracing is on: read on every event site.
+static ON: AtomicBool = AtomicBool::new(false);
+/// The open trace file, if any.
+static SESSION: Mutex<Option<Session>> = Mutex::new(None);
+/// Every M's buffer, for the exit paths to drain.
+static BUFS: Mutex<Vec<Weak<MBuf>>> = Mutex::new(Vec::new());
+/// GMP_TRACE opened its session already in this process.
+static ENV_STARTED: AtomicBool = AtomicBool::new(false);
+static NEXT_RUNTIME: AtomicU32 = AtomicU32::new(1);
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+/// Whether tracing is on now.
+#[inline]
+pub(crate) fn on() -> bool {
+    ON.load(Relaxed)
+}
+
+/// The trace's process id for a new runtime (one track group each).
+pub(crate) fn next_runtime_id() -> u32 {
+    NEXT_RUNTIME.fetch_add(1, Relaxed)
+}
+
+/// Microseconds since the trace clock's epoch (shared by all runtimes).
+#[inline]
+fn now_us() -> u64 {
+    EPOCH.get_or_init(Instant::now).elapsed().as_micros() as u64
 }
 
 #[derive(Clone, Copy)]
 pub(crate) struct Event {
-    ts_us: u64,
-    p: usize,
-    kind: Kind,
+    pub(crate) ts_us: u64,
+    /// The runtime (a trace "process").
+    pub(crate) rt: u32,
+    /// The P (a trace "thread").
+    pub(crate) p: u32,
+    pub(crate) kind: Kind,
 }
 
 #[derive(Clone, Copy)]
@@ -52,99 +93,222 @@ pub(crate) enum Kind {
     },
 }
 
-impl Tracer {
-    pub(crate) fn new(path: PathBuf) -> Tracer {
-        Tracer {
-            path,
-            events: Mutex::new(Vec::new()),
+/// One M's event buffer.
+pub(crate) struct MBuf(Mutex<Vec<Event>>);
+
+impl MBuf {
+    /// A buffer registered for the exit paths to drain.
+    pub(crate) fn new() -> Arc<MBuf> {
+        let b = Arc::new(MBuf(Mutex::new(Vec::new())));
+        let mut all = BUFS.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|w| w.strong_count() > 0);
+        all.push(Arc::downgrade(&b));
+        b
+    }
+
+    fn take(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// The open trace file.
+struct Session {
+    out: BufWriter<File>,
+    path: PathBuf,
+    json: crate::trace_json::Writer,
+    /// A batch's text, reused.
+    text: Vec<u8>,
+    /// The first write error; later writes are skipped, `stop` reports it.
+    error: Option<io::Error>,
+}
+
+impl Session {
+    fn create(path: &Path) -> io::Result<Session> {
+        let file = File::create(path)?;
+        let mut s = Session {
+            out: BufWriter::with_capacity(1 << 16, file),
+            path: path.to_path_buf(),
+            json: crate::trace_json::Writer::default(),
+            text: Vec::new(),
+            error: None,
+        };
+        s.io(|out| out.write_all(crate::trace_json::HEAD));
+        s.checkpoint();
+        match s.error.take() {
+            Some(e) => Err(e),
+            None => Ok(s),
         }
     }
 
-    fn absorb(&self, buf: &mut Vec<Event>) {
-        self.events.lock().unwrap().append(buf);
-    }
-
-    /// Write the trace file (JSON array format plus track names).
-    pub(crate) fn write(&self, procs: usize) -> io::Result<()> {
-        let mut ev = std::mem::take(&mut *self.events.lock().unwrap());
-        ev.sort_by_key(|e| e.ts_us);
-        let mut s = String::with_capacity(64 + ev.len() * 96);
-        s.push_str("{\"traceEvents\":[\n");
-        let _ = write!(
-            s,
-            "{{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,\"args\":{{\"name\":\"gmp\"}}}}"
-        );
-        for p in 0..procs {
-            let _ = write!(
-                s,
-                ",\n{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":{p},\"args\":{{\"name\":\"P{p}\"}}}}"
-            );
-        }
-        for e in &ev {
-            let (ts, p) = (e.ts_us, e.p);
-            match e.kind {
-                Kind::Run { goid, dur_us, end } => {
-                    let _ = write!(
-                        s,
-                        ",\n{{\"name\":\"G{goid}\",\"cat\":\"run\",\"ph\":\"X\",\"ts\":{ts},\"dur\":{},\"pid\":1,\"tid\":{p},\"args\":{{\"goid\":{goid},\"end\":\"{end}\"}}}}",
-                        dur_us.max(1)
-                    );
-                    if let Some(reason) = end.strip_prefix("park: ") {
-                        let _ = write!(
-                            s,
-                            ",\n{{\"name\":\"park G{goid}\",\"cat\":\"park\",\"ph\":\"i\",\"s\":\"t\",\"ts\":{},\"pid\":1,\"tid\":{p},\"args\":{{\"reason\":\"{reason}\"}}}}",
-                            ts + dur_us
-                        );
-                    }
-                }
-                Kind::Spawn { parent, child } => {
-                    let _ = write!(
-                        s,
-                        ",\n{{\"name\":\"spawn G{child}\",\"cat\":\"spawn\",\"ph\":\"i\",\"s\":\"t\",\"ts\":{ts},\"pid\":1,\"tid\":{p},\"args\":{{\"parent\":{parent},\"child\":{child}}}}}"
-                    );
-                }
-                Kind::Ready { goid } => {
-                    let _ = write!(
-                        s,
-                        ",\n{{\"name\":\"ready G{goid}\",\"cat\":\"ready\",\"ph\":\"i\",\"s\":\"t\",\"ts\":{ts},\"pid\":1,\"tid\":{p},\"args\":{{\"goid\":{goid}}}}}"
-                    );
-                }
-                Kind::Steal { n, from } => {
-                    let _ = write!(
-                        s,
-                        ",\n{{\"name\":\"steal {n} from P{from}\",\"cat\":\"steal\",\"ph\":\"i\",\"s\":\"t\",\"ts\":{ts},\"pid\":1,\"tid\":{p},\"args\":{{\"n\":{n},\"from\":{from}}}}}"
-                    );
-                }
+    fn io(&mut self, f: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>) {
+        if self.error.is_none() {
+            if let Err(e) = f(&mut self.out) {
+                self.error = Some(e);
             }
         }
-        s.push_str("\n],\"displayTimeUnit\":\"ms\"}\n");
-        std::fs::write(&self.path, s)
+    }
+
+    fn write(&mut self, events: &[Event]) {
+        let mut text = std::mem::take(&mut self.text);
+        text.clear();
+        for e in events {
+            self.json.event(&mut text, e);
+        }
+        self.io(|out| out.write_all(&text));
+        self.text = text;
+    }
+
+    /// Make the file valid as it stands: write the closing bracket, flush,
+    /// and step back over it so the next events replace it.
+    fn checkpoint(&mut self) {
+        self.io(|out| {
+            let tail = crate::trace_json::TAIL;
+            out.write_all(tail)?;
+            out.flush()?;
+            out.seek(SeekFrom::Current(-(tail.len() as i64)))?;
+            Ok(())
+        });
+    }
+}
+
+fn session() -> std::sync::MutexGuard<'static, Option<Session>> {
+    SESSION.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Write `events` to the open trace, if any.
+fn write_out(events: &[Event]) {
+    if let Some(s) = session().as_mut() {
+        s.write(events);
+    }
+}
+
+/// Drain every M's buffer into the file and checkpoint it.
+fn drain_and_checkpoint(s: &mut Session) {
+    let bufs: Vec<Arc<MBuf>> = BUFS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect();
+    for b in bufs {
+        s.write(&b.take());
+    }
+    s.checkpoint();
+}
+
+fn open(path: &Path) -> io::Result<()> {
+    let mut cur = session();
+    if cur.is_some() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "gmp: tracing is already enabled",
+        ));
+    }
+    *cur = Some(Session::create(path)?);
+    ON.store(true, Relaxed);
+    Ok(())
+}
+
+/// Start tracing into `path` (Go's `trace.Start`): every runtime of the
+/// process records into it until [`stop`]. Fails if tracing is on already
+/// (`GMP_TRACE` or an earlier `start`) or the file cannot be created.
+pub fn start(path: impl AsRef<Path>) -> io::Result<()> {
+    open(path.as_ref())
+}
+
+/// Stop tracing (Go's `trace.Stop`): write out every buffered event and
+/// close the file, which is then complete. A no-op when tracing is off;
+/// reports the first write error of the session.
+pub fn stop() -> io::Result<()> {
+    ON.store(false, Relaxed);
+    let Some(mut s) = session().take() else {
+        return Ok(());
+    };
+    drain_and_checkpoint(&mut s);
+    match s.error.take() {
+        Some(e) => Err(io::Error::new(
+            e.kind(),
+            format!("gmp: writing the trace {}: {e}", s.path.display()),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Complete the trace file before the process ends. Every path that ends
+/// a gmp process calls it (a `go` panic, the deadlock report, SIGQUIT,
+/// `#[gmp::main]`'s exit); a program that calls `std::process::exit`
+/// itself may too. Stops tracing; prints a write error to stderr.
+pub fn finish_on_exit() {
+    if let Err(e) = stop() {
+        eprintln!("{e}");
+    }
+}
+
+/// A `block_on` returned: make the file valid, keep tracing (another
+/// runtime may still run, or a later one continue the file).
+pub(crate) fn checkpoint() {
+    if let Some(s) = session().as_mut() {
+        drain_and_checkpoint(s);
+    }
+}
+
+/// `GMP_TRACE`: open the process's trace the first time a runtime is
+/// built with the variable set. A path that cannot be created (missing
+/// directory, read-only file, a directory) is an `InvalidInput` error
+/// naming the variable.
+pub(crate) fn start_from_env(path: &Path) -> io::Result<()> {
+    if ENV_STARTED.swap(true, Relaxed) {
+        return Ok(());
+    }
+    match open(path) {
+        Ok(()) => Ok(()),
+        // Tracing was started by `start`: that file serves.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => {
+            ENV_STARTED.store(false, Relaxed);
+            Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{TRACE_ENV}={}: cannot create the trace file: {e}",
+                    path.display()
+                ),
+            ))
+        }
     }
 }
 
 impl Sched {
     #[inline]
     pub(crate) fn trace_now(&self) -> u64 {
-        Instant::now()
-            .saturating_duration_since(self.start)
-            .as_micros() as u64
+        now_us()
     }
 
     /// Record an event on the current M's buffer.
     pub(crate) fn trace(&self, ctx: &MCtx, ts_us: u64, kind: Kind) {
-        let Some(t) = &self.tracer else { return };
-        let p = ctx.p.get().unwrap_or(0);
-        let mut b = ctx.trace_buf.borrow_mut();
-        b.push(Event { ts_us, p, kind });
-        if b.len() >= FLUSH_AT {
-            t.absorb(&mut b);
+        if !on() {
+            return;
+        }
+        let p = ctx.p.get().unwrap_or(0) as u32;
+        let full = {
+            let mut b = ctx.trace_buf.0.lock().unwrap_or_else(|e| e.into_inner());
+            b.push(Event {
+                ts_us,
+                rt: self.trace_id,
+                p,
+                kind,
+            });
+            (b.len() >= FLUSH_AT).then(|| std::mem::replace(&mut *b, Vec::with_capacity(FLUSH_AT)))
+        };
+        if let Some(batch) = full {
+            write_out(&batch);
         }
     }
 
-    /// Hand this M's buffered events to the tracer (M exit, teardown).
+    /// Hand this M's buffered events to the file (M exit, teardown).
     pub(crate) fn trace_flush(&self, ctx: &MCtx) {
-        if let Some(t) = &self.tracer {
-            t.absorb(&mut ctx.trace_buf.borrow_mut());
+        let batch = ctx.trace_buf.take();
+        if !batch.is_empty() {
+            write_out(&batch);
         }
     }
 }

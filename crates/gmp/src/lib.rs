@@ -58,12 +58,20 @@ pub mod time;
 pub mod runtime {
     pub use crate::rt::{Builder, Runtime, UnhandledPanic};
     pub use gmp_core::rt::{
-        dump, fastrandn, goid, gomaxprocs, goroutines, gosched, metrics, num_goroutine,
-        set_gomaxprocs, GoroutineInfo, Gosched, Histogram, Metrics, G_HEADER_SIZE, MAX_GOMAXPROCS,
+        dump, fastrandn, goid, gomaxprocs, goroutine_profile, goroutines, gosched, metrics,
+        num_goroutine, set_gomaxprocs, GoroutineInfo, Gosched, Histogram, Metrics, G_HEADER_SIZE,
+        MAX_GOMAXPROCS,
     };
     pub use gmp_core::{
         parse_debug, parse_maxprocs, DebugConfig, GStatus, WaitReason, DEBUG_ENV, MAXPROCS_ENV,
     };
+
+    /// Go's `runtime/trace`: `start(path)` / `stop()` trace a window of a
+    /// running program into a Chrome trace-event file (Perfetto opens it);
+    /// `GMP_TRACE=file` traces the whole run.
+    pub mod trace {
+        pub use gmp_core::trace::{finish_on_exit, start, stop, TRACE_ENV};
+    }
 }
 
 #[doc(hidden)]
@@ -162,6 +170,7 @@ pub mod __private {
     pub fn exit_now(code: i32) -> ! {
         use std::io::Write;
         let _ = std::io::stdout().flush();
+        gmp_core::trace::finish_on_exit();
         std::process::exit(code)
     }
 

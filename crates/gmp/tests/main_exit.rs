@@ -7,6 +7,11 @@
 //! - `Err(e)` prints `Error: {e:?}` on stderr and exits 1;
 //! - a malformed `GMP_MAXPROCS` (`abc`, `0`, `-1`) prints an error naming
 //!   the variable and exits 2 before main runs.
+//! - `GMP_TRACE`: the file is valid JSON after main returns and after the
+//!   deadlock report; a path that cannot be created exits 2 naming the
+//!   variable; `GMP_DEBUG=leakcheck=1` reports and keeps the exit code.
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -44,13 +49,29 @@ struct Run {
 /// Runs an example binary with `GMP_MAXPROCS` set to `maxprocs` (or unset),
 /// killing it if it has not exited within a minute.
 fn run(dir: &Path, example: &str, maxprocs: Option<&str>) -> Run {
+    run_env(dir, example, &[("GMP_MAXPROCS", maxprocs)])
+}
+
+/// Runs an example binary with `env` set (`None` removes a variable) and
+/// `GMP_TRACE`/`GMP_DEBUG` unset unless given, killing it if it has not
+/// exited within a minute.
+fn run_env(dir: &Path, example: &str, env: &[(&str, Option<&str>)]) -> Run {
+    let maxprocs = env
+        .iter()
+        .find(|(k, _)| *k == "GMP_MAXPROCS")
+        .and_then(|(_, v)| *v);
     let exe = dir.join(format!("{example}{}", std::env::consts::EXE_SUFFIX));
     let mut cmd = Command::new(&exe);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    match maxprocs {
-        Some(v) => cmd.env("GMP_MAXPROCS", v),
-        None => cmd.env_remove("GMP_MAXPROCS"),
-    };
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("GMP_MAXPROCS")
+        .env_remove("GMP_TRACE")
+        .env_remove("GMP_DEBUG");
+    for (k, v) in env {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("spawning {}: {e}", exe.display()));
@@ -143,4 +164,46 @@ fn gmp_main_exit_codes() {
         r.stderr
     );
     assert_eq!(r.stdout, "");
+
+    // GMP_TRACE: complete after main returns and after the deadlock report.
+    for example in ["main_ok", "main_deadlock"] {
+        let path = support::temp_path(example);
+        let r = run_env(&dir, example, &[("GMP_TRACE", path.to_str())]);
+        assert_eq!(
+            r.code,
+            Some(if example == "main_ok" { 0 } else { 2 }),
+            "{example} with GMP_TRACE: stderr:\n{}",
+            r.stderr
+        );
+        let events = support::trace_events(&path);
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            events
+                .iter()
+                .any(|e| support::field(e, "name") == Some("G1")),
+            "{example}: no slice of main in the trace"
+        );
+    }
+
+    // A GMP_TRACE path that cannot be created: exit 2 naming the variable,
+    // before main runs.
+    let missing = std::env::temp_dir().join("gmp-no-such-dir").join("t.json");
+    let tmp = std::env::temp_dir();
+    for bad in [missing.to_str(), tmp.to_str()] {
+        let r = run_env(&dir, "main_ok", &[("GMP_TRACE", bad)]);
+        assert_eq!(r.code, Some(2), "GMP_TRACE={bad:?}: stderr:\n{}", r.stderr);
+        assert!(
+            r.stderr.contains("GMP_TRACE"),
+            "GMP_TRACE={bad:?}: stderr does not name the variable:\n{}",
+            r.stderr
+        );
+        assert_eq!(r.stdout, "", "GMP_TRACE={bad:?}: main ran");
+    }
+
+    // leakcheck: the deadlock example's goroutine is reported only when
+    // main returns, which it never does; main_ok leaks nothing and keeps
+    // its exit code and output.
+    let r = run_env(&dir, "main_ok", &[("GMP_DEBUG", Some("leakcheck=1"))]);
+    assert_eq!(r.code, Some(0), "stderr:\n{}", r.stderr);
+    assert_eq!(r.stderr, "");
 }
