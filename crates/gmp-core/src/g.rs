@@ -443,6 +443,9 @@ where
             (Ok(_), Err(p)) => Err(p),
             (r, _) => r,
         };
+        // Leave allgs before the JoinHandle hears of the completion, so
+        // that whoever it wakes no longer counts this goroutine.
+        raw.prefix.header.sched().allgs.remove(&raw.prefix.header);
         K::complete(&raw.prefix.header, &raw.prefix.slot, res);
         PollOutcome::Done
     }

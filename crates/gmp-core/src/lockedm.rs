@@ -170,6 +170,8 @@ pub(crate) fn run_main(sched: &Arc<Sched>, main: &mut dyn FnMut(&MCtx) -> bool) 
         }
         sched.releasep_main(&ctx);
     }
+    // Before teardown: after it, what this runtime's Ms record is dropped.
+    sched.trace_flush(&ctx);
     sched.teardown();
     sched.m_exit(&ctx);
 }

@@ -283,7 +283,11 @@ pub(crate) fn ready(g: GPtr) {
     let h = g.header();
     if h.state.load() & MAIN != 0 {
         // `g` (holding a strong Sched reference) outlives the call.
-        h.sched().ready_main();
+        let s = h.sched();
+        if HOOKS && crate::trace::on() {
+            with_current(|ctx| s.trace_ready(ctx, 1));
+        }
+        s.ready_main();
         drop(g);
         return;
     }
@@ -475,6 +479,9 @@ impl Sched {
     /// to the global queue instead.
     fn ready_local(&self, ctx: &MCtx, g: GPtr) -> Option<GPtr> {
         if let Some(b) = ctx.batch.borrow_mut().as_mut() {
+            if HOOKS && crate::trace::on() {
+                self.trace_ready(ctx, g.header().goid);
+            }
             b.push(g);
             return None;
         }
@@ -1368,10 +1375,8 @@ impl Sched {
         self.end_poll(ctx);
         // 0: done, 1: yielded, 2: parked.
         let end = match out {
-            PollOutcome::Done => {
-                self.allgs.remove(h);
-                0
-            }
+            // The G left allgs inside its final poll.
+            PollOutcome::Done => 0,
             PollOutcome::Pending => {
                 let after = if ctx.self_yield.get() {
                     g.yield_after_poll()
@@ -1396,7 +1401,7 @@ impl Sched {
     }
 
     #[cold]
-    fn trace_ready(&self, ctx: &MCtx, goid: u64) {
+    pub(crate) fn trace_ready(&self, ctx: &MCtx, goid: u64) {
         let ts = self.trace_now();
         self.trace(ctx, ts, crate::trace::Kind::Ready { goid });
     }

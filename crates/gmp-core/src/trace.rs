@@ -175,10 +175,18 @@ fn session() -> std::sync::MutexGuard<'static, Option<Session>> {
     SESSION.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Write `events` to the open trace, if any.
-fn write_out(events: &[Event]) {
+/// Write `events` of a runtime to the open trace, if any. Once that
+/// runtime has ended, `block_on` has made the file valid and returned, and
+/// its Ms still finishing a poll write what they recorded as they leave:
+/// each such write is checkpointed at once, so the file is valid again as
+/// soon as the session lock is released (the lock `finish_on_exit` takes
+/// before the process exits).
+fn write_out(events: &[Event], shutdown: &std::sync::atomic::AtomicBool) {
     if let Some(s) = session().as_mut() {
         s.write(events);
+        if shutdown.load(std::sync::atomic::Ordering::SeqCst) {
+            s.checkpoint();
+        }
     }
 }
 
@@ -300,7 +308,7 @@ impl Sched {
             (b.len() >= FLUSH_AT).then(|| std::mem::replace(&mut *b, Vec::with_capacity(FLUSH_AT)))
         };
         if let Some(batch) = full {
-            write_out(&batch);
+            write_out(&batch, &self.shutdown);
         }
     }
 
@@ -308,7 +316,7 @@ impl Sched {
     pub(crate) fn trace_flush(&self, ctx: &MCtx) {
         let batch = ctx.trace_buf.take();
         if !batch.is_empty() {
-            write_out(&batch);
+            write_out(&batch, &self.shutdown);
         }
     }
 }
