@@ -80,6 +80,8 @@ mod schedtrace;
 #[cfg(not(loom))]
 mod sigquit;
 #[cfg(not(loom))]
+mod sleep;
+#[cfg(not(loom))]
 mod status;
 pub(crate) mod sync;
 #[cfg(not(loom))]

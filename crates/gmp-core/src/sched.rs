@@ -1545,6 +1545,8 @@ impl Sched {
                 g.close();
             }
         }
+        // Timer entries hold the runtime alive; later arms are refused.
+        self.close_timers();
         self.main_ptr.store(ptr::null_mut(), Release);
         drop(self.main_g.lock().unwrap().take());
     }

@@ -1,6 +1,7 @@
 //! Timers: a heap per P (Go's `p.timers`, `addtimer`, `checkTimers`,
-//! `runtimer`), `Sleep`, and the `Timer` the facade's `after` and `Ticker`
-//! are built on.
+//! `runtimer`, `moveTimers`), and the `Timer` the facade's `after`,
+//! `Timer`, `after_func` and `Ticker` are built on (`Sleep` is in
+//! `sleep.rs`).
 //!
 //! A timer lives in the heap of the P that armed it. The scheduler runs a
 //! P's expired timers at the top of `find_runnable` (a lock-free check of
@@ -10,52 +11,92 @@
 //! long as the earliest timer allows. Arming a timer earlier than the
 //! poller's wake-up breaks the poll (Go's `wakeNetPoller`).
 //!
-//! Stopping is lazy, as in Go 1.19: the heap entry stays and is discarded
-//! when it surfaces (its sequence number no longer matches); heaps with
-//! many such entries are compacted.
+//! Stopping is lazy: the heap entry stays and is discarded when it
+//! surfaces (its sequence number no longer matches). A heap is swept
+//! (Go 1.23's zombie cleaning) when stale entries are many, and whenever it
+//! has doubled since the last sweep; the sweep also drops *collectable*
+//! timers nobody can observe any more (a channel timer whose receivers are
+//! all gone), so a loop that abandons one `after` per iteration holds a
+//! bounded heap.
+//!
+//! Deadlines are nanoseconds since the runtime started, saturating at
+//! `MAX_WHEN` (Go's `maxWhen`): a timer that far out never fires, and a
+//! duration too long for `Instant` means "never", not a panic or a wrap.
+//!
+//! Runtime teardown closes every heap (`close_timers`): the entries, which
+//! hold the runtime alive through their timers, are dropped, and later
+//! arms are refused.
 
 use crate::sched::{expect_current, Sched};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::atomic::{AtomicU64, AtomicUsize};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
 use std::time::{Duration, Instant};
+
+pub use crate::sleep::{sleep, sleep_until, Sleep};
 
 /// No timer: `timer0` of an empty heap.
 pub(crate) const NO_TIMER: u64 = u64::MAX;
 
+/// Go's `maxWhen`: the `when` of a timer that never fires.
+pub(crate) const MAX_WHEN: u64 = i64::MAX as u64;
+
+/// A heap is swept once it holds this many entries, or twice as many as
+/// the last sweep left, whichever is larger.
+const SWEEP_MIN: usize = 1024;
+
+/// Stale entries that justify a sweep on their own (if they are at least
+/// half of the heap).
+const STALE_MIN: usize = 64;
+
+/// `now + d`, or `None` ("never") when that is past what `Instant` holds.
+pub fn deadline_after(d: Duration) -> Option<Instant> {
+    Instant::now().checked_add(d)
+}
+
+struct Heap {
+    entries: BinaryHeap<Reverse<TimerEntry>>,
+    /// Set by runtime teardown: nothing is heaped afterwards.
+    closed: bool,
+}
+
 /// One P's timers.
 pub(crate) struct PTimers {
-    heap: Mutex<BinaryHeap<Reverse<Entry>>>,
+    heap: Mutex<Heap>,
     /// Earliest `when` in the heap (ns since the runtime started), or
     /// NO_TIMER. Read without the lock on every schedule.
     pub(crate) timer0: AtomicU64,
     /// Entries whose timer was stopped or re-armed (lazy deletion).
     stale: AtomicUsize,
+    /// Heap length, mirrored for the lock-free sweep check.
+    len: AtomicUsize,
+    /// Sweep when `len` reaches this.
+    sweep_at: AtomicUsize,
 }
 
-struct Entry {
+/// One heap entry: a timer's arming, live while `seq` matches the timer's.
+/// What `PTimers::take_all` hands out for `Sched::move_timers`.
+pub(crate) struct TimerEntry {
     when: u64,
     seq: u64,
     t: Arc<TimerInner>,
 }
 
-impl PartialEq for Entry {
+impl PartialEq for TimerEntry {
     fn eq(&self, o: &Self) -> bool {
         (self.when, self.seq) == (o.when, o.seq)
     }
 }
-impl Eq for Entry {}
-impl PartialOrd for Entry {
+impl Eq for TimerEntry {}
+impl PartialOrd for TimerEntry {
     fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(o))
     }
 }
-impl Ord for Entry {
+impl Ord for TimerEntry {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
         (self.when, self.seq).cmp(&(o.when, o.seq))
     }
@@ -64,26 +105,51 @@ impl Ord for Entry {
 impl Default for PTimers {
     fn default() -> Self {
         PTimers {
-            heap: Mutex::new(BinaryHeap::new()),
+            heap: Mutex::new(Heap {
+                entries: BinaryHeap::new(),
+                closed: false,
+            }),
             timer0: AtomicU64::new(NO_TIMER),
             stale: AtomicUsize::new(0),
+            len: AtomicUsize::new(0),
+            sweep_at: AtomicUsize::new(SWEEP_MIN),
         }
     }
 }
 
 impl PTimers {
-    fn push(&self, e: Entry) {
-        let mut h = self.heap.lock().unwrap();
+    fn lock(&self) -> MutexGuard<'_, Heap> {
+        self.heap.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_timer0(&self, h: &Heap) {
+        self.timer0.store(
+            h.entries.peek().map_or(NO_TIMER, |Reverse(e)| e.when),
+            SeqCst,
+        );
+        self.len.store(h.entries.len(), Relaxed);
+    }
+
+    /// Heap `e`. False (and `e` dropped) once the heap is closed; the
+    /// caller holds another reference to the timer, so that drop never
+    /// frees it under the lock.
+    fn push(&self, e: TimerEntry) -> bool {
+        let mut h = self.lock();
+        if h.closed {
+            return false;
+        }
         let when = e.when;
-        h.push(Reverse(e));
+        h.entries.push(Reverse(e));
+        self.len.store(h.entries.len(), Relaxed);
         if when < self.timer0.load(Relaxed) {
             self.timer0.store(when, SeqCst);
         }
+        true
     }
 
     /// Live (non-stale) timers, approximately.
     pub(crate) fn live(&self) -> usize {
-        let n = self.heap.lock().unwrap().len();
+        let n = self.lock().entries.len();
         n.saturating_sub(self.stale.load(Relaxed))
     }
 
@@ -91,12 +157,11 @@ impl PTimers {
     pub(crate) fn run(&self, sched: &Sched, now: u64) {
         loop {
             let e = {
-                let mut h = self.heap.lock().unwrap();
-                match h.peek() {
+                let mut h = self.lock();
+                match h.entries.peek() {
                     Some(Reverse(e)) if e.when <= now => {
-                        let Reverse(e) = h.pop().unwrap();
-                        self.timer0
-                            .store(h.peek().map_or(NO_TIMER, |Reverse(e)| e.when), SeqCst);
+                        let Reverse(e) = h.entries.pop().unwrap();
+                        self.set_timer0(&h);
                         e
                     }
                     _ => return,
@@ -110,38 +175,75 @@ impl PTimers {
         }
     }
 
-    /// Count an entry made stale by a stop or re-arm. Called under the
-    /// timer's own lock, so compaction happens later, in `maybe_compact`.
+    /// Count an entry made stale by a stop or re-arm.
     fn note_stale(&self) {
         self.stale.fetch_add(1, Relaxed);
     }
 
-    /// Drop stale entries once they are many and outnumber live ones. Must
-    /// be called with no timer lock held (it takes each entry's lock).
-    pub(crate) fn maybe_compact(&self) {
+    /// Sweep if stale entries are many and at least half the heap, or the
+    /// heap has doubled since the last sweep. Cheap when neither holds.
+    pub(crate) fn maybe_sweep(&self) {
         let stale = self.stale.load(Relaxed);
-        if stale < 64 {
-            return;
+        let len = self.len.load(Relaxed);
+        if (stale >= STALE_MIN && stale * 2 >= len) || len >= self.sweep_at.load(Relaxed) {
+            self.sweep();
         }
+    }
+
+    /// Drop every entry that is stale or whose timer nobody can observe.
+    /// A timer's state is only `try_lock`ed, so this may run with any
+    /// timer lock held (a busy timer's entry is kept until the next sweep).
+    fn sweep(&self) {
         let entries = {
-            let mut h = self.heap.lock().unwrap();
-            if stale * 2 < h.len() {
+            let mut h = self.lock();
+            if h.closed {
                 return;
             }
             self.stale.store(0, Relaxed);
-            std::mem::take(&mut *h).into_vec()
+            std::mem::take(&mut h.entries).into_vec()
         };
-        let live: Vec<_> = entries
+        let (keep, gone): (Vec<_>, Vec<_>) = entries
             .into_iter()
-            .filter(|Reverse(e)| {
-                let st = e.t.state.lock().unwrap();
-                st.armed && st.seq == e.seq
-            })
-            .collect();
-        let mut h = self.heap.lock().unwrap();
-        h.extend(live);
-        self.timer0
-            .store(h.peek().map_or(NO_TIMER, |Reverse(e)| e.when), SeqCst);
+            .partition(|Reverse(e)| !e.t.collectable(e.seq));
+        let mut h = self.lock();
+        if h.entries.is_empty() {
+            h.entries = BinaryHeap::from(keep);
+        } else {
+            h.entries.extend(keep);
+        }
+        self.set_timer0(&h);
+        self.sweep_at
+            .store((h.entries.len() * 2).max(SWEEP_MIN), Relaxed);
+        drop(h);
+        // Outside every lock: a dropped timer may drop a channel, which
+        // may wake goroutines.
+        drop(gone);
+    }
+
+    /// Remove and return every entry (stale ones included), for the caller
+    /// to re-home with `Sched::move_timers` (a P that `set_gomaxprocs`
+    /// retires; Go's `moveTimers` from `(*p).destroy`). Call it once no M
+    /// can arm timers on this P any more.
+    #[cfg_attr(not(test), allow(dead_code))] // for set_gomaxprocs
+    pub(crate) fn take_all(&self) -> Vec<TimerEntry> {
+        let mut h = self.lock();
+        let all = std::mem::take(&mut h.entries).into_vec();
+        self.stale.store(0, Relaxed);
+        self.set_timer0(&h);
+        all.into_iter().map(|Reverse(e)| e).collect()
+    }
+
+    /// Runtime teardown: drop every entry and refuse later ones, so no
+    /// timer keeps the runtime (and its netpoller) alive.
+    fn close(&self) {
+        let all = {
+            let mut h = self.lock();
+            h.closed = true;
+            let all = std::mem::take(&mut h.entries);
+            self.set_timer0(&h);
+            all
+        };
+        drop(all);
     }
 }
 
@@ -149,35 +251,54 @@ impl PTimers {
 enum Action {
     /// Wake the goroutine that sleeps on it.
     Wake,
-    /// Call a function (the facade's `after`/`Ticker` send on a channel).
+    /// Call a function (the facade's channel timers send on a channel).
     Func(Box<dyn Fn(Instant) + Send + Sync>),
+    /// As `Func`, for a timer that may leave the heap unfired once
+    /// `observed` says nobody can see it fire (Go 1.23's collectable
+    /// channel timers).
+    Collectable {
+        f: Box<dyn Fn(Instant) + Send + Sync>,
+        observed: Box<dyn Fn() -> bool + Send + Sync>,
+    },
 }
 
-struct TimerInner {
-    sched: Arc<Sched>,
+pub(crate) struct TimerInner {
+    pub(crate) sched: Arc<Sched>,
     state: Mutex<TState>,
     action: Action,
 }
 
 #[derive(Default)]
-struct TState {
-    armed: bool,
-    fired: bool,
+pub(crate) struct TState {
+    pub(crate) armed: bool,
+    pub(crate) fired: bool,
     seq: u64,
     when: u64,
     period: u64,
     /// The P whose heap holds the live entry.
     p: usize,
-    waker: Option<Waker>,
+    pub(crate) waker: Option<Waker>,
 }
 
 impl TimerInner {
+    pub(crate) fn new_wake(sched: Arc<Sched>) -> TimerInner {
+        TimerInner {
+            sched,
+            state: Mutex::new(TState::default()),
+            action: Action::Wake,
+        }
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, TState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Fire if entry `seq` is still the live one. False for a stale entry.
     /// The state lock is held while the action runs, so `stop` is ordered
-    /// entirely before or after a firing (Go 1.23: no stale tick after
+    /// entirely before or after a firing (Go 1.23: no stale value after
     /// `Stop` returns).
     fn fire(self: &Arc<Self>, sched: &Sched, seq: u64, now: u64) -> bool {
-        let mut st = self.state.lock().unwrap();
+        let mut st = self.state();
         if !st.armed || st.seq != seq {
             return false;
         }
@@ -185,9 +306,13 @@ impl TimerInner {
         if let Some(missed) = (now - st.when).checked_div(st.period) {
             // Periodic: skip the ticks a slow reader missed (Go: when +=
             // period * (1 + (now - when) / period)).
-            st.when += st.period * (1 + missed);
+            let step = st.period.saturating_mul(missed.saturating_add(1));
+            st.when = st.when.saturating_add(step).min(MAX_WHEN);
             st.seq += 1;
-            let e = Entry {
+            // The firing M's P, not necessarily the old one: that P may
+            // have been retired meanwhile.
+            st.p = sched.timer_p();
+            let e = TimerEntry {
                 when: st.when,
                 seq: st.seq,
                 t: Arc::clone(self),
@@ -203,31 +328,61 @@ impl TimerInner {
                     w.wake();
                 }
             }
-            Action::Func(f) => f(sched.start + Duration::from_nanos(now)),
+            Action::Func(f) | Action::Collectable { f, .. } => {
+                f(sched.start + Duration::from_nanos(now))
+            }
         }
         true
     }
 
-    fn arm(self: &Arc<Self>, st: &mut TState, when: u64, period: u64) {
+    /// Entry `seq` may leave the heap: stale, or its timer unobservable
+    /// (then it is disarmed for good). Never blocks.
+    fn collectable(&self, seq: u64) -> bool {
+        let Ok(mut st) = self.state.try_lock() else {
+            return false;
+        };
+        if !st.armed || st.seq != seq {
+            return true;
+        }
+        match &self.action {
+            Action::Collectable { observed, .. } if !observed() => {
+                st.armed = false;
+                st.seq += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn arm(self: &Arc<Self>, st: &mut TState, when: u64, period: u64) {
         if st.armed {
             self.sched.allp[st.p].timers.note_stale();
         }
         st.seq += 1;
-        st.when = when;
-        st.period = period;
+        st.when = when.min(MAX_WHEN);
+        st.period = period.min(MAX_WHEN);
         st.armed = true;
         st.fired = false;
         let p = self.sched.timer_p();
         st.p = p;
-        self.sched.allp[p].timers.push(Entry {
-            when,
+        let timers = &self.sched.allp[p].timers;
+        let heaped = timers.push(TimerEntry {
+            when: st.when,
             seq: st.seq,
             t: Arc::clone(self),
         });
-        self.sched.wake_netpoller(when);
+        if !heaped {
+            // The runtime has ended: this timer never fires.
+            st.armed = false;
+            return;
+        }
+        timers.maybe_sweep();
+        if st.when < MAX_WHEN {
+            self.sched.wake_netpoller(st.when);
+        }
     }
 
-    fn disarm(&self, st: &mut TState) -> bool {
+    pub(crate) fn disarm(&self, st: &mut TState) -> bool {
         if !st.armed {
             return false;
         }
@@ -238,11 +393,24 @@ impl TimerInner {
     }
 }
 
+impl std::fmt::Debug for TimerInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Timer")
+    }
+}
+
 impl Sched {
-    /// Nanoseconds since the runtime started, saturating at 0.
+    /// Nanoseconds since the runtime started, saturating at 0 and at
+    /// `MAX_WHEN`.
     #[inline]
     pub(crate) fn nanotime_of(&self, t: Instant) -> u64 {
-        t.saturating_duration_since(self.start).as_nanos() as u64
+        let ns = t.saturating_duration_since(self.start).as_nanos();
+        ns.min(MAX_WHEN as u128) as u64
+    }
+
+    /// `nanotime_of`, with `None` ("never") as `MAX_WHEN`.
+    pub(crate) fn when_of(&self, t: Option<Instant>) -> u64 {
+        t.map_or(MAX_WHEN, |t| self.nanotime_of(t))
     }
 
     /// The earliest timer over all Ps.
@@ -262,7 +430,7 @@ impl Sched {
         if t0 == NO_TIMER {
             return;
         }
-        p.timers.maybe_compact();
+        p.timers.maybe_sweep();
         let now = self.nanotime_of(Instant::now());
         if now >= t0 {
             p.timers.run(self, now);
@@ -291,112 +459,42 @@ impl Sched {
     pub(crate) fn timers_pending(&self) -> usize {
         self.allp.iter().map(|p| p.timers.live()).sum()
     }
-}
 
-/// Go's `time.Sleep`: resolves at or after its deadline, never before.
-#[derive(Debug)]
-#[must_use = "sleep does nothing unless awaited"]
-pub struct Sleep {
-    deadline: Instant,
-    timer: Option<Arc<TimerInner>>,
-}
-
-impl std::fmt::Debug for TimerInner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Timer")
-    }
-}
-
-/// Sleep for `d` (`time.Sleep`); `sleep(Duration::ZERO)` is ready at once.
-pub fn sleep(d: Duration) -> Sleep {
-    sleep_until(Instant::now() + d)
-}
-
-/// Sleep until `deadline`.
-pub fn sleep_until(deadline: Instant) -> Sleep {
-    Sleep {
-        deadline,
-        timer: None,
-    }
-}
-
-impl Sleep {
-    /// When this sleep ends.
-    pub fn deadline(&self) -> Instant {
-        self.deadline
-    }
-
-    /// Move the deadline (re-arming the timer if it was armed).
-    pub fn reset(&mut self, deadline: Instant) {
-        self.deadline = deadline;
-        if let Some(t) = &self.timer {
-            let mut st = t.state.lock().unwrap();
-            if st.armed || st.fired {
-                let when = t.sched.nanotime_of(deadline);
-                t.arm(&mut st, when, 0);
+    /// Go's `moveTimers`: heap on P `to` the live ones among `timers`
+    /// (taken with `PTimers::take_all` from a P being retired); stale
+    /// entries are dropped.
+    #[cfg_attr(not(test), allow(dead_code))] // for set_gomaxprocs
+    pub(crate) fn move_timers(&self, to: usize, timers: Vec<TimerEntry>) {
+        let mut earliest = NO_TIMER;
+        for e in timers {
+            let t = Arc::clone(&e.t);
+            let mut st = t.state();
+            if !st.armed || st.seq != e.seq {
+                continue;
+            }
+            st.p = to;
+            earliest = earliest.min(e.when);
+            if !self.allp[to].timers.push(e) {
+                st.armed = false;
             }
         }
+        if earliest < MAX_WHEN {
+            self.wake_netpoller(earliest);
+        }
     }
-}
 
-impl Future for Sleep {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.deadline {
-            return Poll::Ready(());
-        }
-        if crate::coop::poll_proceed(cx).is_pending() {
-            return Poll::Pending;
-        }
-        let deadline = self.deadline;
-        match &self.timer {
-            None => {
-                let sched = expect_current("gmp::time::sleep(..).await", |ctx| ctx.sched.clone());
-                let t = Arc::new(TimerInner {
-                    sched,
-                    state: Mutex::new(TState::default()),
-                    action: Action::Wake,
-                });
-                {
-                    let mut st = t.state.lock().unwrap();
-                    st.waker = Some(cx.waker().clone());
-                    let when = t.sched.nanotime_of(deadline);
-                    t.arm(&mut st, when, 0);
-                }
-                self.timer = Some(t);
-            }
-            Some(t) => {
-                let mut st = t.state.lock().unwrap();
-                if !st.armed {
-                    // Fired (early wake-ups cannot happen: the heap fires at
-                    // or after `when`, but the clock check above decides).
-                    let when = t.sched.nanotime_of(deadline);
-                    t.arm(&mut st, when, 0);
-                }
-                match &st.waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => st.waker = Some(cx.waker().clone()),
-                }
-            }
-        }
-        crate::park::set_wait_reason(crate::WaitReason::Sleep);
-        Poll::Pending
-    }
-}
-
-impl Drop for Sleep {
-    fn drop(&mut self) {
-        if let Some(t) = &self.timer {
-            let mut st = t.state.lock().unwrap();
-            t.disarm(&mut st);
-            st.waker = None;
+    /// Runtime teardown: empty and close every P's heap. Called once no M
+    /// runs and the goroutines are dropped.
+    pub(crate) fn close_timers(&self) {
+        for p in self.allp.iter() {
+            p.timers.close();
         }
     }
 }
 
 /// A timer that calls a function when it fires: the building block of the
-/// facade's `after` and `Ticker`. Dropping the handle does not stop it.
+/// facade's channel timers, `after_func`, `Ticker`, context deadlines and
+/// socket deadlines. Dropping the handle does not stop it.
 pub struct Timer {
     inner: Arc<TimerInner>,
 }
@@ -411,38 +509,73 @@ impl Timer {
     /// A stopped timer of the current runtime. Panics outside a runtime.
     #[track_caller]
     pub fn new(f: impl Fn(Instant) + Send + Sync + 'static) -> Timer {
+        Timer::with_action(Action::Func(Box::new(f)))
+    }
+
+    /// A stopped timer that leaves its heap unfired once `observed()`
+    /// returns false (a channel timer whose receivers are gone). `observed`
+    /// must not block: the sweep calls it with heap bookkeeping pending.
+    #[track_caller]
+    pub fn new_collectable(
+        f: impl Fn(Instant) + Send + Sync + 'static,
+        observed: impl Fn() -> bool + Send + Sync + 'static,
+    ) -> Timer {
+        Timer::with_action(Action::Collectable {
+            f: Box::new(f),
+            observed: Box::new(observed),
+        })
+    }
+
+    #[track_caller]
+    fn with_action(action: Action) -> Timer {
         let sched = expect_current("gmp::time timer creation", |ctx| ctx.sched.clone());
         Timer {
             inner: Arc::new(TimerInner {
                 sched,
                 state: Mutex::new(TState::default()),
-                action: Action::Func(Box::new(f)),
+                action,
             }),
         }
     }
 
     /// Arm: fire at `when`, then every `period` if given (Go's `Reset`).
     pub fn start(&self, when: Instant, period: Option<Duration>) {
+        self.start_at(Some(when), period);
+    }
+
+    /// Arm: fire after `d` (never, if `now + d` is past what `Instant`
+    /// holds), then every `period` if given.
+    pub fn start_after(&self, d: Duration, period: Option<Duration>) {
+        self.start_at(deadline_after(d), period);
+    }
+
+    fn start_at(&self, when: Option<Instant>, period: Option<Duration>) {
         let t = &self.inner;
-        let mut st = t.state.lock().unwrap();
-        let when = t.sched.nanotime_of(when);
-        let period = period.map_or(0, |p| (p.as_nanos() as u64).max(1));
+        let mut st = t.state();
+        let when = t.sched.when_of(when);
+        let period = period.map_or(0, |p| {
+            (p.as_nanos().min(MAX_WHEN as u128) as u64).max(1)
+        });
         t.arm(&mut st, when, period);
     }
 
     /// Disarm; true if it was armed. Once this returns the function is not
     /// running and will not run until the timer is started again.
     pub fn stop(&self) -> bool {
-        let mut st = self.inner.state.lock().unwrap();
+        let mut st = self.inner.state();
         self.inner.disarm(&mut st)
     }
 
-    /// Run `f` while holding the timer's lock, so that no firing overlaps
-    /// it (a Ticker drains its channel this way after stopping).
-    pub fn stop_and(&self, f: impl FnOnce()) -> bool {
-        let mut st = self.inner.state.lock().unwrap();
+    /// Disarm, then run `f` while holding the timer's lock, so that no
+    /// firing overlaps it (a channel timer drains its channel this way).
+    pub fn stop_and<R>(&self, f: impl FnOnce() -> R) -> (bool, R) {
+        let mut st = self.inner.state();
         let was = self.inner.disarm(&mut st);
-        f();
-        was
+        (was, f())
+    }
+
+    /// Whether the timer is armed (started and not yet fired or stopped).
+    pub fn is_armed(&self) -> bool {
+        self.inner.state().armed
     }
 }
