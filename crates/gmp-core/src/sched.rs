@@ -1577,14 +1577,33 @@ impl Sched {
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "(non-string panic payload)".into());
         let site = h.created_at;
-        eprintln!(
+        let report = format!(
             "panic: {msg}\n\ngoroutine {} [running]:\ncreated by goroutine {} at {}:{}",
             h.goid,
             h.parent,
             site.file(),
             site.line(),
         );
+        if self.config.unhandled_panic == UnhandledPanic::Propagate {
+            // The first panic ends the runtime: main is woken to stop, and
+            // `block_on` raises the report (through the deadlock slot).
+            self.deadlock.lock().unwrap().get_or_insert(report);
+            self.deadlocked.store(true, SeqCst);
+            if let Some(main) = NonNull::new(self.main_ptr.load(Acquire)) {
+                // SAFETY: main_ptr is set while block_on's GPtr keeps main
+                // alive, and teardown (which clears it) waits for this M.
+                g::borrowed_waker(main).wake_by_ref();
+            }
+            return;
+        }
+        eprintln!("{report}");
         std::process::exit(2);
+    }
+
+    /// A goroutine's panic ends this runtime (`UnhandledPanic::Propagate`)
+    /// or a deadlock was declared: main must not be polled again.
+    pub(crate) fn is_failed(&self) -> bool {
+        self.deadlocked.load(Relaxed)
     }
 }
 
