@@ -91,6 +91,8 @@ mod sysmon;
 #[cfg(not(loom))]
 pub mod timer;
 #[cfg(not(loom))]
+mod timers;
+#[cfg(not(loom))]
 mod trace;
 
 #[cfg(loom)]
