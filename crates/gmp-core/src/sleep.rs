@@ -75,7 +75,7 @@ impl Future for Sleep {
         match &self.timer {
             None => {
                 let sched = expect_current("gmp::time::sleep(..).await", |ctx| ctx.sched.clone());
-                let t = Arc::new(TimerInner::new_wake(sched));
+                let t = TimerInner::new_wake(sched);
                 {
                     let mut st = t.state();
                     st.waker = Some(cx.waker().clone());

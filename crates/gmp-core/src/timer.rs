@@ -28,25 +28,43 @@ pub fn deadline_after(d: Duration) -> Option<Instant> {
     Instant::now().checked_add(d)
 }
 
-/// What a timer does when it fires.
-enum Action {
-    /// Wake the goroutine that sleeps on it.
-    Wake,
-    /// Call a function (the facade's channel timers send on a channel).
-    Func(Box<dyn Fn(Instant) + Send + Sync>),
-    /// As `Func`, for a timer that may leave the heap unfired once
-    /// `observed` says nobody can see it fire (Go 1.23's collectable
-    /// channel timers).
-    Collectable {
-        f: Box<dyn Fn(Instant) + Send + Sync>,
-        observed: Box<dyn Fn() -> bool + Send + Sync>,
-    },
+/// What a timer does when it fires (the channel send of the facade's
+/// timers, `after_func`'s spawn, a context's cancel, a socket deadline).
+pub trait TimerFn: Send + Sync + 'static {
+    /// Called with the timer's lock held, so that a `stop` is ordered
+    /// wholly before or after it: it must not stop or start its own timer.
+    fn fire(&self, now: Instant);
+
+    /// False once nobody can observe a firing any more (a channel timer
+    /// whose receivers are all gone): the timer may then leave its heap
+    /// unfired (Go 1.23's collectable timers). Must not block.
+    fn observed(&self) -> bool {
+        true
+    }
 }
 
-pub(crate) struct TimerInner {
+/// A closure as a `TimerFn` that is always observed.
+struct FnTimer<F>(F);
+
+impl<F: Fn(Instant) + Send + Sync + 'static> TimerFn for FnTimer<F> {
+    fn fire(&self, now: Instant) {
+        (self.0)(now)
+    }
+}
+
+/// A `Sleep`'s timer: firing wakes the goroutine whose waker is stored.
+pub(crate) struct WakeOnly;
+
+impl TimerFn for WakeOnly {
+    fn fire(&self, _: Instant) {}
+}
+
+/// A timer and its action in one allocation (`A` is unsized in the heap
+/// entries and handles).
+pub(crate) struct TimerInner<A: ?Sized + TimerFn = dyn TimerFn> {
     pub(crate) sched: Arc<Sched>,
     state: Mutex<TState>,
-    action: Action,
+    action: A,
 }
 
 #[derive(Default)]
@@ -62,12 +80,12 @@ pub(crate) struct TState {
 }
 
 impl TimerInner {
-    pub(crate) fn new_wake(sched: Arc<Sched>) -> TimerInner {
-        TimerInner {
+    pub(crate) fn new_wake(sched: Arc<Sched>) -> Arc<TimerInner> {
+        Arc::new(TimerInner {
             sched,
             state: Mutex::new(TState::default()),
-            action: Action::Wake,
-        }
+            action: WakeOnly,
+        })
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, TState> {
@@ -102,16 +120,12 @@ impl TimerInner {
         } else {
             st.armed = false;
         }
-        match &self.action {
-            Action::Wake => {
-                if let Some(w) = st.waker.take() {
-                    drop(st);
-                    w.wake();
-                }
+        match st.waker.take() {
+            Some(w) => {
+                drop(st);
+                w.wake();
             }
-            Action::Func(f) | Action::Collectable { f, .. } => {
-                f(sched.start + Duration::from_nanos(now))
-            }
+            None => self.action.fire(sched.start + Duration::from_nanos(now)),
         }
         true
     }
@@ -125,14 +139,12 @@ impl TimerInner {
         if !st.armed || st.seq != seq {
             return true;
         }
-        match &self.action {
-            Action::Collectable { observed, .. } if !observed() => {
-                st.armed = false;
-                st.seq += 1;
-                true
-            }
-            _ => false,
+        if self.action.observed() {
+            return false;
         }
+        st.armed = false;
+        st.seq += 1;
+        true
     }
 
     pub(crate) fn arm(self: &Arc<Self>, st: &mut TState, when: u64, period: u64) {
@@ -194,36 +206,31 @@ impl std::fmt::Debug for Timer {
 }
 
 impl Timer {
-    /// A stopped timer of the current runtime. Panics outside a runtime.
+    /// A stopped timer of the current runtime that calls `f` when it
+    /// fires. Panics outside a runtime.
     #[track_caller]
     pub fn new(f: impl Fn(Instant) + Send + Sync + 'static) -> Timer {
-        Timer::with_action(Action::Func(Box::new(f)))
+        Timer::with(FnTimer(f))
     }
 
-    /// A stopped timer that leaves its heap unfired once `observed()`
-    /// returns false (a channel timer whose receivers are gone). `observed`
-    /// must not block: the sweep calls it with heap bookkeeping pending.
+    /// A stopped timer of the current runtime running `action` when it
+    /// fires; a collectable one if `action` says when it is no longer
+    /// observed. Panics outside a runtime.
     #[track_caller]
-    pub fn new_collectable(
-        f: impl Fn(Instant) + Send + Sync + 'static,
-        observed: impl Fn() -> bool + Send + Sync + 'static,
-    ) -> Timer {
-        Timer::with_action(Action::Collectable {
-            f: Box::new(f),
-            observed: Box::new(observed),
-        })
-    }
-
-    #[track_caller]
-    fn with_action(action: Action) -> Timer {
+    pub fn with(action: impl TimerFn) -> Timer {
         let sched = expect_current("gmp::time timer creation", |ctx| ctx.sched.clone());
-        Timer {
-            inner: Arc::new(TimerInner {
-                sched,
-                state: Mutex::new(TState::default()),
-                action,
-            }),
-        }
+        let inner: Arc<TimerInner> = Arc::new(TimerInner {
+            sched,
+            state: Mutex::new(TState::default()),
+            action,
+        });
+        Timer { inner }
+    }
+
+    /// Whether anyone can still observe this timer (its action's
+    /// `observed`).
+    pub fn is_observed(&self) -> bool {
+        self.inner.action.observed()
     }
 
     /// Arm: fire at `when`, then every `period` if given (Go's `Reset`).

@@ -12,7 +12,6 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod after_func;
@@ -69,23 +68,26 @@ impl<F: Future> Future for Timeout<F> {
     }
 }
 
-/// The sending half of a channel timer (cap 1, never closed) and the
-/// test the heap's sweep uses to collect the timer once nobody can
-/// receive from it.
-fn chan_timer() -> (gmp_core::timer::Timer, Arc<Sender<Instant>>, Receiver<Instant>) {
+/// A channel timer's action: send the time without blocking (a full
+/// channel drops it: a Ticker skips ticks a slow reader misses). Observed
+/// while anyone besides this sender refers to the channel.
+struct SendTime(Sender<Instant>);
+
+impl gmp_core::timer::TimerFn for SendTime {
+    fn fire(&self, now: Instant) {
+        let _ = self.0.try_send(now);
+    }
+
+    fn observed(&self) -> bool {
+        gmp_chan::__private::handle_count(&self.0) > 1
+    }
+}
+
+/// A stopped channel timer (cap 1, never closed) and its channel.
+#[track_caller]
+fn chan_timer() -> (gmp_core::timer::Timer, Receiver<Instant>) {
     let (tx, rx) = gmp_chan::__private::bounded_never_closed(1);
-    let tx = Arc::new(tx);
-    let send = Arc::clone(&tx);
-    let seen = Arc::clone(&tx);
-    let timer = gmp_core::timer::Timer::new_collectable(
-        move |now| {
-            // Full: the reader has not taken the last value; drop this one
-            // (a Ticker skips ticks a slow reader misses).
-            let _ = send.try_send(now);
-        },
-        move || gmp_chan::__private::handle_count(&seen) > 1,
-    );
-    (timer, tx, rx)
+    (gmp_core::timer::Timer::with(SendTime(tx)), rx)
 }
 
 /// Go's `time.After`: a channel that receives the time once `d` has
@@ -94,7 +96,7 @@ fn chan_timer() -> (gmp_core::timer::Timer, Arc<Sender<Instant>>, Receiver<Insta
 /// another case) takes its timer with it. Panics outside a runtime.
 #[track_caller]
 pub fn after(d: Duration) -> Receiver<Instant> {
-    let (timer, _tx, rx) = chan_timer();
+    let (timer, rx) = chan_timer();
     timer.start_after(d, None);
     rx
 }
@@ -104,28 +106,36 @@ pub fn after(d: Duration) -> Receiver<Instant> {
 /// keeps a timer its channel refers to).
 struct ChanTimer {
     timer: gmp_core::timer::Timer,
-    tx: Arc<Sender<Instant>>,
-    rx: Receiver<Instant>,
+    /// Always `Some` but in `drop`, which lets it go before asking whether
+    /// the timer is still observed.
+    rx: Option<Receiver<Instant>>,
 }
 
 impl ChanTimer {
     #[track_caller]
     fn new() -> ChanTimer {
-        let (timer, tx, rx) = chan_timer();
-        ChanTimer { timer, tx, rx }
+        let (timer, rx) = chan_timer();
+        ChanTimer {
+            timer,
+            rx: Some(rx),
+        }
+    }
+
+    fn rx(&self) -> &Receiver<Instant> {
+        self.rx.as_ref().expect("a live ChanTimer has its receiver")
     }
 
     /// Disarm and drain, under the timer's lock so that no firing
     /// interleaves: true if a value had not yet been received (armed, or
     /// fired into the channel with nobody taking it yet).
     fn stop(&self) -> bool {
-        let rx = &self.rx;
+        let rx = self.rx();
         let (armed, drained) = self.timer.stop_and(|| rx.try_recv().is_ok());
         armed || drained
     }
 
     async fn recv(&self) -> Instant {
-        match self.rx.recv().await {
+        match self.rx().recv().await {
             Ok(t) => t,
             Err(_) => unreachable!("timer channels are never closed"),
         }
@@ -134,8 +144,8 @@ impl ChanTimer {
 
 impl Drop for ChanTimer {
     fn drop(&mut self) {
-        // Our sender and our receiver: no clone of the channel is left.
-        if gmp_chan::__private::handle_count(&self.tx) <= 2 {
+        drop(self.rx.take());
+        if !self.timer.is_observed() {
             self.timer.stop();
         }
     }
@@ -173,7 +183,7 @@ impl Timer {
 
     /// The timer's channel (Go's `t.C`), for `select!`.
     pub fn channel(&self) -> &Receiver<Instant> {
-        &self.t.rx
+        self.t.rx()
     }
 
     /// Stop the timer: true if this call stopped it before its value was
@@ -230,7 +240,7 @@ impl Ticker {
 
     /// The tick channel (Go's `Ticker.C`), for `select!`.
     pub fn channel(&self) -> &Receiver<Instant> {
-        &self.t.rx
+        self.t.rx()
     }
 
     /// Stop ticking. Once this returns no further tick is delivered and

@@ -309,3 +309,27 @@ fn errgroup_limit_bounds_the_running_goroutines() {
         g.wait().await.unwrap();
     });
 }
+
+/// Goroutines of a group start more through a clone of it (a crawler's
+/// shape); `wait` waits for those too.
+#[test]
+fn errgroup_goroutines_can_start_more() {
+    rt(2).block_on(async {
+        let g: ErrGroup<String> = ErrGroup::new();
+        let n = Arc::new(AtomicUsize::new(0));
+        fn crawl(g: ErrGroup<String>, n: Arc<AtomicUsize>, depth: u32) {
+            let g2 = g.clone();
+            g.go(async move {
+                n.fetch_add(1, SeqCst);
+                if depth < 5 {
+                    crawl(g2.clone(), n.clone(), depth + 1);
+                    crawl(g2, n, depth + 1);
+                }
+                Ok(())
+            });
+        }
+        crawl(g.clone(), n.clone(), 0);
+        g.wait().await.unwrap();
+        assert_eq!(n.load(SeqCst), 63, "wait returned before the tree was done");
+    });
+}

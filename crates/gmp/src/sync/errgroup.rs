@@ -26,10 +26,19 @@ type CancelFn = Box<dyn Fn() + Send + Sync>;
 /// g.wait().await
 /// # }
 /// ```
+///
+/// Clones are handles to one group (Go shares a `*Group`), so goroutines
+/// of the group can start more.
 pub struct ErrGroup<E> {
     inner: Arc<Inner<E>>,
-    /// `set_limit`'s slots; `None`: no limit.
-    limit: StdMutex<Option<Arc<Semaphore>>>,
+}
+
+impl<E> Clone for ErrGroup<E> {
+    fn clone(&self) -> Self {
+        ErrGroup {
+            inner: Arc::clone(&self.inner),
+        }
+    }
 }
 
 struct Inner<E> {
@@ -37,6 +46,8 @@ struct Inner<E> {
     /// The first error; later ones are dropped, as in x/sync.
     err: StdMutex<Option<E>>,
     cancel: Option<CancelFn>,
+    /// `set_limit`'s slots; `None`: no limit.
+    limit: StdMutex<Option<Arc<Semaphore>>>,
 }
 
 impl<E> Inner<E> {
@@ -80,8 +91,8 @@ impl<E: Send + 'static> ErrGroup<E> {
                 wg: WaitGroup::new(),
                 err: StdMutex::new(None),
                 cancel,
+                limit: StdMutex::new(None),
             }),
-            limit: StdMutex::new(None),
         }
     }
 
@@ -91,7 +102,7 @@ impl<E: Send + 'static> ErrGroup<E> {
     /// # Panics
     /// While goroutines of the group are active, as x/sync does.
     pub fn set_limit(&self, n: usize) {
-        let mut l = self.limit.lock().unwrap_or_else(|e| e.into_inner());
+        let mut l = self.inner.limit.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(sem) = &*l {
             if !sem.try_acquire(sem.size()) {
                 panic!("errgroup: modify limit while goroutines in the group are still active");
@@ -115,7 +126,7 @@ impl<E: Send + 'static> ErrGroup<E> {
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
-        let sem = self.limit.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let sem = self.inner.limit.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if let Some(s) = &sem {
             assert!(
                 s.size() > 0,
@@ -132,7 +143,7 @@ impl<E: Send + 'static> ErrGroup<E> {
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
-        let sem = self.limit.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let sem = self.inner.limit.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if let Some(s) = &sem {
             if !s.try_acquire(1) {
                 return false;
