@@ -180,29 +180,28 @@ impl PTimers {
     /// A timer's state is only `try_lock`ed, so this may run with any
     /// timer lock held (a busy timer's entry is kept until the next sweep).
     fn sweep(&self) {
-        let entries = {
-            let mut h = self.lock();
-            if h.closed {
-                return;
-            }
-            self.stale.store(0, Relaxed);
-            std::mem::take(&mut h.entries).into_vec()
-        };
-        let (keep, gone): (Vec<_>, Vec<_>) = entries
-            .into_iter()
-            .partition(|Reverse(e)| !e.t.collectable(e.seq));
         let mut h = self.lock();
-        if h.entries.is_empty() {
-            h.entries = BinaryHeap::from(keep);
-        } else {
-            h.entries.extend(keep);
+        if h.closed {
+            return;
         }
+        self.stale.store(0, Relaxed);
+        // In place, keeping the heap's buffer (rebuilding it each sweep made
+        // the allocator consolidate on every cycle). `collectable` never
+        // blocks, so this is safe under the heap lock; the removed timers
+        // are kept alive in `gone` so that their last drop (which may drop
+        // a channel and wake goroutines) happens after the lock.
+        let mut gone = Vec::new();
+        h.entries.retain(|Reverse(e)| {
+            let collect = e.t.collectable(e.seq);
+            if collect {
+                gone.push(Arc::clone(&e.t));
+            }
+            !collect
+        });
         self.set_timer0(&h);
         self.sweep_at
             .store((h.entries.len() * 2).max(SWEEP_MIN), Relaxed);
         drop(h);
-        // Outside every lock: a dropped timer may drop a channel, which
-        // may wake goroutines.
         drop(gone);
     }
 
