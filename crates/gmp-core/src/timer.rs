@@ -248,9 +248,7 @@ impl Timer {
         let t = &self.inner;
         let mut st = t.state();
         let when = t.sched.when_of(when);
-        let period = period.map_or(0, |p| {
-            (p.as_nanos().min(MAX_WHEN as u128) as u64).max(1)
-        });
+        let period = period.map_or(0, |p| (p.as_nanos().min(MAX_WHEN as u128) as u64).max(1));
         t.arm(&mut st, when, period);
     }
 

@@ -20,7 +20,10 @@ async fn until_waiting(reason: &str, n: usize) {
         if k >= n {
             return;
         }
-        assert!(Instant::now() < deadline, "{k} of {n} goroutines in {reason:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{k} of {n} goroutines in {reason:?}"
+        );
         gmp::time::sleep(Duration::from_millis(1)).await;
     }
 }
@@ -213,14 +216,17 @@ fn semaphore_acquire_is_cancellation_safe() {
             .await;
             sem.release(2); // grants 1 to `a`
         }
-        assert!(sem.try_acquire(2), "units granted to a dropped acquire leaked");
+        assert!(
+            sem.try_acquire(2),
+            "units granted to a dropped acquire leaked"
+        );
     });
 }
 
 #[test]
 #[should_panic(expected = "exceeds the size")]
 fn semaphore_acquire_beyond_size_is_an_error_not_a_hang() {
-    let _ = Semaphore::new(3).acquire(4);
+    drop(Semaphore::new(3).acquire(4));
 }
 
 #[test]
@@ -304,7 +310,10 @@ fn errgroup_limit_bounds_the_running_goroutines() {
             let _ = rx.recv().await;
             Ok(())
         }));
-        assert!(!g.try_go(async { Ok(()) }), "a second goroutine got the only slot");
+        assert!(
+            !g.try_go(async { Ok(()) }),
+            "a second goroutine got the only slot"
+        );
         drop(tx);
         g.wait().await.unwrap();
     });

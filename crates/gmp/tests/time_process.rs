@@ -37,11 +37,8 @@ fn runtimes_ending_with_pending_timers_leak_no_fds() {
         rt.block_on(async {
             gmp::go(async { gmp::time::sleep(Duration::from_secs(3600)).await });
             gmp::go(async {
-                let _ = gmp::time::timeout(
-                    Duration::from_secs(3600),
-                    std::future::pending::<()>(),
-                )
-                .await;
+                let _ = gmp::time::timeout(Duration::from_secs(3600), std::future::pending::<()>())
+                    .await;
             });
             let (ctx, _cancel) =
                 gmp::context::with_timeout(&gmp::context::background(), Duration::from_secs(3600));

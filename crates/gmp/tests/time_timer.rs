@@ -38,8 +38,7 @@ fn duration_max_waits_forever_without_panicking() {
         let r = timeout(Duration::from_millis(20), sleep(past_u64_ns())).await;
         assert!(r.is_err(), "sleep(2^64 ns + 50 ms) ended early");
         // A context with a MAX timeout has no deadline and is not done.
-        let (ctx, cancel) =
-            gmp::context::with_timeout(&gmp::context::background(), Duration::MAX);
+        let (ctx, cancel) = gmp::context::with_timeout(&gmp::context::background(), Duration::MAX);
         assert_eq!(ctx.deadline(), None);
         assert!(ctx.err().is_none());
         cancel();
@@ -82,7 +81,10 @@ fn stop_and_reset_discard_values_from_before_the_call() {
         let before = Instant::now();
         assert!(t.reset(Duration::from_millis(30)));
         let at = t.recv().await;
-        assert!(at >= before + Duration::from_millis(30), "stale value after reset");
+        assert!(
+            at >= before + Duration::from_millis(30),
+            "stale value after reset"
+        );
         // Reset of a received timer reports false and fires again.
         assert!(!t.reset(Duration::from_millis(1)));
         t.recv().await;

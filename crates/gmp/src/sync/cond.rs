@@ -52,7 +52,11 @@ impl Cond {
         let w = Waiter::new(futures::task::noop_waker_ref());
         self.lock().push_back(w.clone());
         drop(guard);
-        Notified { cond: self, w: Some(w) }.await;
+        Notified {
+            cond: self,
+            w: Some(w),
+        }
+        .await;
         m.lock().await
     }
 

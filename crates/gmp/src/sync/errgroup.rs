@@ -126,7 +126,12 @@ impl<E: Send + 'static> ErrGroup<E> {
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
-        let sem = self.inner.limit.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let sem = self
+            .inner
+            .limit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         if let Some(s) = &sem {
             assert!(
                 s.size() > 0,
@@ -143,7 +148,12 @@ impl<E: Send + 'static> ErrGroup<E> {
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
-        let sem = self.inner.limit.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let sem = self
+            .inner
+            .limit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         if let Some(s) = &sem {
             if !s.try_acquire(1) {
                 return false;
@@ -190,7 +200,13 @@ impl<E: Send + 'static> ErrGroup<E> {
     pub async fn wait(&self) -> Result<(), E> {
         self.inner.wg.wait().await;
         self.inner.cancel();
-        match self.inner.err.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        match self
+            .inner
+            .err
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             Some(e) => Err(e),
             None => Ok(()),
         }
