@@ -204,3 +204,61 @@ fn dropped_timers_tickers_and_sleeps_leave_the_heap() {
         assert!(c.recv().await.is_ok());
     });
 }
+
+/// Sweeps triggered by abandoned `after`s on every P, racing with live
+/// sleeps, tickers and timer resets: no live timer is swept away (every
+/// sleep ends, on time or later, never early), and the heaps stay small.
+#[test]
+fn sweeps_never_drop_live_timers() {
+    for procs in [2, 4] {
+        rt(procs).block_on(async move {
+            let woke = Arc::new(AtomicUsize::new(0));
+            let sleepers: Vec<_> = (0..200u64)
+                .map(|i| {
+                    let woke = woke.clone();
+                    gmp::spawn(async move {
+                        let d = Duration::from_millis(1 + i % 40);
+                        let t = Instant::now();
+                        sleep(d).await;
+                        assert!(t.elapsed() >= d, "woke early");
+                        woke.fetch_add(1, SeqCst);
+                    })
+                })
+                .collect();
+            let churners: Vec<_> = (0..4u64)
+                .map(|g| {
+                    gmp::spawn(async move {
+                        let (tx, rx) = gmp::chan::bounded::<u64>(1);
+                        let t = Timer::new(Duration::from_millis(3));
+                        let mut fired = 0;
+                        for i in 0..20_000u64 {
+                            tx.try_send(i).unwrap();
+                            gmp::select! {
+                                recv(rx) -> v => assert_eq!(v, Ok(i)),
+                                recv(after(Duration::from_secs(3600))) -> _ => unreachable!(),
+                            }
+                            if i % 500 == g {
+                                if t.channel().try_recv().is_ok() {
+                                    fired += 1;
+                                }
+                                t.reset(Duration::from_micros(200));
+                            }
+                        }
+                        // The last reset still fires.
+                        t.recv().await;
+                        fired
+                    })
+                })
+                .collect();
+            for c in churners {
+                c.await.unwrap();
+            }
+            for s in sleepers {
+                s.await.unwrap();
+            }
+            assert_eq!(woke.load(SeqCst), 200);
+            let left = gmp::runtime::metrics().timers;
+            assert!(left < 5_000 * procs, "{left} timers still heaped");
+        });
+    }
+}
