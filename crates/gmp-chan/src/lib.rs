@@ -71,5 +71,12 @@ pub use select::{RecvOperand, SendOperand};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::ends::bounded_never_closed;
+
+    /// How many `Sender`s and `Receiver`s refer to `tx`'s channel. The
+    /// runtime's channel timers ask it to drop a timer once its own sender
+    /// is the only handle left (Go 1.23 collects an unreferenced timer).
+    pub fn handle_count<T>(tx: &crate::Sender<T>) -> usize {
+        crate::sync::Arc::strong_count(&tx.chan)
+    }
     pub use crate::select::{erase, select_no_cases, RecvCase, Select, SelectCase, SendCase};
 }

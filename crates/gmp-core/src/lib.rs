@@ -101,6 +101,8 @@ mod schedtrace;
 #[doc(hidden)]
 pub mod sigquit;
 #[cfg(not(loom))]
+mod sleep;
+#[cfg(not(loom))]
 mod status;
 pub(crate) mod sync;
 #[cfg(not(loom))]
@@ -109,6 +111,8 @@ mod syscall;
 mod sysmon;
 #[cfg(not(loom))]
 pub mod timer;
+#[cfg(not(loom))]
+mod timers;
 #[cfg(not(loom))]
 pub mod trace;
 #[cfg(not(loom))]

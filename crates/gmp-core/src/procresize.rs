@@ -12,8 +12,11 @@
 //!   `handoffp`.
 //!
 //! Retiring (`retire_locked`, under the sched lock, by the P's owner)
-//! moves the P's yielders and run queue to the global queue and its
-//! timers to a live P, then marks it `_Pdead`. A retired P stays in
+//! moves the P's yielders and run queue to the global queue and marks it
+//! `_Pdead`; then, with the lock released (a timer's lock is taken before
+//! the sched lock when a timer fires), its timers move to a live P (Go's
+//! `moveTimers`). A P retired on its way to the idle list keeps its timers;
+//! they still fire, since the timer checks cover every P that exists. A retired P stays in
 //! `allp`, empty; an increase revives it (or makes new Ps) and puts it on
 //! the idle list, where Ms waiting for a P get it first. Until its M
 //! notices, a retired P may run the rest of one poll: GOMAXPROCS is an
@@ -66,13 +69,12 @@ impl Sched {
                 keep
             });
             self.npidle.fetch_sub(idle.len(), SeqCst);
-            let mut when = crate::timer::NO_TIMER;
-            for p in idle {
-                when = when.min(self.retire_locked(p));
+            for &p in &idle {
+                self.retire_locked(p);
             }
             drop(l);
-            if when != crate::timer::NO_TIMER {
-                self.wake_netpoller(when);
+            for p in idle {
+                self.move_timers_off(p);
             }
             if !self.globq.is_empty() {
                 self.wakep();
@@ -90,21 +92,26 @@ impl Sched {
             return false;
         }
         ctx.p.set(None);
-        let when = self.retire_locked(pi);
+        self.retire_locked(pi);
         drop(l);
-        if when != crate::timer::NO_TIMER {
-            self.wake_netpoller(when);
-        }
+        self.move_timers_off(pi);
         self.wakep();
         true
     }
 
-    /// Empty P `p` into the live ones and mark it `_Pdead`. The caller
-    /// owns `p` (holds it, took it off the idle list, or won sysmon's
-    /// status CAS) and holds the sched lock. Returns the earliest timer
-    /// moved (`NO_TIMER` if none), which the caller must make sure some M
-    /// will notice once the lock is released.
-    pub(crate) fn retire_locked(&self, p: usize) -> u64 {
+    /// A retired P's timers go to a live one. Not under the sched lock.
+    pub(crate) fn move_timers_off(&self, p: usize) {
+        let timers = self.allp[p].timers.take_all();
+        if !timers.is_empty() {
+            self.move_timers(p % self.gomaxprocs(), timers);
+        }
+    }
+
+    /// Empty P `p`'s queues into the global one and mark it `_Pdead`. The
+    /// caller owns `p` (holds it, took it off the idle list, or won
+    /// sysmon's status CAS) and holds the sched lock; it moves the timers
+    /// (`move_timers_off`) once the lock is released, if it can.
+    pub(crate) fn retire_locked(&self, p: usize) {
         let pp = &self.allp[p];
         // SAFETY: the caller owns P.
         unsafe { self.flush_yieldq(pp) };
@@ -112,10 +119,7 @@ impl Sched {
         if !gs.is_empty() {
             self.globq.put_raw_batch(gs);
         }
-        let to = &self.allp[p % self.gomaxprocs()];
-        let when = pp.timers.move_to(&to.timers);
         pp.preempt.store(false, Relaxed);
         pp.status.store(p::PDEAD, Release);
-        when
     }
 }

@@ -26,6 +26,11 @@ pub enum UnhandledPanic {
     ExitProcess,
     /// Drop the goroutine and carry on.
     Ignore,
+    /// End the runtime as if main had returned, and re-raise the panic,
+    /// with Go's report as its message, from `block_on`: the process goes
+    /// on. `#[gmp::test]` uses it, so a goroutine's panic fails its test
+    /// and no other.
+    Propagate,
 }
 
 /// Configures a [`Runtime`].
@@ -241,6 +246,9 @@ impl Runtime {
         let mut fut = std::pin::pin!(fut);
         let mut out: Option<std::thread::Result<F::Output>> = None;
         lockedm::run_main(&sched, &mut |_ctx| {
+            if sched.is_failed() {
+                return true;
+            }
             let waker = g::borrowed_waker(main_ptr);
             let mut cx = Context::from_waker(&waker);
             match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {

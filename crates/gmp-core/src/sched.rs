@@ -644,8 +644,8 @@ impl Sched {
     /// it first.
     pub(crate) fn pidleput_locked(&self, l: &mut SchedLocked, p: usize) {
         if p >= self.gomaxprocs() {
-            // GOMAXPROCS shrank while this P was in use. Its timers, if
-            // any, are noticed by sysmon's overdue-timer check.
+            // GOMAXPROCS shrank while this P was in use. Its timers stay
+            // (the lock is held) and fire from there.
             self.retire_locked(p);
             return;
         }
@@ -690,7 +690,7 @@ impl Sched {
             if let (Some(p), _) = ctx.m.notesleep() {
                 return Some(p);
             }
-            if self.shutdown.load(Acquire) {
+            if self.shutdown.load(Acquire) || self.is_deadlocked() {
                 return None;
             }
         }
@@ -802,6 +802,7 @@ impl Sched {
             if p >= self.gomaxprocs() {
                 self.retire_locked(p);
                 drop(l);
+                self.move_timers_off(p);
                 self.wakep();
                 return;
             }
@@ -1534,6 +1535,8 @@ impl Sched {
         // Ms are not joined: a detached thread ends when its poll does.
         drop(std::mem::take(&mut *self.threads.lock().unwrap()));
         self.sweep();
+        // Timer entries hold the runtime alive; later arms are refused.
+        self.close_timers();
         self.main_ptr.store(ptr::null_mut(), Release);
         drop(self.main_g.lock().unwrap().take());
     }
@@ -1603,15 +1606,30 @@ impl Sched {
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "(non-string panic payload)".into());
         let site = h.created_at;
-        eprintln!(
+        let report = format!(
             "panic: {msg}\n\ngoroutine {} [running]:\ncreated by goroutine {} at {}:{}",
             h.goid,
             h.parent,
             site.file(),
             site.line(),
         );
+        if self.config.unhandled_panic == UnhandledPanic::Propagate {
+            // The first panic ends the runtime: M0 stops polling main and
+            // `block_on` raises the report (through the deadlock slot).
+            self.deadlock.lock().unwrap().get_or_insert(report);
+            self.deadlocked.store(true, SeqCst);
+            self.m0.notewakeup(None, false);
+            return;
+        }
+        eprintln!("{report}");
         crate::trace::finish_on_exit();
         std::process::exit(2);
+    }
+
+    /// A goroutine's panic ends this runtime (`UnhandledPanic::Propagate`)
+    /// or a deadlock was declared: main must not be polled again.
+    pub(crate) fn is_failed(&self) -> bool {
+        self.deadlocked.load(Relaxed)
     }
 }
 

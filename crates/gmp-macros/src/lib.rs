@@ -52,6 +52,11 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// `#[gmp::test]` or `#[gmp::test(procs = N)]`. Adds `#[test]`; keep other
 /// attributes (`#[should_panic]`, `#[ignore]`) as usual. The test may return
 /// `Result<(), E>` like any `#[test]` fn.
+///
+/// A panic in any goroutine the test started ends the test's runtime and
+/// fails that test (with Go's panic report) and no other. Goroutines still
+/// alive when the test returns, and for up to 1 s after, fail it with
+/// their dump (Go's goleak); `#[gmp::test(allow_leaks)]` turns that off.
 #[proc_macro_attribute]
 pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::Test, attr.into(), item.into()).into()
@@ -76,6 +81,8 @@ impl Kind {
 struct Config {
     /// `procs = N`, with the literal (for spans).
     procs: Option<(usize, LitInt)>,
+    /// `#[gmp::test(allow_leaks)]`: skip the leaked-goroutine check.
+    allow_leaks: bool,
 }
 
 /// Accumulates errors so one expansion reports all of them.
@@ -134,10 +141,23 @@ fn parse_config(kind: Kind, attr: TokenStream2, errors: &mut Errors) -> Config {
             }
             cfg.procs = Some((n, lit));
             Ok(())
+        } else if kind == Kind::Test && meta.path.is_ident("allow_leaks") {
+            if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+                return Err(meta.error("`allow_leaks` takes no value"));
+            }
+            if cfg.allow_leaks {
+                return Err(meta.error("`allow_leaks` is given more than once"));
+            }
+            cfg.allow_leaks = true;
+            Ok(())
         } else {
             let key = meta.path.to_token_stream().to_string().replace(' ', "");
+            let known = match kind {
+                Kind::Main => "the only one is `procs = N`",
+                Kind::Test => "the known ones are `procs = N` and `allow_leaks`",
+            };
             Err(meta.error(format!(
-                "unknown `{}` attribute `{key}`; the only one is `procs = N`",
+                "unknown `{}` attribute `{key}`; {known}",
                 kind.name()
             )))
         }
@@ -306,15 +326,21 @@ fn expand_test(f: &ItemFn, cfg: &Config) -> TokenStream2 {
         Some((_, lit)) => quote_spanned! {lit.span()=> .procs(#lit) },
         None => TokenStream2::new(),
     };
+    let check_leaks = !cfg.allow_leaks;
     let run = quote_spanned! {span=>
         let __gmp_rt = ::gmp::Runtime::builder()
             #procs
+            .unhandled_panic(::gmp::UnhandledPanic::Propagate)
             .build()
             .expect("#[gmp::test]: building the gmp runtime failed");
         let __gmp_site = ::core::panic::Location::caller();
         #[allow(unused_imports)]
         use ::gmp::__private::{RunAsGoroutine as _, RunOnThisThread as _};
-        (&&::gmp::__private::MainFut::new(#body_name())).run_main(&__gmp_rt, __gmp_site)
+        (&&::gmp::__private::MainFut::new(::gmp::__private::test_main(
+            #body_name(),
+            #check_leaks,
+        )))
+        .run_main(&__gmp_rt, __gmp_site)
     };
     quote! {
         #[::core::prelude::v1::test]

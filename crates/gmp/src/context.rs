@@ -185,8 +185,29 @@ pub fn with_deadline(
     parent: &Context,
     at: Instant,
 ) -> (Context, impl Fn() + Clone + Send + Sync + 'static) {
-    let (ctx, node) = new_cancel_ctx(parent, Some(at));
-    let d = ctx.node.deadline.expect("deadline");
+    let (ctx, node) = deadline_ctx(parent, Some(at));
+    (ctx, cancel_fn(node))
+}
+
+/// `with_deadline(parent, now + d)`; a `d` too long for `Instant` is no
+/// deadline of its own (Go's maxWhen), as `with_cancel`.
+#[track_caller]
+pub fn with_timeout(
+    parent: &Context,
+    d: Duration,
+) -> (Context, impl Fn() + Clone + Send + Sync + 'static) {
+    let (ctx, node) = deadline_ctx(parent, gmp_core::timer::deadline_after(d));
+    (ctx, cancel_fn(node))
+}
+
+/// A cancellable child with deadline `at` (`None`: the parent's only),
+/// its timer armed.
+#[track_caller]
+fn deadline_ctx(parent: &Context, at: Option<Instant>) -> (Context, Arc<Node>) {
+    let (ctx, node) = new_cancel_ctx(parent, at);
+    let Some(d) = ctx.node.deadline else {
+        return (ctx, node);
+    };
     if ctx.err().is_none() {
         if Instant::now() >= d {
             cancel_node(&ctx.node, Error::DeadlineExceeded);
@@ -208,16 +229,7 @@ pub fn with_deadline(
             }
         }
     }
-    (ctx, cancel_fn(node))
-}
-
-/// `with_deadline(parent, now + d)`.
-#[track_caller]
-pub fn with_timeout(
-    parent: &Context,
-    d: Duration,
-) -> (Context, impl Fn() + Clone + Send + Sync + 'static) {
-    with_deadline(parent, Instant::now() + d)
+    (ctx, node)
 }
 
 /// A child carrying `key -> value`.

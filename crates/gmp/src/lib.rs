@@ -10,6 +10,7 @@
 //! ```
 
 mod rt;
+mod testing;
 
 pub use gmp_core::{go, spawn, syscall, JoinError, JoinHandle};
 pub use gmp_macros::{main, test};
@@ -76,6 +77,8 @@ pub mod runtime {
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::testing::{test_main, TestOutcome};
+
     /// `#[gmp::main]` runtime construction: a bad configuration (e.g. a
     /// malformed `GMP_MAXPROCS`) prints the error and exits with code 2.
     pub fn build_or_exit(procs: Option<usize>) -> crate::Runtime {

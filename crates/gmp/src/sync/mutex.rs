@@ -289,6 +289,13 @@ impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
     }
 }
 
+impl<'a, T: ?Sized> MutexGuard<'a, T> {
+    /// The mutex this guard holds (`Cond::wait` unlocks and re-locks it).
+    pub(crate) fn mutex(&self) -> &'a Mutex<T> {
+        self.m
+    }
+}
+
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
         self.m.unlock();
