@@ -1,0 +1,143 @@
+//! The M context (Go's `getg().m`): the thread-local that makes a thread
+//! an M of one runtime while it runs the scheduler, and what the M keeps
+//! there (its P, the goroutine it polls, the time slice's budget, the
+//! flags a poll leaves for the scheduler).
+
+use super::{Sched, BUDGET};
+use crate::g::{GPtr, Header};
+use crate::m::M;
+use crate::p::P;
+use crate::status::WaitReason;
+use std::cell::{Cell, RefCell};
+use std::ptr::{self, NonNull};
+use std::sync::Arc;
+
+/// The M-local context (Go's `getg().m`), installed in a thread-local
+/// while a thread acts as an M of some runtime.
+pub(crate) struct MCtx {
+    pub(crate) sched: Arc<Sched>,
+    pub(crate) m: Arc<M>,
+    pub(crate) p: Cell<Option<usize>>,
+    pub(crate) curg: Cell<Option<NonNull<Header>>>,
+    pub(crate) budget: Cell<u32>,
+    /// The current G asked to go to the global queue's tail (gosched,
+    /// preemption) rather than the local tail.
+    pub(crate) yield_global: Cell<bool>,
+    /// The current G yielded through its own waker without the wake CAS.
+    pub(crate) self_yield: Cell<bool>,
+    pub(crate) wait_reason: Cell<WaitReason>,
+    /// The park about to happen can be completed by a plain thread.
+    pub(crate) wait_external: Cell<bool>,
+    pub(crate) spinning: Cell<bool>,
+    /// Inside `gmp::syscall`'s closure: a spawn or wake from there never
+    /// waits for a P.
+    pub(crate) in_syscall: Cell<bool>,
+    pub(super) rng: Cell<u64>,
+    /// While polling the netpoller: woken Gs are collected, then injected.
+    pub(super) batch: RefCell<Option<Vec<GPtr>>>,
+    pub(crate) trace_buf: Arc<crate::trace::MBuf>,
+    /// The version of the scheduler loop running: traced or not.
+    pub(crate) traced: Cell<bool>,
+}
+
+thread_local! {
+    static CURRENT: Cell<*const MCtx> = const { Cell::new(ptr::null()) };
+}
+
+/// Run `f` with the current M context, if this thread is an M.
+#[inline]
+pub(crate) fn with_current<R>(f: impl FnOnce(&MCtx) -> R) -> Option<R> {
+    CURRENT.with(|c| {
+        let p = c.get();
+        if p.is_null() {
+            None
+        } else {
+            // SAFETY: the pointer is installed by `enter` for the lifetime
+            // of a stack frame that outlives every use on this thread.
+            Some(f(unsafe { &*p }))
+        }
+    })
+}
+
+/// Like `with_current`, panicking with a clear message outside a runtime.
+#[track_caller]
+pub(crate) fn expect_current<R>(what: &str, f: impl FnOnce(&MCtx) -> R) -> R {
+    match with_current(f) {
+        Some(r) => r,
+        None => panic!(
+            "{what} called outside a gmp runtime: call it from a goroutine, inside \
+             Runtime::block_on or a #[gmp::main] / #[gmp::test] function"
+        ),
+    }
+}
+
+/// Installs `ctx` as this thread's M context until the guard drops.
+pub(crate) struct Enter {
+    prev: *const MCtx,
+}
+
+impl Enter {
+    pub(crate) fn new(ctx: &MCtx) -> Enter {
+        let prev = CURRENT.with(|c| c.replace(ctx as *const MCtx));
+        Enter { prev }
+    }
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.prev));
+    }
+}
+
+pub(crate) fn on_m() -> bool {
+    CURRENT.with(|c| !c.get().is_null())
+}
+
+impl MCtx {
+    pub(crate) fn new(sched: Arc<Sched>, m: Arc<M>) -> MCtx {
+        let seed = (m.id.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            ^ (sched.start.elapsed().as_nanos() as u64)
+            | 1;
+        MCtx {
+            sched,
+            m,
+            p: Cell::new(None),
+            curg: Cell::new(None),
+            budget: Cell::new(BUDGET),
+            yield_global: Cell::new(false),
+            self_yield: Cell::new(false),
+            wait_reason: Cell::new(WaitReason::None),
+            wait_external: Cell::new(false),
+            spinning: Cell::new(false),
+            in_syscall: Cell::new(false),
+            rng: Cell::new(seed),
+            batch: RefCell::new(None),
+            trace_buf: crate::trace::MBuf::new(),
+            traced: Cell::new(false),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn fastrand(&self) -> u64 {
+        // xorshift64*
+        let mut x = self.rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Current goroutine id (0 when not in a goroutine).
+    pub(crate) fn goid(&self) -> u64 {
+        match self.curg.get() {
+            // SAFETY: curg is the G being polled on this M; alive.
+            Some(g) => unsafe { g.as_ref().goid },
+            None => 0,
+        }
+    }
+
+    pub(crate) fn curp(&self) -> Option<&P> {
+        self.p.get().map(|i| &self.sched.allp[i])
+    }
+}

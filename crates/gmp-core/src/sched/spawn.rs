@@ -1,0 +1,209 @@
+//! Making goroutines runnable: Go's `newproc` (a new G into the current
+//! P's `runnext`) and `ready` (a woken G the same way), each followed by
+//! `wakep`; an M whose P was taken waits for one first (`lock_curp_slow`).
+
+use super::*;
+
+/// Go's `ready`/`goready`: make `g` runnable. From a goroutine of the same
+/// runtime it goes to this P's `runnext` (the woken G runs next and
+/// inherits the time slice); from anywhere else to the global queue.
+pub(crate) fn ready(g: GPtr) {
+    let h = g.header();
+    if h.state.load() & MAIN != 0 {
+        // `g` (holding a strong Sched reference) outlives the call.
+        let s = h.sched();
+        if HOOKS && crate::trace::on() {
+            with_current(|ctx| s.trace_ready(ctx, 1));
+        }
+        s.ready_main();
+        drop(g);
+        return;
+    }
+    h.set_status(GStatus::Runnable);
+    let sched: *const Sched = h.sched();
+    // SAFETY: `g` holds a strong reference to its Sched while we use it.
+    let s = unsafe { &*sched };
+    if s.shutdown.load(Relaxed) {
+        return;
+    }
+    let mut slot = Some(g);
+    with_current(|ctx| {
+        if ptr::eq(&*ctx.sched, sched) {
+            slot = s.ready_local(ctx, slot.take().expect("G"));
+        }
+    });
+    let Some(g) = slot else { return };
+    // Keep the Sched alive past the hand-off: once `g` is queued, another
+    // M may run and free it, releasing its reference.
+    let s = s.arc();
+    s.globrunqput(g);
+    s.wakep();
+}
+
+impl Sched {
+    pub(super) fn alloc_goid_locked(&self, p: &P) -> u64 {
+        // SAFETY: the caller holds the P (RUNNING or LOCKED).
+        let own = unsafe { p.owned() };
+        if own.goid_next == own.goid_end {
+            let end = self.goidgen.fetch_add(GOID_BATCH, Relaxed) + GOID_BATCH;
+            own.goid_next = end - GOID_BATCH + 1;
+            own.goid_end = end + 1;
+        }
+        let id = own.goid_next;
+        own.goid_next += 1;
+        id
+    }
+
+    /// Go's `newproc`: allocate a G for `make(header)`, register it, and put
+    /// it in this P's `runnext`.
+    pub(crate) fn newproc(
+        self: &Arc<Sched>,
+        ctx: &MCtx,
+        make: impl FnOnce(u64, crate::ancestry::Spawner) -> NonNull<Header>,
+    ) -> NonNull<Header> {
+        let spawner = ctx.spawner();
+        let parent = spawner.goid;
+        let locked = self.lock_curp(ctx);
+        let goid = match locked {
+            Some((p, _)) => self.alloc_goid_locked(p),
+            None => self.goidgen.fetch_add(1, Relaxed) + 1,
+        };
+        let ptr = make(goid, spawner);
+        // Shard by goroutine id: the G usually exits on another P or M
+        // than the one that made it, so per-P shards would still contend.
+        let shard = goid as usize;
+        // The registry's reference.
+        // SAFETY: freshly allocated, not shared yet; the G was created with
+        // two references (runnable + registry).
+        unsafe { self.allgs.insert(shard, GPtr::from_raw(ptr)) };
+        // SAFETY: this is the runnable's reference.
+        let g = unsafe { GPtr::from_raw(ptr) };
+        if self.shutdown.load(Acquire) {
+            // Spawned by a drop during teardown: never runs; teardown's
+            // registry sweep closes it.
+            if let Some((p, restore)) = locked {
+                p.unlock(restore);
+            }
+            return ptr;
+        }
+        if HOOKS && crate::trace::on() {
+            let ts = self.trace_now();
+            self.trace(
+                ctx,
+                ts,
+                crate::trace::Kind::Spawn {
+                    parent,
+                    child: goid,
+                },
+            );
+        }
+        match locked {
+            Some((p, restore)) => {
+                if HOOKS {
+                    p.spawned.store(p.spawned.load(Relaxed) + 1, Relaxed);
+                    self.sample_ready(None, p, g.header());
+                }
+                self.runqput_next(p, restore, g);
+            }
+            None => {
+                self.spawned_nop.fetch_add(1, Relaxed);
+                self.globrunqput(g);
+                self.wakep();
+            }
+        }
+        ptr
+    }
+
+    /// The current P, locked for an owner-side put from inside a poll.
+    #[inline]
+    pub(super) fn lock_curp(&self, ctx: &MCtx) -> Option<(&P, u64)> {
+        if let Some(p) = ctx.p.get().map(|i| &self.allp[i]) {
+            if let Some(restore) = p.lock(ctx.m.id) {
+                return Some((p, restore));
+            }
+        }
+        self.lock_curp_slow(ctx)
+    }
+
+    /// The poll has no P: sysmon took it (a long poll, or a syscall that
+    /// has returned). GOMAXPROCS bounds the goroutine code running at
+    /// once, so like Go's `exitsyscall` this M waits for a P before it
+    /// spawns or wakes anything, instead of running on beside the M that
+    /// took the P. Inside `gmp::syscall` itself (or at shutdown) the
+    /// caller falls back to the global queue.
+    #[cold]
+    pub(super) fn lock_curp_slow(&self, ctx: &MCtx) -> Option<(&P, u64)> {
+        if ctx.in_syscall.get() || ctx.curg.get().is_none() || self.shutdown.load(Acquire) {
+            return None;
+        }
+        ctx.p.set(None);
+        let p = self.acquirep_polling(ctx)?;
+        let restore = p.lock(ctx.m.id)?;
+        Some((p, restore))
+    }
+
+    /// `ready` on an M of this runtime. Returns the G back when it must go
+    /// to the global queue instead.
+    pub(super) fn ready_local(&self, ctx: &MCtx, g: GPtr) -> Option<GPtr> {
+        if let Some(b) = ctx.batch.borrow_mut().as_mut() {
+            if HOOKS && crate::trace::on() {
+                self.trace_ready(ctx, g.header().goid);
+            }
+            b.push(g);
+            return None;
+        }
+        let Some((p, restore)) = self.lock_curp(ctx) else {
+            return Some(g);
+        };
+        if HOOKS {
+            self.sample_ready(Some(ctx), p, g.header());
+        }
+        self.runqput_next(p, restore, g);
+        None
+    }
+
+    /// `runqput(p, g, next=true)` from a locked P, then unlock and `wakep`,
+    /// as Go's `newproc` and `ready` do: if a P is idle and no M spins, one
+    /// M starts spinning, and if the current G keeps running instead of
+    /// parking it steals `runnext` after its ~3us grace. The `nmspinning`
+    /// check keeps this to one M per burst (design.md, "wakep").
+    #[inline]
+    pub(super) fn runqput_next(&self, p: &P, restore: u64, g: GPtr) {
+        let over = p.runq.put(g.into_raw().as_ptr(), true);
+        p.unlock(restore);
+        if let Some(batch) = over {
+            self.globrunqput_batch(batch);
+        }
+        self.wakep();
+    }
+
+    /// Every 256th ready on a P stamps the G for the latency histogram
+    /// (every ready while tracing). A countdown, so that the common case is
+    /// a decrement, a store and a branch on the flags it set. The caller
+    /// holds P. `ready` is the M context of a `ready` (traced), None for a
+    /// spawn (which has its own trace event).
+    #[inline]
+    pub(super) fn sample_ready(&self, ready: Option<&MCtx>, p: &P, h: &Header) {
+        let t = p.readytick.load(Relaxed).wrapping_sub(1);
+        p.readytick.store(t, Relaxed);
+        if t == 0 {
+            self.ready_hook(ready, p, h);
+        }
+    }
+
+    #[cold]
+    pub(super) fn ready_hook(&self, ready: Option<&MCtx>, p: &P, h: &Header) {
+        let tracing = crate::trace::on();
+        let every = if tracing {
+            1
+        } else {
+            crate::metrics::SAMPLE_EVERY
+        };
+        p.readytick.store(every, Relaxed);
+        h.since.store(self.micros(), Relaxed);
+        h.state.mark_sampled();
+        if let (true, Some(ctx)) = (tracing, ready) {
+            self.trace_ready(ctx, h.goid);
+        }
+    }
+}
