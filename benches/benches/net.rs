@@ -1,4 +1,4 @@
-//! Netpoller and timer benchmarks (issue 4), side by side at procs 1 and 2.
+//! Netpoller and timer benchmarks, side by side at procs 1 and 2.
 //!
 //! - tcp_echo: one shared client (plain std threads, blocking sockets, so
 //!   every server faces the same client) opens 64 connections and does

@@ -309,7 +309,7 @@ mod tests {
         assert!(q.is_empty());
     }
 
-    /// Go property 21: `go f(0..=5)` on one P runs 5, then 0..4.
+    /// Go's runnext order: `go f(0..=5)` on one P runs 5, then 0..4.
     #[test]
     fn runnext_displacement_order() {
         let q = RunQ::new();
@@ -322,7 +322,7 @@ mod tests {
         assert_eq!(drain(&q), vec![0, 1, 2, 3, 4]);
     }
 
-    /// Go property 23: a full ring spills half of it plus the new G (129).
+    /// Go's runqputslow: a full ring spills half of it plus the new G (129).
     #[test]
     fn overflow_moves_half_plus_one() {
         let q = RunQ::new();
@@ -357,7 +357,7 @@ mod tests {
         }
     }
 
-    /// Go property 24: a steal takes ceil(n/2); runnext only when asked.
+    /// Go's runqgrab: a steal takes ceil(n/2); runnext only when asked.
     #[test]
     fn steal_takes_half_rounded_up() {
         let victim = RunQ::new();

@@ -1,4 +1,4 @@
-//! API shape checks: the SPEC's handles are Send + Sync (and Clone
+//! API shape checks: the public handles are Send + Sync (and Clone
 //! where promised); error types work with `?` into `Box<dyn Error + Send + Sync>`.
 
 fn is_send_sync<T: Send + Sync>() {}

@@ -32,7 +32,7 @@ async fn yield_a_lot() {
 }
 
 /// A sender nobody receives from: never ready, like Go's nil channel in a
-/// send case (the SPEC's `never()` is a receiver).
+/// send case (gmp's `never()` is a receiver).
 fn dead_sender<T>() -> Sender<T> {
     let (tx, rx) = bounded(0);
     std::mem::forget(rx);
@@ -363,7 +363,7 @@ fn select3_matrix() {
     });
 }
 
-// ---- select6.go: waiter queues survive a select dequeue (issue 2075) ------
+// ---- select6.go: waiter queues survive a select dequeue (golang/go#2075) -----
 
 #[test]
 fn select6_queue_survives_dequeue() {

@@ -46,7 +46,7 @@ fn main_is_goroutine_one_and_counts() {
     });
 }
 
-/// Go property 21: on one P, `go f(i)` for i in 0..=5 runs 5 first (it sits
+/// Go's runnext order: on one P, `go f(i)` for i in 0..=5 runs 5 first (it sits
 /// in runnext), then 0..4 in order.
 #[test]
 fn runnext_order_on_one_p() {
@@ -221,7 +221,7 @@ fn long_poll_does_not_freeze_the_p() {
     assert!(ran_during > 0, "the P stayed frozen behind a 100ms poll");
 }
 
-/// Go property 22: two goroutines ping-ponging through runnext cannot
+/// Go's TestPingPongHog: two goroutines ping-ponging through runnext cannot
 /// starve a third on the same P. The pair wakes each other through
 /// `futures::channel` (not gmp's own channels), and the third is spawned
 /// by the pair itself once it is ping-ponging, so it provably sits in the
@@ -709,7 +709,7 @@ fn schedtrace_lines_parse() {
     }
 }
 
-/// Issue 5: the dump shows a goroutine parked in `rx.recv()` as
+/// The dump shows a goroutine parked in `rx.recv()` as
 /// `[chan receive]` with its creation file and line.
 #[test]
 fn dump_shows_chan_receive_with_creation_site() {
