@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Instruction counts of the issue-5 cost driver with the observability
+# Instruction counts of the observability cost driver with the observability
 # hooks compiled in (switched off at run time) and compiled out.
 # Needs valgrind. Usage: benches/obs_cost.sh
 # OBS_COST_DIR=dir keeps the two builds and the callgrind files there (for

@@ -1,4 +1,4 @@
-//! The issue-5 cost driver: spawn_many, yield_many and ping_pong at
+//! The observability cost driver: spawn_many, yield_many and ping_pong at
 //! procs = 1, small and fixed so that `valgrind --tool=callgrind` counts
 //! the same instructions on every run. `benches/obs_cost.sh` builds it
 //! with the observability hooks compiled in and compiled out and compares.
