@@ -21,8 +21,7 @@ pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
 /// [`poll_proceed`] for the first poll of an operation that only works on
 /// a runtime: the same thread-local lookup that finds the budget tells
 /// whether we are on an M, so the check costs nothing extra. Outside a
-/// runtime it panics with [`assert_in_runtime`](crate::park::assert_in_runtime)'s
-/// message naming `what`.
+/// runtime it panics with a message naming `what`.
 #[inline]
 #[track_caller]
 pub fn poll_proceed_in_runtime(cx: &mut Context<'_>, what: &str) -> Poll<()> {

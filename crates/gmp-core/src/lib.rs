@@ -88,6 +88,8 @@ mod profile;
 #[cfg(not(loom))]
 mod protobuf;
 #[cfg(not(loom))]
+mod rand;
+#[cfg(not(loom))]
 #[doc(hidden)]
 pub mod rawlock;
 pub(crate) mod runq;
@@ -189,30 +191,7 @@ pub mod rt {
 
     /// A fast per-M pseudo-random number in `0..n` (Go's `fastrandn`), for
     /// select's poll order and similar. Works off-runtime too.
-    #[inline]
-    pub fn fastrandn(n: u32) -> u32 {
-        let r = crate::sched::with_current(|ctx| ctx.fastrand()).unwrap_or_else(|| {
-            use std::cell::Cell;
-            thread_local! { static S: Cell<u64> = Cell::new(seed()) }
-            fn seed() -> u64 {
-                let t = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64);
-                let local = 0u8;
-                (t ^ (&local as *const u8 as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1
-            }
-            S.with(|s| {
-                let mut x = s.get();
-                x ^= x >> 12;
-                x ^= x << 25;
-                x ^= x >> 27;
-                s.set(x);
-                x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-            })
-        });
-        // Lemire's multiply-shift range reduction.
-        (((r >> 32) * n as u64) >> 32) as u32
-    }
+    pub use crate::rand::fastrandn;
 
     /// Bytes of per-goroutine overhead: the G header (the future itself
     /// comes on top).

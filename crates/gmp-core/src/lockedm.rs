@@ -25,7 +25,7 @@
 use crate::g::{self, GPtr, Header};
 use crate::gstate::SCHEDULED;
 use crate::p;
-use crate::sched::{Enter, MCtx, Sched, HOOKS};
+use crate::sched::{Enter, MCtx, RunEnd, Sched, HOOKS};
 use crate::status::GStatus;
 use crate::JoinHandle;
 use std::future::Future;
@@ -102,9 +102,9 @@ impl Sched {
         self.end_poll(ctx);
         if traced {
             let end = match (done, ctx.self_yield.get()) {
-                (true, _) => 0,
-                (false, true) => 1,
-                (false, false) => 2,
+                (true, _) => RunEnd::Done,
+                (false, true) => RunEnd::Yield,
+                (false, false) => RunEnd::Park,
             };
             self.trace_run(ctx, pid, 1, t0, end);
         }

@@ -31,15 +31,6 @@ pub fn in_runtime() -> bool {
     on_m()
 }
 
-/// Panic with a clear message unless called on a gmp runtime. `what` names
-/// the operation, e.g. `"Receiver::recv().await"`.
-#[track_caller]
-pub fn assert_in_runtime(what: &str) {
-    if !on_m() {
-        not_in_runtime(what);
-    }
-}
-
 #[cold]
 #[track_caller]
 pub(crate) fn not_in_runtime(what: &str) -> ! {
@@ -47,10 +38,4 @@ pub(crate) fn not_in_runtime(what: &str) -> ! {
         "{what} called outside a gmp runtime: use it from a goroutine, inside \
          Runtime::block_on or a #[gmp::main] / #[gmp::test] function"
     );
-}
-
-/// Id of the goroutine being polled on this thread, if any.
-#[inline]
-pub fn current_goid() -> Option<u64> {
-    with_current(|ctx| ctx.curg.get().map(|_| ctx.goid())).flatten()
 }

@@ -18,20 +18,7 @@ use std::task::{Context, Poll};
 /// The environment variable read for GOMAXPROCS when code sets none.
 pub const MAXPROCS_ENV: &str = "GMP_MAXPROCS";
 
-/// What a panic in a goroutine started with `go` does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum UnhandledPanic {
-    /// Print Go's panic report and exit the process with code 2 (Go).
-    #[default]
-    ExitProcess,
-    /// Drop the goroutine and carry on.
-    Ignore,
-    /// End the runtime as if main had returned, and re-raise the panic,
-    /// with Go's report as its message, from `block_on`: the process goes
-    /// on. `#[gmp::test]` uses it, so a goroutine's panic fails its test
-    /// and no other.
-    Propagate,
-}
+pub use crate::sched::UnhandledPanic;
 
 /// Configures a [`Runtime`].
 #[derive(Clone, Default)]

@@ -50,77 +50,65 @@ pub(crate) const REASON_MASK: u8 = 0x3f;
 /// High bits: a plain thread may complete this wait (checkdead skips it).
 pub(crate) const EXTERNAL: u8 = 0x40;
 
-/// Why a goroutine is parked, with Go's strings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-#[non_exhaustive]
-pub enum WaitReason {
-    /// No reason recorded (a foreign future parked the goroutine).
-    None = 0,
-    ChanReceive,
-    ChanSend,
-    ChanReceiveNilChan,
-    ChanSendNilChan,
-    Select,
-    SelectNoCases,
-    Sleep,
-    IoWait,
-    SyncWaitGroupWait,
-    SyncMutexLock,
-    SyncRWMutexRLock,
-    SyncRWMutexLock,
-    SyncCondWait,
-    Semacquire,
-    Join,
-    Preempted,
+/// One table, one macro: the enum, the byte decoding, Go's strings and
+/// the trace's park labels all come from the list below, so they cannot
+/// drift apart.
+macro_rules! wait_reasons {
+    ($($(#[$doc:meta])* $name:ident => $text:literal,)*) => {
+        /// Why a goroutine is parked, with Go's strings.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        #[non_exhaustive]
+        pub enum WaitReason {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl WaitReason {
+            const ALL: &'static [WaitReason] = &[$(WaitReason::$name,)*];
+
+            pub(crate) fn from_u8(v: u8) -> WaitReason {
+                Self::ALL
+                    .get((v & REASON_MASK) as usize)
+                    .copied()
+                    .unwrap_or(WaitReason::None)
+            }
+
+            /// Go's string for this reason (runtime2.go `waitReasonStrings`).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(WaitReason::$name => $text,)*
+                }
+            }
+
+            /// The trace's label for a poll that ended parked for this
+            /// reason.
+            pub(crate) fn park_label(self) -> &'static str {
+                const LABELS: &[&str] = &[$(concat!("park: ", $text),)*];
+                match self {
+                    WaitReason::None => "park: waiting",
+                    r => LABELS[r as usize],
+                }
+            }
+        }
+    };
 }
 
-impl WaitReason {
-    pub(crate) fn from_u8(v: u8) -> WaitReason {
-        use WaitReason::*;
-        const ALL: [WaitReason; 17] = [
-            None,
-            ChanReceive,
-            ChanSend,
-            ChanReceiveNilChan,
-            ChanSendNilChan,
-            Select,
-            SelectNoCases,
-            Sleep,
-            IoWait,
-            SyncWaitGroupWait,
-            SyncMutexLock,
-            SyncRWMutexRLock,
-            SyncRWMutexLock,
-            SyncCondWait,
-            Semacquire,
-            Join,
-            Preempted,
-        ];
-        ALL.get((v & REASON_MASK) as usize).copied().unwrap_or(None)
-    }
-
-    /// Go's string for this reason (runtime2.go `waitReasonStrings`).
-    pub fn as_str(self) -> &'static str {
-        use WaitReason::*;
-        match self {
-            None => "",
-            ChanReceive => "chan receive",
-            ChanSend => "chan send",
-            ChanReceiveNilChan => "chan receive (nil chan)",
-            ChanSendNilChan => "chan send (nil chan)",
-            Select => "select",
-            SelectNoCases => "select (no cases)",
-            Sleep => "sleep",
-            IoWait => "IO wait",
-            SyncWaitGroupWait => "sync.WaitGroup.Wait",
-            SyncMutexLock => "sync.Mutex.Lock",
-            SyncRWMutexRLock => "sync.RWMutex.RLock",
-            SyncRWMutexLock => "sync.RWMutex.Lock",
-            SyncCondWait => "sync.Cond.Wait",
-            Semacquire => "semacquire",
-            Join => "join",
-            Preempted => "preempted",
-        }
-    }
+wait_reasons! {
+    /// No reason recorded (a foreign future parked the goroutine).
+    None => "",
+    ChanReceive => "chan receive",
+    ChanSend => "chan send",
+    ChanReceiveNilChan => "chan receive (nil chan)",
+    ChanSendNilChan => "chan send (nil chan)",
+    Select => "select",
+    SelectNoCases => "select (no cases)",
+    Sleep => "sleep",
+    IoWait => "IO wait",
+    SyncWaitGroupWait => "sync.WaitGroup.Wait",
+    SyncMutexLock => "sync.Mutex.Lock",
+    SyncRWMutexRLock => "sync.RWMutex.RLock",
+    SyncRWMutexLock => "sync.RWMutex.Lock",
+    SyncCondWait => "sync.Cond.Wait",
+    Semacquire => "semacquire",
+    Join => "join",
 }

@@ -74,11 +74,13 @@ pub(crate) struct Event {
 
 #[derive(Clone, Copy)]
 pub(crate) enum Kind {
-    /// A goroutine ran for `dur_us`, then ended as `end`.
+    /// A goroutine ran for `dur_us`, then ended as `end` (parked for
+    /// `reason` when `end` is `Park`).
     Run {
         goid: u64,
         dur_us: u64,
-        end: &'static str,
+        end: crate::sched::RunEnd,
+        reason: crate::status::WaitReason,
     },
     Spawn {
         parent: u64,
@@ -330,23 +332,4 @@ pub fn parse_trace(v: &str) -> io::Result<PathBuf> {
         ));
     }
     Ok(PathBuf::from(v))
-}
-
-/// Label of a run slice that ended in a park.
-pub(crate) fn park_label(r: crate::status::WaitReason) -> &'static str {
-    use crate::status::WaitReason::*;
-    match r {
-        ChanReceive => "park: chan receive",
-        ChanSend => "park: chan send",
-        Select => "park: select",
-        SelectNoCases => "park: select (no cases)",
-        Sleep => "park: sleep",
-        IoWait => "park: IO wait",
-        SyncWaitGroupWait => "park: sync.WaitGroup.Wait",
-        SyncMutexLock => "park: sync.Mutex.Lock",
-        SyncRWMutexRLock => "park: sync.RWMutex.RLock",
-        SyncRWMutexLock => "park: sync.RWMutex.Lock",
-        Join => "park: join",
-        _ => "park: waiting",
-    }
 }

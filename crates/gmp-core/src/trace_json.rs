@@ -7,6 +7,8 @@
 //! integers) rather than through `write!`: with tracing on, formatting is
 //! most of what an event costs, and `core::fmt` took four times as long.
 
+use crate::sched::RunEnd;
+use crate::status::WaitReason;
 use crate::trace::{Event, Kind};
 
 #[derive(Default)]
@@ -50,17 +52,31 @@ impl Writer {
         let (ts, pid, tid) = (e.ts_us, e.rt, e.p);
         self.name_track(out, pid, tid);
         match e.kind {
-            Kind::Run { goid, dur_us, end } => {
+            Kind::Run {
+                goid,
+                dur_us,
+                end,
+                reason,
+            } => {
+                let label = match end {
+                    RunEnd::Done => "done",
+                    RunEnd::Yield => "yield",
+                    RunEnd::Park => reason.park_label(),
+                };
                 put!(out; ",\n{\"name\":\"G", goid; "\",\"cat\":\"run\",\"ph\":\"X\",\"ts\":", ts;
                      ",\"dur\":", dur_us.max(1); ",\"pid\":", pid; ",\"tid\":", tid;
                      ",\"args\":{\"goid\":", goid; ",\"end\":\"");
-                out.extend_from_slice(end.as_bytes());
+                out.extend_from_slice(label.as_bytes());
                 out.extend_from_slice(b"\"}}");
-                if let Some(reason) = end.strip_prefix("park: ") {
+                if end == RunEnd::Park {
+                    let text = match reason {
+                        WaitReason::None => "waiting",
+                        r => r.as_str(),
+                    };
                     put!(out; ",\n{\"name\":\"park G", goid;
                          "\",\"cat\":\"park\",\"ph\":\"i\",\"s\":\"t\",\"ts\":", ts + dur_us;
                          ",\"pid\":", pid; ",\"tid\":", tid; ",\"args\":{\"reason\":\"");
-                    out.extend_from_slice(reason.as_bytes());
+                    out.extend_from_slice(text.as_bytes());
                     out.extend_from_slice(b"\"}}");
                 }
             }
@@ -129,7 +145,8 @@ mod tests {
             kind: Kind::Run {
                 goid: 9,
                 dur_us: 3,
-                end: "park: chan receive",
+                end: RunEnd::Park,
+                reason: WaitReason::ChanReceive,
             },
         };
         w.event(&mut out, &e);

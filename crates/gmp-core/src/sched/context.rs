@@ -95,9 +95,7 @@ pub(crate) fn on_m() -> bool {
 
 impl MCtx {
     pub(crate) fn new(sched: Arc<Sched>, m: Arc<M>) -> MCtx {
-        let seed = (m.id.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-            ^ (sched.start.elapsed().as_nanos() as u64)
-            | 1;
+        let seed = crate::rand::seed(m.id);
         MCtx {
             sched,
             m,
@@ -119,13 +117,7 @@ impl MCtx {
 
     #[inline]
     pub(crate) fn fastrand(&self) -> u64 {
-        // xorshift64*
-        let mut x = self.rng.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng.set(x);
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        crate::rand::next(&self.rng)
     }
 
     /// Current goroutine id (0 when not in a goroutine).

@@ -38,7 +38,6 @@ use crate::netpoll::Netpoller;
 use crate::p::{self, status_of, status_word, P};
 use crate::runq::RUNQ_SIZE;
 use crate::status::{GStatus, WaitReason};
-use crate::UnhandledPanic;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
@@ -58,6 +57,21 @@ pub(crate) const HOOKS: bool = cfg!(not(feature = "without-observability"));
 /// How many goroutine ids a P takes from the global counter at once
 /// (Go's `_GoidCacheBatch`).
 const GOID_BATCH: u64 = 16;
+
+/// What a panic in a goroutine started with `go` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum UnhandledPanic {
+    /// Print Go's panic report and exit the process with code 2 (Go).
+    #[default]
+    ExitProcess,
+    /// Drop the goroutine and carry on.
+    Ignore,
+    /// End the runtime as if main had returned, and re-raise the panic,
+    /// with Go's report as its message, from `block_on`: the process goes
+    /// on. `#[gmp::test]` uses it, so a goroutine's panic fails its test
+    /// and no other.
+    Propagate,
+}
 
 pub(crate) struct Config {
     pub(crate) unhandled_panic: UnhandledPanic,
@@ -145,6 +159,7 @@ mod shutdown;
 mod spawn;
 
 pub(crate) use context::{expect_current, on_m, with_current, Enter, MCtx};
+pub(crate) use proc::RunEnd;
 pub(crate) use spawn::ready;
 
 impl Sched {
@@ -242,7 +257,7 @@ impl Sched {
             }
         })
         .flatten()
-        .unwrap_or_else(|| crate::rt::fastrandn(self.gomaxprocs() as u32) as usize)
+        .unwrap_or_else(|| crate::rand::fastrandn(self.gomaxprocs() as u32) as usize)
     }
 
     /// Go's `wakeNetPoller`: a timer due at `when` was added. If an M is

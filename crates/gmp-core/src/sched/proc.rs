@@ -403,10 +403,9 @@ impl Sched {
         p.begin_poll(ctx.m.id);
         let out = g.poll();
         self.end_poll(ctx);
-        // 0: done, 1: yielded, 2: parked.
         let end = match out {
             // The G left allgs inside its final poll.
-            PollOutcome::Done => 0,
+            PollOutcome::Done => RunEnd::Done,
             PollOutcome::Pending => {
                 let after = if ctx.self_yield.get() {
                     g.yield_after_poll()
@@ -419,9 +418,9 @@ impl Sched {
                 };
                 if after == AfterPoll::Requeue {
                     self.requeue(ctx, g);
-                    1
+                    RunEnd::Yield
                 } else {
-                    2
+                    RunEnd::Park
                 }
             }
         };
@@ -444,17 +443,31 @@ impl Sched {
 
     /// Record a run slice (cold: only with GMP_TRACE).
     #[cold]
-    pub(crate) fn trace_run(&self, ctx: &MCtx, pid: usize, goid: u64, t0: u64, end: u8) {
-        let end = match end {
-            0 => "done",
-            1 => "yield",
-            _ => crate::trace::park_label(ctx.wait_reason.get()),
-        };
+    pub(crate) fn trace_run(&self, ctx: &MCtx, pid: usize, goid: u64, t0: u64, end: RunEnd) {
         let dur_us = self.trace_now() - t0;
         let saved = ctx.p.replace(Some(pid));
-        self.trace(ctx, t0, crate::trace::Kind::Run { goid, dur_us, end });
+        let reason = ctx.wait_reason.get();
+        self.trace(
+            ctx,
+            t0,
+            crate::trace::Kind::Run {
+                goid,
+                dur_us,
+                end,
+                reason,
+            },
+        );
         ctx.p.set(saved);
     }
+}
+
+/// How a poll ended, for the trace (the wait reason of a park is the M
+/// context's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RunEnd {
+    Done,
+    Yield,
+    Park,
 }
 
 fn gcd(a: usize, b: usize) -> usize {
