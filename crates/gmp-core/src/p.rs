@@ -132,13 +132,15 @@ impl P {
             .is_ok()
     }
 
-    /// Owner access from inside a poll. Returns the status to restore, or
-    /// None when the P is no longer ours (or is in a syscall).
+    /// Owner access for M `m`, from the scheduler (`(m, RUNNING)`) or from
+    /// inside a poll (`(m, POLLING)` becomes `(m, LOCKED)`, which sysmon's
+    /// retake CAS cannot match, until the guard drops). None when the P is
+    /// no longer this M's, or is in a syscall.
     #[inline]
-    pub(crate) fn lock(&self, m: u64) -> Option<u64> {
+    pub(crate) fn try_own(&self, m: u64) -> Option<POwner<'_>> {
         let cur = self.status.load(Relaxed);
         if cur == status_word(m, PRUNNING) {
-            return Some(cur);
+            return Some(POwner { p: self, restore: cur });
         }
         if cur == status_word(m, PPOLLING)
             && self
@@ -146,15 +148,33 @@ impl P {
                 .compare_exchange(cur, status_word(m, PLOCKED), Acquire, Relaxed)
                 .is_ok()
         {
-            return Some(cur);
+            return Some(POwner { p: self, restore: cur });
         }
         None
     }
+}
 
+/// Proof that the current M owns a P (`P::try_own`); dropping it gives a
+/// P locked mid-poll back to sysmon's view as `(m, POLLING)`.
+pub(crate) struct POwner<'a> {
+    p: &'a P,
+    restore: u64,
+}
+
+impl std::ops::Deref for POwner<'_> {
+    type Target = P;
     #[inline]
-    pub(crate) fn unlock(&self, restore: u64) {
-        if status_of(restore) == PPOLLING {
-            self.status.store(restore, Release);
+    fn deref(&self) -> &P {
+        self.p
+    }
+}
+
+impl Drop for POwner<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if status_of(self.restore) == PPOLLING {
+            // Release: a retake after this sees our writes to the P.
+            self.p.status.store(self.restore, Release);
         }
     }
 }

@@ -64,8 +64,8 @@ impl Sched {
         let spawner = ctx.spawner();
         let parent = spawner.goid;
         let locked = self.lock_curp(ctx);
-        let goid = match locked {
-            Some((p, _)) => self.alloc_goid_locked(p),
+        let goid = match &locked {
+            Some(p) => self.alloc_goid_locked(p),
             None => self.goidgen.fetch_add(1, Relaxed) + 1,
         };
         let ptr = make(goid, spawner);
@@ -81,9 +81,6 @@ impl Sched {
         if self.shutdown.load(Acquire) {
             // Spawned by a drop during teardown: never runs; teardown's
             // registry sweep closes it.
-            if let Some((p, restore)) = locked {
-                p.unlock(restore);
-            }
             return ptr;
         }
         if HOOKS && crate::trace::on() {
@@ -98,12 +95,12 @@ impl Sched {
             );
         }
         match locked {
-            Some((p, restore)) => {
+            Some(p) => {
                 if HOOKS {
                     p.spawned.store(p.spawned.load(Relaxed) + 1, Relaxed);
-                    self.sample_ready(None, p, g.header());
+                    self.sample_ready(None, &p, g.header());
                 }
-                self.runqput_next(p, restore, g);
+                self.runqput_next(p, g);
             }
             None => {
                 self.spawned_nop.fetch_add(1, Relaxed);
@@ -116,10 +113,10 @@ impl Sched {
 
     /// The current P, locked for an owner-side put from inside a poll.
     #[inline]
-    pub(super) fn lock_curp(&self, ctx: &MCtx) -> Option<(&P, u64)> {
+    pub(super) fn lock_curp(&self, ctx: &MCtx) -> Option<POwner<'_>> {
         if let Some(p) = ctx.p.get().map(|i| &self.allp[i]) {
-            if let Some(restore) = p.lock(ctx.m.id) {
-                return Some((p, restore));
+            if let Some(owner) = p.try_own(ctx.m.id) {
+                return Some(owner);
             }
         }
         self.lock_curp_slow(ctx)
@@ -132,14 +129,12 @@ impl Sched {
     /// took the P. Inside `gmp::syscall` itself (or at shutdown) the
     /// caller falls back to the global queue.
     #[cold]
-    pub(super) fn lock_curp_slow(&self, ctx: &MCtx) -> Option<(&P, u64)> {
+    pub(super) fn lock_curp_slow(&self, ctx: &MCtx) -> Option<POwner<'_>> {
         if ctx.in_syscall.get() || ctx.curg.get().is_none() || self.shutdown.load(Acquire) {
             return None;
         }
         ctx.p.set(None);
-        let p = self.acquirep_polling(ctx)?;
-        let restore = p.lock(ctx.m.id)?;
-        Some((p, restore))
+        self.acquirep_polling(ctx)?.try_own(ctx.m.id)
     }
 
     /// `ready` on an M of this runtime. Returns the G back when it must go
@@ -152,13 +147,13 @@ impl Sched {
             b.push(g);
             return None;
         }
-        let Some((p, restore)) = self.lock_curp(ctx) else {
+        let Some(p) = self.lock_curp(ctx) else {
             return Some(g);
         };
         if HOOKS {
-            self.sample_ready(Some(ctx), p, g.header());
+            self.sample_ready(Some(ctx), &p, g.header());
         }
-        self.runqput_next(p, restore, g);
+        self.runqput_next(p, g);
         None
     }
 
@@ -168,9 +163,9 @@ impl Sched {
     /// parking it steals `runnext` after its ~3us grace. The `nmspinning`
     /// check keeps this to one M per burst (design.md, "wakep").
     #[inline]
-    pub(super) fn runqput_next(&self, p: &P, restore: u64, g: GPtr) {
+    pub(super) fn runqput_next(&self, p: POwner<'_>, g: GPtr) {
         let over = p.runq.put(g.into_raw().as_ptr(), true);
-        p.unlock(restore);
+        drop(p);
         if let Some(batch) = over {
             self.globrunqput_batch(batch);
         }
