@@ -130,7 +130,13 @@ pub use coop::{poll_proceed, poll_proceed_in_runtime};
 #[cfg(not(loom))]
 pub use join::{JoinError, JoinHandle};
 #[cfg(not(loom))]
-pub use runtime::{go, parse_maxprocs, spawn, Builder, Runtime, UnhandledPanic, MAXPROCS_ENV};
+pub use runtime::{go, parse_maxprocs, spawn, UnhandledPanic, MAXPROCS_ENV};
+/// The runtime without a netpoller: the `gmp` facade wraps it with one
+/// and is what programs use (`gmp::Runtime`); network types fail on this
+/// one.
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub use runtime::{Builder, Runtime};
 #[cfg(not(loom))]
 pub use schedtrace::{parse_debug, DebugConfig, DEBUG_ENV};
 #[cfg(not(loom))]
