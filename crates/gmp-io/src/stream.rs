@@ -242,7 +242,7 @@ macro_rules! stream_surface {
     };
 
     (@read_trait $t:ty) => {
-        impl futures::io::AsyncRead for $t {
+        impl futures_io::AsyncRead for $t {
             fn poll_read(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
@@ -263,7 +263,7 @@ macro_rules! stream_surface {
     // Writes are unbuffered, so `flush` is a no-op; `close` shuts down the
     // write side (futures' `close`, not Go's: that is the inherent one).
     (@write_trait $t:ty) => {
-        impl futures::io::AsyncWrite for $t {
+        impl futures_io::AsyncWrite for $t {
             fn poll_write(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,

@@ -49,7 +49,7 @@ impl Cond {
     /// Wait reason "sync.Cond.Wait".
     pub async fn wait<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         let m = guard.mutex();
-        let w = Waiter::new(futures::task::noop_waker_ref());
+        let w = Waiter::new(std::task::Waker::noop());
         self.lock().push_back(w.clone());
         drop(guard);
         Notified {
