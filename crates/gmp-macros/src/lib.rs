@@ -4,12 +4,12 @@
 //! Use these through the facade (`#[gmp::main]`, `#[gmp::test]`); the
 //! expansion names only `::gmp::...` paths.
 //!
-//! ```ignore
+//! ```text
 //! #[gmp::main(procs = 4)]
 //! async fn main() -> Result<(), std::io::Error> { ... }
 //! ```
 //! expands to (roughly)
-//! ```ignore
+//! ```text
 //! fn main() {
 //!     async fn __gmp_main_body() -> Result<(), std::io::Error> { ... }
 //!     let rt = ::gmp::__private::build_or_exit(Some(4));
