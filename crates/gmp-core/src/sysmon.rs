@@ -77,9 +77,9 @@ struct PObs {
     syscallwhen: Instant,
 }
 
-fn sysmon(sched: Arc<Sched>) {
-    let now = Instant::now();
-    let mut obs = vec![
+impl PObs {
+    /// A P first seen at `now`.
+    fn new(now: Instant) -> PObs {
         PObs {
             schedtick: 0,
             schedwhen: now,
@@ -87,9 +87,12 @@ fn sysmon(sched: Arc<Sched>) {
             pollwhen: now,
             syscalltick: 0,
             syscallwhen: now,
-        };
-        sched.allp.len()
-    ];
+        }
+    }
+}
+
+fn sysmon(sched: Arc<Sched>) {
+    let mut obs = vec![PObs::new(Instant::now()); sched.allp.len()];
     let ctl = &sched.sysmon;
     let mut delay = MIN_DELAY;
     let mut idle = 0u32;
@@ -125,15 +128,7 @@ fn sysmon(sched: Arc<Sched>) {
         schedtrace(&mut next_trace, now);
         if obs.len() < sched.allp.len() {
             // GOMAXPROCS grew.
-            let fresh = PObs {
-                schedtick: 0,
-                schedwhen: now,
-                polltick: 0,
-                pollwhen: now,
-                syscalltick: 0,
-                syscallwhen: now,
-            };
-            obs.resize(sched.allp.len(), fresh);
+            obs.resize(sched.allp.len(), PObs::new(now));
         }
         if sched.npidle.load(SeqCst) == sched.gomaxprocs() {
             // Every P idle: nothing to retake, sleep until one is taken
