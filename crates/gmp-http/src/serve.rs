@@ -193,19 +193,19 @@ where
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
 {
-    let mut backoff = AcceptBackoff::default();
     loop {
         let accepted = {
-            let accept = pin!(listener.accept());
+            // The signal is polled first so that the accept's wait reason
+            // ("IO wait", as Go's dump shows for a server) is the one kept.
             let done = pin!(shutdown.recv());
-            match select(accept, done).await {
-                Either::Left((r, _)) => r,
-                Either::Right(_) => return Ok(()),
+            let accept = pin!(listener.accept());
+            match select(done, accept).await {
+                Either::Left(_) => return Ok(()),
+                Either::Right((r, _)) => r,
             }
         };
         match accepted {
             Ok((io, peer)) => {
-                backoff.reset();
                 let (cfg, stop, alive) = (cfg.clone(), stop.clone(), alive.clone());
                 gmp_core::go(async move {
                     serve_conn(cfg, io, peer, stop).await;
@@ -213,13 +213,14 @@ where
                 });
             }
             Err(e) if is_per_connection(&e) => continue,
-            Err(e) if is_out_of_resources(&e) => backoff.wait().await,
             Err(e) => return Err(e),
         }
     }
 }
 
 /// Errors that belong to one connection that died before it was accepted.
+/// (gmp's listeners already wait out EMFILE and the like, as Go's
+/// `Serve` does, so everything else means the listener itself failed.)
 fn is_per_connection(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -228,32 +229,4 @@ fn is_per_connection(e: &io::Error) -> bool {
             | io::ErrorKind::Interrupted
             | io::ErrorKind::WouldBlock
     )
-}
-
-/// Out of descriptors or memory: Go's `Serve` retries after a pause.
-fn is_out_of_resources(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
-}
-
-/// Go's accept back-off: 5 ms, doubling, at most 1 s.
-#[derive(Default)]
-struct AcceptBackoff {
-    delay: Option<Duration>,
-}
-
-impl AcceptBackoff {
-    fn reset(&mut self) {
-        self.delay = None;
-    }
-
-    async fn wait(&mut self) {
-        let d = self.delay.map_or(Duration::from_millis(5), |d| {
-            (d * 2).min(Duration::from_secs(1))
-        });
-        self.delay = Some(d);
-        gmp_core::timer::sleep(d).await;
-    }
 }
