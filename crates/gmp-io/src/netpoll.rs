@@ -53,6 +53,7 @@ use mio::{Events, Interest, Poll, Registry, Token, Waker as MioWaker};
 use slab::Slab;
 use std::future::Future;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Arc, Mutex, Weak};
@@ -103,7 +104,8 @@ impl Shared {
 struct PollState {
     poll: Poll,
     events: Events,
-    ready: Vec<(Arc<PollDesc>, bool, bool)>,
+    /// (pollDesc, readable, writable, read closed, write closed).
+    ready: Vec<(Arc<PollDesc>, bool, bool, bool, bool)>,
 }
 
 impl std::fmt::Debug for NetPoll {
@@ -130,14 +132,40 @@ struct Parked {
 }
 
 /// Go's `rg` or `wg`.
-#[derive(Default)]
 struct WaitSlot {
     /// Readiness edges seen for this mode; changed only under `parked`'s
     /// lock so that `netpollblock`'s check-and-park is atomic with it.
     events: AtomicU64,
+    /// The readiness memory of stream sockets: the `events` snapshot of
+    /// the last operation that found the socket drained (a short read or
+    /// write, or `WouldBlock`). While `events` still equals it, no edge has
+    /// arrived since, so the next operation parks without a syscall that
+    /// could only say `WouldBlock`. `NOT_DRAINED` when unknown.
+    drained: AtomicU64,
+    /// The poller reported this direction closed (EOF, hang-up or error).
+    /// Sticky: the poller reports it once, and a short read can leave the
+    /// end of file unread behind its data, so a closed direction always
+    /// gets its syscall (tokio keeps its `READ_CLOSED` bit for the same
+    /// reason).
+    closed: AtomicBool,
     /// Number of wakers in `parked` (checked without the lock).
     nparked: AtomicUsize,
     parked: Mutex<Parked>,
+}
+
+/// `WaitSlot::drained` when no operation has found the socket drained.
+const NOT_DRAINED: u64 = u64::MAX;
+
+impl Default for WaitSlot {
+    fn default() -> WaitSlot {
+        WaitSlot {
+            events: AtomicU64::new(0),
+            drained: AtomicU64::new(NOT_DRAINED),
+            closed: AtomicBool::new(false),
+            nparked: AtomicUsize::new(0),
+            parked: Mutex::new(Parked::default()),
+        }
+    }
 }
 
 /// One direction's deadline (Go's `rd` + `rt`).
@@ -163,8 +191,9 @@ pub(crate) struct PollDesc {
     shared: Arc<Shared>,
 }
 
-/// Why an operation may not proceed (Go's `netpollcheckerr`).
-fn closing_error() -> io::Error {
+/// Why an operation may not proceed (Go's `netpollcheckerr`): the socket
+/// was closed (Go's `ErrNetClosing`).
+pub(crate) fn closing_error() -> io::Error {
     io::Error::new(
         io::ErrorKind::NotConnected,
         "use of closed network connection",
@@ -349,6 +378,37 @@ impl PollDesc {
         }
     }
 
+    /// Go's `pollDesc.evict` (`poll_runtime_pollUnblock`): mark the
+    /// pollDesc closing, stop both deadline timers and wake every waiter,
+    /// which then fails in `netpollcheckerr`. False if it was already
+    /// closing.
+    fn evict(&self) -> bool {
+        if self.closing.swap(true, AcqRel) {
+            return false;
+        }
+        self.rd.timer.stop();
+        self.wd.timer.stop();
+        self.netpollunblock(Mode::Read, false);
+        self.netpollunblock(Mode::Write, false);
+        true
+    }
+
+    /// This side shut a direction down itself (`shutdown`): its reads
+    /// (writes) now end at once, so never park them on readiness memory.
+    pub(crate) fn mark_shut(&self, how: std::net::Shutdown) {
+        use std::net::Shutdown::*;
+        if matches!(how, Read | Both) {
+            self.rg.closed.store(true, Release);
+        }
+        if matches!(how, Write | Both) {
+            self.wg.closed.store(true, Release);
+        }
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Acquire)
+    }
+
     /// Go's `netpolldeadlineimpl`: the deadline timer fired.
     fn netpolldeadlineimpl(&self, mode: Mode, fired: Instant) {
         let d = self.deadline(mode);
@@ -441,14 +501,18 @@ impl NetPoll {
     }
 
     /// Go's `poll_runtime_pollClose` (with the unblock of `pollUnblock`):
-    /// deregister, stop the deadline timers, wake both waiters.
+    /// deregister, stop the deadline timers, wake both waiters. Nothing if
+    /// the source was closed already (`Registered::close`).
     fn deregister(&self, src: &mut impl mio::event::Source, pd: &PollDesc) {
-        let _ = self.registry.deregister(src);
-        pd.closing.store(true, Release);
-        pd.rd.timer.stop();
-        pd.wd.timer.stop();
-        pd.netpollunblock(Mode::Read, false);
-        pd.netpollunblock(Mode::Write, false);
+        if pd.evict() {
+            let _ = self.registry.deregister(src);
+            self.forget_desc(pd);
+        }
+    }
+
+    /// Drop the pollDesc from the table: later events for its token are
+    /// stale.
+    fn forget_desc(&self, pd: &PollDesc) {
         self.descs
             .lock()
             .unwrap()
@@ -486,9 +550,11 @@ impl Netpoller for NetPoll {
                 }
                 match descs.get(Self::key_of(ev.token())) {
                     Some(pd) if pd.token == ev.token() => {
-                        let r = ev.is_readable() || ev.is_read_closed() || ev.is_error();
-                        let w = ev.is_writable() || ev.is_write_closed() || ev.is_error();
-                        st.ready.push((pd.clone(), r, w));
+                        let rc = ev.is_read_closed() || ev.is_error();
+                        let wc = ev.is_write_closed() || ev.is_error();
+                        let r = ev.is_readable() || rc;
+                        let w = ev.is_writable() || wc;
+                        st.ready.push((pd.clone(), r, w, rc, wc));
                     }
                     // Closed, or its slot reused: a stale event.
                     _ => {}
@@ -496,7 +562,15 @@ impl Netpoller for NetPoll {
             }
         }
         let mut woken = 0;
-        for (pd, r, w) in st.ready.drain(..) {
+        for (pd, r, w, rc, wc) in st.ready.drain(..) {
+            // Before the edge is counted: whoever sees the new count sees
+            // the flag.
+            if rc {
+                pd.rg.closed.store(true, Release);
+            }
+            if wc {
+                pd.wg.closed.store(true, Release);
+            }
             if r {
                 woken += pd.netpollunblock(Mode::Read, true);
             }
@@ -582,8 +656,66 @@ impl<S: mio::event::Source> Registered<S> {
                     // Re-polled while still parked (e.g. by a select): the
                     // slot must not keep this goroutine's waker.
                     pd.forget(mode, cx.waker());
-                    return TaskPoll::Ready(r);
+                    return TaskPoll::Ready(closed_in_flight(pd, r));
                 }
+            }
+        }
+    }
+
+    /// `poll_io` for a stream socket's reads and writes of `want` bytes,
+    /// with readiness memory (tokio's readiness clearing, kept within Go's
+    /// pollDesc protocol): an operation that moved fewer bytes than asked,
+    /// or got `WouldBlock`, records the edge count it snapshotted before
+    /// its syscall; the next operation, finding the count unchanged, parks
+    /// at once instead of making a syscall that can only say `WouldBlock`.
+    /// Any edge after the snapshot changes the count, so no readiness is
+    /// lost; a short transfer on a stream socket means the kernel buffer
+    /// was drained (reads) or filled (writes) at that moment. End of file
+    /// (`Ok(0)`) records nothing: it is reported once by the poller, and
+    /// every later read must see it again.
+    pub(crate) fn poll_stream_io(
+        &self,
+        mode: Mode,
+        cx: &mut Context<'_>,
+        want: usize,
+        mut op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> TaskPoll<io::Result<usize>> {
+        if gmp_core::poll_proceed(cx).is_pending() {
+            return TaskPoll::Pending;
+        }
+        let pd = &*self.pd;
+        let slot = pd.slot(mode);
+        loop {
+            if let Err(e) = pd.netpollcheckerr(mode) {
+                pd.forget(mode, cx.waker());
+                return TaskPoll::Ready(Err(e));
+            }
+            let seen = pd.seen(mode);
+            let known_drained =
+                want > 0 && slot.drained.load(Acquire) == seen && !slot.closed.load(Acquire);
+            if !known_drained || !self.on_own_runtime() {
+                match op(&self.src) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        if !self.on_own_runtime() {
+                            return TaskPoll::Ready(Err(foreign_runtime_error()));
+                        }
+                        slot.drained.store(seen, Release);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    r => {
+                        if let Ok(n) = r {
+                            if n > 0 && n < want {
+                                slot.drained.store(seen, Release);
+                            }
+                        }
+                        pd.forget(mode, cx.waker());
+                        return TaskPoll::Ready(closed_in_flight(pd, r));
+                    }
+                }
+            }
+            match pd.netpollblock(mode, seen, cx) {
+                TaskPoll::Ready(()) => continue,
+                TaskPoll::Pending => return TaskPoll::Pending,
             }
         }
     }
@@ -615,6 +747,53 @@ impl<S: mio::event::Source> Registered<S> {
 
     pub(crate) fn set_deadline(&self, mode: Mode, at: Option<Instant>) {
         self.pd.set_deadline(mode, at);
+    }
+}
+
+impl<S: mio::event::Source + AsRawFd> Registered<S> {
+    /// Go's `FD.Close`: from any goroutine, wake every operation parked on
+    /// this socket and fail it and every later one with "use of closed
+    /// network connection"; release the socket itself at once (the peer
+    /// sees the close, a listener stops listening); the descriptor number
+    /// stays reserved until the last handle drops. A second close fails
+    /// with the same error, as in Go.
+    pub(crate) fn close(&self) -> io::Result<()> {
+        if !self.pd.evict() {
+            return Err(closing_error());
+        }
+        // The socket is released below, which takes it out of the epoll
+        // set; a late event for the token is stale once the desc is gone.
+        Self::netpoll_of(&self.np).forget_desc(&self.pd);
+        crate::sys::release(self.src.as_raw_fd());
+        Ok(())
+    }
+
+    /// Take the source back (for `into_std`): deregistered, deadlines
+    /// stopped, no waiter left.
+    pub(crate) fn into_source(self) -> io::Result<S> {
+        if self.pd.is_closing() {
+            return Err(closing_error());
+        }
+        let mut me = std::mem::ManuallyDrop::new(self);
+        let np = me.np.clone();
+        let pd = me.pd.clone();
+        Self::netpoll_of(&np).deregister(&mut me.src, &pd);
+        // SAFETY: `me` is never used or dropped again; each field is read
+        // out exactly once, and the ones other than `src` are dropped here.
+        unsafe {
+            drop(std::ptr::read(&me.pd));
+            drop(std::ptr::read(&me.np));
+            Ok(std::ptr::read(&me.src))
+        }
+    }
+}
+
+/// A syscall that failed (or saw end of file) because another goroutine
+/// closed the socket under it reports the close, as Go's does.
+fn closed_in_flight<R>(pd: &PollDesc, r: io::Result<R>) -> io::Result<R> {
+    match r {
+        Err(_) if pd.is_closing() => Err(closing_error()),
+        r => r,
     }
 }
 

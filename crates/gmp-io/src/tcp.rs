@@ -2,12 +2,10 @@
 //! and `AsyncWrite`), its owned halves, and Go's deadline semantics.
 
 use crate::netpoll::{Mode, NetPoll, Registered};
-use futures::io::{AsyncRead, AsyncWrite};
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::pin::Pin;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// Resolve addresses off the P (name lookups block).
@@ -24,46 +22,6 @@ pub(crate) fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
 
 const CONNECT: &str = "gmp::net::TcpStream::connect";
 const BIND: &str = "gmp::net::TcpListener::bind";
-
-/// A connection shared by a stream and its halves.
-type Conn = Registered<mio::net::TcpStream>;
-
-fn poll_read(c: &Conn, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-    c.poll_io(Mode::Read, cx, |s| {
-        let mut s: &mio::net::TcpStream = s;
-        s.read(buf)
-    })
-}
-
-fn poll_write(c: &Conn, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-    c.poll_io(Mode::Write, cx, |s| {
-        let mut s: &mio::net::TcpStream = s;
-        s.write(buf)
-    })
-}
-
-fn poll_read_vectored(
-    c: &Conn,
-    cx: &mut Context<'_>,
-    bufs: &mut [IoSliceMut<'_>],
-) -> Poll<io::Result<usize>> {
-    c.poll_io(Mode::Read, cx, |s| {
-        let mut s: &mio::net::TcpStream = s;
-        s.read_vectored(bufs)
-    })
-}
-
-/// One `writev` for several buffers (a header and a body, say).
-fn poll_write_vectored(
-    c: &Conn,
-    cx: &mut Context<'_>,
-    bufs: &[IoSlice<'_>],
-) -> Poll<io::Result<usize>> {
-    c.poll_io(Mode::Write, cx, |s| {
-        let mut s: &mio::net::TcpStream = s;
-        s.write_vectored(bufs)
-    })
-}
 
 /// A TCP connection (Go's `*net.TCPConn`). `AsyncRead + AsyncWrite`, also
 /// through `&TcpStream`, so several goroutines can share one connection as
@@ -88,6 +46,7 @@ impl TcpStream {
     fn from_mio(s: mio::net::TcpStream, what: &str) -> io::Result<TcpStream> {
         // Go sets TCP_NODELAY on every TCP connection.
         let _ = s.set_nodelay(true);
+        crate::sys::no_sigpipe(s.as_raw_fd())?;
         Ok(TcpStream {
             conn: Arc::new(Registered::new(s, what)?),
         })
@@ -143,14 +102,6 @@ impl TcpStream {
         Ok(s)
     }
 
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.conn.src.peer_addr()
-    }
-
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.conn.src.local_addr()
-    }
-
     /// Nagle's algorithm off (`true`, the default) or on.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         self.conn.src.set_nodelay(nodelay)
@@ -160,158 +111,25 @@ impl TcpStream {
         self.conn.src.nodelay()
     }
 
-    /// Shut down the read side, the write side (the peer reads EOF) or
-    /// both.
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.conn.src.shutdown(how)
-    }
-
-    /// Go's `SetReadDeadline`: once `at` has passed, pending and later
-    /// reads fail with `ErrorKind::TimedOut` until the deadline is moved
-    /// into the future or cleared (`None`). A time already past fails a
-    /// read parked right now at once.
-    pub fn set_read_deadline(&self, at: Option<Instant>) {
-        self.conn.set_deadline(Mode::Read, at);
-    }
-
-    /// Go's `SetWriteDeadline`, likewise for writes.
-    pub fn set_write_deadline(&self, at: Option<Instant>) {
-        self.conn.set_deadline(Mode::Write, at);
-    }
-
-    /// Both deadlines (Go's `SetDeadline`).
-    pub fn set_deadline(&self, at: Option<Instant>) {
-        self.set_read_deadline(at);
-        self.set_write_deadline(at);
-    }
-
-    /// Split into halves that can move to different goroutines. Dropping
-    /// the write half shuts down the write side; the socket closes when
-    /// both are gone.
-    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        (
-            OwnedReadHalf {
-                conn: self.conn.clone(),
-            },
-            OwnedWriteHalf { conn: self.conn },
-        )
+    /// Give the connection back as a `std::net::TcpStream` (still in
+    /// non-blocking mode), deregistered from the netpoller. Fails if the
+    /// stream was closed.
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        let conn = Arc::try_unwrap(self.conn)
+            .map_err(|_| io::Error::other("into_std: the stream is still shared"))?;
+        let s = conn.into_source()?;
+        Ok(std::net::TcpStream::from(std::os::fd::OwnedFd::from(s)))
     }
 }
 
-/// `AsyncRead` for a handle whose `conn` is the shared connection.
-macro_rules! impl_read {
-    ($t:ty) => {
-        impl AsyncRead for $t {
-            fn poll_read(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &mut [u8],
-            ) -> Poll<io::Result<usize>> {
-                poll_read(&self.conn, cx, buf)
-            }
-            fn poll_read_vectored(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                bufs: &mut [IoSliceMut<'_>],
-            ) -> Poll<io::Result<usize>> {
-                poll_read_vectored(&self.conn, cx, bufs)
-            }
-        }
-    };
-}
-
-/// `AsyncWrite` likewise; writes are unbuffered so `flush` is a no-op, and
-/// `close` shuts down the write side.
-macro_rules! impl_write {
-    ($t:ty) => {
-        impl AsyncWrite for $t {
-            fn poll_write(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &[u8],
-            ) -> Poll<io::Result<usize>> {
-                poll_write(&self.conn, cx, buf)
-            }
-            fn poll_write_vectored(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                bufs: &[IoSlice<'_>],
-            ) -> Poll<io::Result<usize>> {
-                poll_write_vectored(&self.conn, cx, bufs)
-            }
-            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(Ok(()))
-            }
-            fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(self.conn.src.shutdown(Shutdown::Write))
-            }
-        }
-    };
-}
-
-impl_read!(TcpStream);
-impl_write!(TcpStream);
-impl_read!(&TcpStream);
-impl_write!(&TcpStream);
-impl_read!(OwnedReadHalf);
-impl_write!(OwnedWriteHalf);
-
-/// The reading half of a [`TcpStream`].
-pub struct OwnedReadHalf {
-    conn: Arc<Conn>,
-}
-
-/// The writing half of a [`TcpStream`]; dropping it shuts down writes.
-pub struct OwnedWriteHalf {
-    conn: Arc<Conn>,
-}
-
-impl std::fmt::Debug for OwnedReadHalf {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OwnedReadHalf")
-    }
-}
-
-impl std::fmt::Debug for OwnedWriteHalf {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OwnedWriteHalf")
-    }
-}
-
-impl OwnedReadHalf {
-    /// [`TcpStream::set_read_deadline`].
-    pub fn set_read_deadline(&self, at: Option<Instant>) {
-        self.conn.set_deadline(Mode::Read, at);
-    }
-
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.conn.src.peer_addr()
-    }
-
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.conn.src.local_addr()
-    }
-}
-
-impl OwnedWriteHalf {
-    /// [`TcpStream::set_write_deadline`].
-    pub fn set_write_deadline(&self, at: Option<Instant>) {
-        self.conn.set_deadline(Mode::Write, at);
-    }
-
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.conn.src.peer_addr()
-    }
-
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.conn.src.local_addr()
-    }
-}
-
-impl Drop for OwnedWriteHalf {
-    fn drop(&mut self) {
-        let _ = self.conn.src.shutdown(Shutdown::Write);
-    }
+crate::stream::stream_surface! {
+    stream: TcpStream,
+    src: mio::net::TcpStream,
+    addr: SocketAddr,
+    read_half: ReadHalf,
+    write_half: WriteHalf,
+    owned_read_half: OwnedReadHalf,
+    owned_write_half: OwnedWriteHalf,
 }
 
 /// A TCP listening socket (Go's `*net.TCPListener`).
@@ -333,7 +151,7 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// Out of file descriptors (or of kernel memory for sockets): waiting can
 /// fix it, retrying at once cannot.
-fn is_resource_exhaustion(e: &io::Error) -> bool {
+pub(crate) fn is_resource_exhaustion(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
@@ -348,9 +166,12 @@ impl TcpListener {
         for a in resolve(addr)? {
             match mio::net::TcpListener::bind(a) {
                 Ok(l) => {
+                    // mio listens with std's backlog; Go's is somaxconn, so
+                    // a burst of connects does not wait for SYN retransmits.
+                    crate::sys::relisten(l.as_raw_fd())?;
                     return Ok(TcpListener {
                         reg: Registered::new(l, BIND)?,
-                    })
+                    });
                 }
                 Err(e) => last = Some(e),
             }
@@ -372,6 +193,24 @@ impl TcpListener {
                 "gmp::net::TcpListener::from_std",
             )?,
         })
+    }
+
+    /// Give the listener back as a `std::net::TcpListener` (still in
+    /// non-blocking mode), deregistered from the netpoller. Fails if it was
+    /// closed.
+    pub fn into_std(self) -> io::Result<std::net::TcpListener> {
+        let l = self.reg.into_source()?;
+        Ok(std::net::TcpListener::from(OwnedFd::from(l)))
+    }
+
+    /// Go's `Listener.Close`, from any goroutine: an `accept` parked on it
+    /// wakes and fails, as does every later one, with
+    /// `ErrorKind::NotConnected` "use of closed network connection"; the
+    /// socket stops listening at once (new connects are refused). The
+    /// descriptor is freed when the listener drops. A second `close` fails
+    /// with the same error.
+    pub fn close(&self) -> io::Result<()> {
+        self.reg.close()
     }
 
     /// Go's `TCPListener.SetDeadline`: a pending or later `accept` fails
@@ -401,5 +240,18 @@ impl TcpListener {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.reg.src.as_raw_fd()
+    }
+}
+
+impl AsFd for TcpListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the descriptor stays open while the listener lives.
+        unsafe { BorrowedFd::borrow_raw(self.reg.src.as_raw_fd()) }
     }
 }

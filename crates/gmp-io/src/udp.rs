@@ -4,6 +4,7 @@ use crate::netpoll::{Mode, NetPoll, Registered};
 use crate::tcp::resolve;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::Instant;
 
 /// A UDP socket. Several goroutines may send and receive on one socket
@@ -48,6 +49,20 @@ impl UdpSocket {
                 "gmp::net::UdpSocket::from_std",
             )?,
         })
+    }
+
+    /// Give the socket back as a `std::net::UdpSocket` (still
+    /// non-blocking), deregistered. Fails if it was closed.
+    pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
+        let s = self.reg.into_source()?;
+        Ok(std::net::UdpSocket::from(OwnedFd::from(s)))
+    }
+
+    /// Go's `Conn.Close` from any goroutine: parked and later sends and
+    /// receives fail with `ErrorKind::NotConnected` "use of closed network
+    /// connection"; the descriptor is freed when the socket drops.
+    pub fn close(&self) -> io::Result<()> {
+        self.reg.close()
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -97,5 +112,18 @@ impl UdpSocket {
 
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.reg.io(Mode::Read, |s| s.recv(buf)).await
+    }
+}
+
+impl AsRawFd for UdpSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.reg.src.as_raw_fd()
+    }
+}
+
+impl AsFd for UdpSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the descriptor stays open while the socket lives.
+        unsafe { BorrowedFd::borrow_raw(self.reg.src.as_raw_fd()) }
     }
 }

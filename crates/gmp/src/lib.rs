@@ -21,9 +21,24 @@ pub mod chan {
 }
 pub use gmp_chan::select;
 
-/// Go's `net` package: TCP and UDP on the netpoller.
+/// Go's `net` package: TCP, UDP and Unix sockets on the netpoller.
 pub mod net {
-    pub use gmp_io::{OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream, UdpSocket};
+    pub use gmp_io::{
+        OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpListener, TcpStream, UdpSocket, WriteHalf,
+    };
+    #[cfg(unix)]
+    pub use gmp_io::{UnixListener, UnixStream};
+
+    /// TCP's stream halves (also at `gmp::net` itself).
+    pub mod tcp {
+        pub use gmp_io::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
+    }
+
+    /// [`UnixStream`](super::UnixStream)'s halves.
+    #[cfg(unix)]
+    pub mod unix {
+        pub use gmp_io::unix_halves::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
+    }
 }
 
 /// Go's `context` package.

@@ -67,7 +67,7 @@ fn write_deadline_fires_and_can_be_cleared() {
             }
         });
         c.write_all(b"after").await.unwrap();
-        c.close().await.unwrap();
+        AsyncWriteExt::close(&mut c).await.unwrap();
         assert_eq!(drain.await.unwrap(), sent + 5);
     }));
 }
