@@ -98,11 +98,29 @@ pub trait Transport: AsyncRead + AsyncWrite + Unpin {
     }
 }
 
-impl Transport for gmp_io::TcpStream {
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
+/// gmp's streams read into uninitialised memory and write vectors with
+/// one `sendmsg`.
+macro_rules! gmp_transport {
+    ($t:ty) => {
+        impl Transport for $t {
+            fn poll_read_uninit(
+                &mut self,
+                cx: &mut Context<'_>,
+                buf: &mut [MaybeUninit<u8>],
+            ) -> Poll<io::Result<usize>> {
+                <$t>::poll_read_uninit(self, cx, buf)
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                <$t>::is_write_vectored(self)
+            }
+        }
+    };
 }
+
+gmp_transport!(gmp_io::TcpStream);
+#[cfg(unix)]
+gmp_transport!(gmp_io::UnixStream);
 
 /// A gmp socket seen through hyper's `Read` and `Write`.
 #[derive(Debug)]

@@ -44,6 +44,16 @@ impl Listener for gmp_io::TcpListener {
     }
 }
 
+#[cfg(unix)]
+impl Listener for gmp_io::UnixListener {
+    type Io = gmp_io::UnixStream;
+
+    async fn accept(&self) -> io::Result<(gmp_io::UnixStream, Option<SocketAddr>)> {
+        let (s, _) = gmp_io::UnixListener::accept(self).await?;
+        Ok((s, None))
+    }
+}
+
 /// Something that says when to shut down: done once `done()`'s channel is
 /// closed (or yields a value). `gmp::context::Context` is one; so is a
 /// plain `Receiver<()>`.

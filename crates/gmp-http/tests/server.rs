@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::future::IntoFuture;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -266,6 +267,34 @@ async fn pprof_goroutine_endpoint() {
         let r = gmp::http::get(&format!("http://{}/nope", srv.addr)).await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
         srv.stop().await;
+    })
+    .await
+}
+
+#[gmp::test(procs = 2)]
+async fn serves_over_unix_sockets() {
+    watchdog(async {
+        let path = std::env::temp_dir().join(format!("gmp-http-test-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let ln = gmp::net::UnixListener::bind(&path).await.unwrap();
+        let (ctx, cancel) = gmp::context::with_cancel(&gmp::context::background());
+        let done = gmp::spawn(
+            gmp::http::serve(ln, gmp::http::service_fn(handler))
+                .with_shutdown(ctx)
+                .into_future(),
+        );
+        let mut c = gmp::net::UnixStream::connect(&path).await.unwrap();
+        c.write_all(b"GET /n/unix HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        c.read_to_end(&mut out).await.unwrap();
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        assert!(text.ends_with("/n/unix"), "{text}");
+        cancel();
+        done.await.unwrap().unwrap();
+        let _ = std::fs::remove_file(&path);
     })
     .await
 }

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -80,7 +80,7 @@ where
     }
 }
 
-use std::future::IntoFuture;
+
 
 /// Listeners whose address the tests need.
 pub trait LocalAddr {
