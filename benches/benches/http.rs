@@ -59,7 +59,9 @@ impl Server {
         };
         let mut child = cmd.stdout(Stdio::piped()).spawn().ok()?;
         let mut line = String::new();
-        BufReader::new(child.stdout.take()?).read_line(&mut line).ok()?;
+        BufReader::new(child.stdout.take()?)
+            .read_line(&mut line)
+            .ok()?;
         let addr = line.trim().parse().ok()?;
         Some(Server { child, addr })
     }
@@ -90,7 +92,13 @@ struct Wrk {
 
 fn run_wrk(url: &str, d: Duration) -> Option<Wrk> {
     let out = Command::new("wrk")
-        .args(["-t1", "-c64", &format!("-d{}s", d.as_secs()), "--latency", url])
+        .args([
+            "-t1",
+            "-c64",
+            &format!("-d{}s", d.as_secs()),
+            "--latency",
+            url,
+        ])
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -236,7 +244,8 @@ fn syscalls_per_request(go: Option<&GoBin>) {
         if run_wrk(&srv.url(), Duration::from_secs(1)).is_none() {
             continue;
         }
-        let out = std::env::temp_dir().join(format!("gmp-bench-strace-{kind}-{}", std::process::id()));
+        let out =
+            std::env::temp_dir().join(format!("gmp-bench-strace-{kind}-{}", std::process::id()));
         let Ok(mut strace) = Command::new("strace")
             .args(["-c", "-f", "-p", &srv.pid().to_string(), "-o"])
             .arg(&out)
@@ -284,13 +293,15 @@ fn parse_strace(s: &str) -> Option<(u64, Vec<(String, u64)>)> {
             calls.push((name.to_string(), n));
         }
     }
-    calls.sort_by(|a, b| b.1.cmp(&a.1));
+    calls.sort_by_key(|c| std::cmp::Reverse(c.1));
     Some((total?, calls))
 }
 
 /// One keep-alive request on `c`; true once the whole response is in.
 fn one_request(c: &mut std::net::TcpStream) -> bool {
-    if c.write_all(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n").is_err() {
+    if c.write_all(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+        .is_err()
+    {
         return false;
     }
     let mut got = Vec::new();

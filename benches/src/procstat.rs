@@ -61,7 +61,8 @@ pub fn machine_busy_time() -> Duration {
         .filter_map(|x| x.parse().ok())
         .collect();
     // user nice system idle iowait irq softirq steal (guest is in user).
-    let busy: f64 = v.iter().take(8).sum::<f64>() - v.get(3).unwrap_or(&0.0) - v.get(4).unwrap_or(&0.0);
+    let busy: f64 =
+        v.iter().take(8).sum::<f64>() - v.get(3).unwrap_or(&0.0) - v.get(4).unwrap_or(&0.0);
     Duration::from_secs_f64(busy / clk_tck())
 }
 

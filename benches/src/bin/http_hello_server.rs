@@ -68,9 +68,10 @@ fn tokio_server(procs: usize) {
             s.set_nodelay(true).unwrap();
             let builder = builder.clone();
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| {
-                    hello(req.map(gmp::http::Body::from))
-                });
+                let svc =
+                    hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| {
+                        hello(req.map(gmp::http::Body::from))
+                    });
                 let _ = builder.serve_connection(TokioIo::new(s), svc).await;
             });
         }

@@ -203,7 +203,10 @@ impl Target {
         let authority = uri
             .authority()
             .ok_or_else(|| Error::InvalidUrl(format!("{uri}: no host")))?;
-        let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
         if host.is_empty() {
             return Err(Error::InvalidUrl(format!("{uri}: no host")));
         }
@@ -241,7 +244,9 @@ pub(crate) struct Checkout {
 
 impl Checkout {
     pub(crate) fn release(self) {
-        let Some(pool) = self.pool.upgrade() else { return };
+        let Some(pool) = self.pool.upgrade() else {
+            return;
+        };
         let mut idle = pool.idle.lock().unwrap();
         let list = idle.entry(self.key).or_default();
         if list.len() < pool.max_idle_per_host {

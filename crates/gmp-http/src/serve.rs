@@ -128,7 +128,10 @@ where
     /// If `d` is zero: a server that times out every request at once is a
     /// configuration mistake, not a setting.
     pub fn header_read_timeout(mut self, d: Duration) -> Self {
-        assert!(!d.is_zero(), "gmp::http: header_read_timeout must be non-zero");
+        assert!(
+            !d.is_zero(),
+            "gmp::http: header_read_timeout must be non-zero"
+        );
         self.header_read_timeout = d;
         self
     }

@@ -101,7 +101,9 @@ where
             Ok(p) => p.map_err(Into::into),
             Err(payload) => {
                 *this.panicked = true;
-                let peer = this.peer.map_or_else(|| "peer".to_string(), |a| a.to_string());
+                let peer = this
+                    .peer
+                    .map_or_else(|| "peer".to_string(), |a| a.to_string());
                 eprintln!("http: panic serving {peer}: {}", panic_message(&*payload));
                 Poll::Ready(Err(Box::new(HandlerPanicked)))
             }

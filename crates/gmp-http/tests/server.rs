@@ -19,7 +19,9 @@ use gmp::http::{Body, Client, Method, Request, Response, StatusCode};
 async fn round_trip_get_and_post() {
     watchdog(async {
         let srv = start(None).await;
-        let resp = gmp::http::get(&format!("http://{}/", srv.addr)).await.unwrap();
+        let resp = gmp::http::get(&format!("http://{}/", srv.addr))
+            .await
+            .unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(&resp.into_body().bytes().await.unwrap()[..], b"hello");
 
@@ -120,13 +122,21 @@ async fn graceful_shutdown_finishes_in_flight_request_and_closes_idle_ones() {
 
         // An idle keep-alive connection: one request answered, then quiet.
         let mut idle = gmp::net::TcpStream::connect(addr).await.unwrap();
-        idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
         let mut buf = [0u8; 1024];
         let n = idle.read(&mut buf).await.unwrap();
-        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&buf[..n]));
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
 
         let in_flight = gmp::spawn(async move {
-            let resp = gmp::http::get(&format!("http://{addr}/slow")).await.unwrap();
+            let resp = gmp::http::get(&format!("http://{addr}/slow"))
+                .await
+                .unwrap();
             let status = resp.status();
             (status, resp.into_body().bytes().await.unwrap())
         });
@@ -153,7 +163,10 @@ async fn graceful_shutdown_finishes_in_flight_request_and_closes_idle_ones() {
         // The idle connection is closed by the server.
         assert!(read_to_close(&mut idle).await.is_empty());
         // serve waits for the request in flight.
-        assert!(served_rx.try_recv().is_err(), "serve returned with a request in flight");
+        assert!(
+            served_rx.try_recv().is_err(),
+            "serve returned with a request in flight"
+        );
 
         gate_tx.send(()).await.unwrap();
         let (status, body) = in_flight.await.unwrap();
@@ -175,7 +188,10 @@ async fn handler_panic_fails_only_its_request() {
         assert_eq!(r.into_body().bytes().await.unwrap(), "hello");
 
         let err = gmp::http::get(&format!("{base}/panic")).await;
-        assert!(err.is_err(), "a panicking handler produced a response: {err:?}");
+        assert!(
+            err.is_err(),
+            "a panicking handler produced a response: {err:?}"
+        );
 
         let r = neighbour.get(&format!("{base}/n/after")).await.unwrap();
         assert_eq!(r.into_body().bytes().await.unwrap(), "/n/after");
@@ -264,7 +280,9 @@ async fn pprof_goroutine_endpoint() {
 
         let r = gmp::http::get(&format!("{base}?debug=9")).await.unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-        let r = gmp::http::get(&format!("http://{}/nope", srv.addr)).await.unwrap();
+        let r = gmp::http::get(&format!("http://{}/nope", srv.addr))
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
         srv.stop().await;
     })

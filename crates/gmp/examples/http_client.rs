@@ -15,7 +15,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
     let resp = gmp::http::get(&format!("{base}/")).await?;
     println!("GET / -> {}", resp.status());
-    print!("{}", String::from_utf8_lossy(&resp.into_body().bytes().await?));
+    print!(
+        "{}",
+        String::from_utf8_lossy(&resp.into_body().bytes().await?)
+    );
 
     let client = Client::new();
     let mut req = Request::new(Body::from("hello from gmp"));
@@ -23,7 +26,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     *req.uri_mut() = format!("{base}/echo").parse()?;
     let resp = client.request(req).await?;
     println!("POST /echo -> {}", resp.status());
-    print!("{}", String::from_utf8_lossy(&resp.into_body().bytes().await?));
+    print!(
+        "{}",
+        String::from_utf8_lossy(&resp.into_body().bytes().await?)
+    );
 
     // Ten GETs at once, each in its own goroutine, sharing the pool.
     let mut handles = Vec::new();

@@ -60,9 +60,7 @@ async fn route(req: Request, quit: gmp::chan::Sender<()>) -> Result<Response, In
             gmp::time::sleep(d).await;
             text(StatusCode::OK, format!("slept {d:?}\n"))
         }
-        (_, p) if p.starts_with("/debug/pprof/") => {
-            gmp::http::pprof_handler().call(req).await?
-        }
+        (_, p) if p.starts_with("/debug/pprof/") => gmp::http::pprof_handler().call(req).await?,
         (Method::POST, "/shutdown") => {
             let _ = quit.try_send(());
             text(StatusCode::OK, "shutting down\n")

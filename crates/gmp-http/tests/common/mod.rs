@@ -31,7 +31,10 @@ impl Server {
     /// Shut down and wait for `serve` to return.
     pub async fn stop(self) {
         (self.cancel)();
-        self.done.await.expect("serve panicked").expect("serve failed");
+        self.done
+            .await
+            .expect("serve panicked")
+            .expect("serve failed");
     }
 }
 
@@ -79,8 +82,6 @@ where
         done,
     }
 }
-
-
 
 /// Listeners whose address the tests need.
 pub trait LocalAddr {
