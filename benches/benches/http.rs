@@ -5,7 +5,8 @@
 //!   a hello-world server (benches/src/bin/http_hello_server.rs for gmp and
 //!   tokio, benches/go/http_bench.go for Go), procs = 1 and 2, runs
 //!   interleaved server by server. Requests/s, p50, p99, the server's CPU
-//!   (cores busy, from /proc/<pid>/stat) and the CPU everything else on the
+//!   (cores busy, from /proc/<pid>/stat; and per request, the figure that
+//!   matters most on a shared machine) and the CPU everything else on the
 //!   machine used during the run (busy time minus server and wrk: a
 //!   disturbed run shows here). Then, per server, a separate short run
 //!   under `strace -c -f` for syscalls per request.
@@ -189,8 +190,8 @@ fn http_hello(go: Option<&GoBin>) {
         "## http_hello: wrk -t1 -c64 -d{secs}s --latency after a {}s warm-up, median of {runs} interleaved runs\n",
         WARMUP.as_secs()
     );
-    println!("| procs | server | req/s | p50 (µs) | p99 (µs) | server CPU (cores) | others' CPU (cores, max) | runs |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| procs | server | req/s | p50 (µs) | p99 (µs) | server CPU (cores) | server CPU per request (µs) | others' CPU (cores, max) | runs |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for procs in [1, 2] {
         let mut all: Vec<Vec<Run>> = SERVERS.iter().map(|_| Vec::new()).collect();
         for _ in 0..runs {
@@ -206,11 +207,19 @@ fn http_hello(go: Option<&GoBin>) {
             let rps = median(rs.iter().map(|r| r.wrk.rps).collect());
             rps_med.push(rps);
             println!(
-                "| {procs} | {kind} | {} | {} | {} | {} | {} | {} |",
+                "| {procs} | {kind} | {} | {} | {} | {} | {} | {} | {} |",
                 fmt_opt(rps, 0),
                 fmt_opt(median(rs.iter().map(|r| r.wrk.p50_us).collect()), 0),
                 fmt_opt(median(rs.iter().map(|r| r.wrk.p99_us).collect()), 0),
                 fmt_opt(median(rs.iter().map(|r| r.server_cores).collect()), 2),
+                fmt_opt(
+                    median(
+                        rs.iter()
+                            .map(|r| r.server_cores * 1e6 / r.wrk.rps)
+                            .collect()
+                    ),
+                    1
+                ),
                 fmt_opt(rs.iter().map(|r| r.other_cores).reduce(f64::max), 2),
                 rs.len(),
             );
@@ -218,7 +227,7 @@ fn http_hello(go: Option<&GoBin>) {
         if let Some(g) = rps_med[0] {
             for (kind, o) in SERVERS.iter().zip(&rps_med).skip(1) {
                 if let Some(o) = o {
-                    println!("| {procs} | gmp/{kind} req/s | {:.2} | | | | | |", g / o);
+                    println!("| {procs} | gmp/{kind} req/s | {:.2} | | | | | | |", g / o);
                 }
             }
         }

@@ -70,6 +70,10 @@ pub(crate) async fn serve_conn<S, I>(
                 return Poll::Ready(());
             }
         }
+        // Parked on the socket (the drain channel and the timers are its
+        // deadlines): what Go's dump shows for a connection, whichever of
+        // them was polled last.
+        gmp_core::park::set_wait_reason(gmp_core::WaitReason::IoWait);
         Poll::Pending
     })
     .await;

@@ -270,13 +270,37 @@ async fn pprof_goroutine_endpoint() {
         let ln = gmp::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let srv = start_on(ln, gmp::http::pprof_handler(), None).await;
         let base = format!("http://{}/debug/pprof/goroutine", srv.addr);
+        // An idle keep-alive connection, to find in the dump.
+        let mut idle = gmp::net::TcpStream::connect(srv.addr).await.unwrap();
+        idle.write_all(b"GET /debug/pprof/goroutine?debug=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 64];
+        idle.read_exact(&mut buf[..12]).await.unwrap();
+        assert_eq!(&buf[..12], b"HTTP/1.1 200");
 
-        let r = gmp::http::get(&format!("{base}?debug=2")).await.unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        let text = r.into_body().bytes().await.unwrap();
-        let text = String::from_utf8_lossy(&text);
+        let mut text = String::new();
+        let found = {
+            let mut ok = false;
+            let end = Instant::now() + Duration::from_secs(10);
+            while !ok && Instant::now() < end {
+                let r = gmp::http::get(&format!("{base}?debug=2")).await.unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                text = String::from_utf8_lossy(&r.into_body().bytes().await.unwrap()).into_owned();
+                // The idle connection's goroutine waits on its socket and
+                // names the accept loop as its creator.
+                ok = text
+                    .split("\n\n")
+                    .any(|g| g.contains("[IO wait") && g.contains("gmp-http/src/serve.rs"));
+            }
+            ok
+        };
         assert!(text.contains("goroutine 1 ["), "{text}");
-        assert!(text.contains("created by"), "{text}");
+        assert!(
+            found,
+            "no idle connection goroutine in IO wait created by serve:\n{text}"
+        );
+        drop(idle);
 
         let r = gmp::http::get(&format!("{base}?debug=9")).await.unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
