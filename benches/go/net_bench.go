@@ -1,5 +1,7 @@
 // Go side of benches/benches/net.rs.
 // -bench tcp_echo_server: print the listen address, echo until killed.
+// -bench accept_burst_server: print the listen address, start accepting
+// 100 ms later; each connection gets one byte back for the byte it sends.
 // -bench timers: 100,000 goroutines sleep 1..=50ms (same xorshift sequence
 // as the Rust side); prints RESULT timers <procs> <p50 µs> <p99 µs>.
 package main
@@ -40,6 +42,29 @@ func echoServer() {
 	}
 }
 
+func acceptBurstServer() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(ln.Addr().String())
+	time.Sleep(100 * time.Millisecond)
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func(c net.Conn) {
+			b := make([]byte, 1)
+			if _, err := c.Read(b); err == nil {
+				c.Write([]byte("!"))
+				c.Read(b)
+			}
+			c.Close()
+		}(c)
+	}
+}
+
 func timers() {
 	const n = 100000
 	x := uint64(0x2545F4914F6CDD1D)
@@ -71,6 +96,8 @@ func main() {
 	switch *bench {
 	case "tcp_echo_server":
 		echoServer()
+	case "accept_burst_server":
+		acceptBurstServer()
 	case "timers":
 		timers()
 	default:

@@ -10,7 +10,7 @@ use crate::sync::{
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering::{AcqRel, Relaxed};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use std::task::{Context, Poll};
 
 /// Go's `make(chan T, cap)`: `cap == 0` is an unbuffered (rendezvous)
@@ -195,6 +195,17 @@ impl<T> Sender<T> {
     /// True if both handles are ends of one channel.
     pub fn same_channel(&self, other: &Sender<T>) -> bool {
         Arc::ptr_eq(&self.chan, &other.chan)
+    }
+
+    /// True while some `Receiver` of this channel exists. A Go channel
+    /// cannot tell; gmp needs it where Go's runtime holds the only sender
+    /// (`gmp::signal::notify` gives the signal its default action back
+    /// once nobody can receive). Exact when no handle of the channel is
+    /// being cloned or dropped at the same moment, which holds for a
+    /// sender nobody else has a copy of.
+    pub fn has_receivers(&self) -> bool {
+        // Only `Sender`s and `Receiver`s hold the `Arc`.
+        Arc::strong_count(&self.chan) > self.chan.senders.load(Acquire)
     }
 }
 

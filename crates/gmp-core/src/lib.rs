@@ -78,7 +78,8 @@ mod sched;
 #[cfg(not(loom))]
 mod schedtrace;
 #[cfg(not(loom))]
-mod sigquit;
+#[doc(hidden)]
+pub mod sigquit;
 #[cfg(not(loom))]
 mod status;
 pub(crate) mod sync;

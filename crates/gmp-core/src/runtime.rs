@@ -32,6 +32,7 @@ pub struct Builder {
     procs: Option<usize>,
     exit_on_deadlock: bool,
     no_sigquit_exit: bool,
+    no_sigquit_dump: bool,
     unhandled_panic: UnhandledPanic,
     netpoller: Option<NetpollerFactory>,
 }
@@ -68,6 +69,14 @@ impl Builder {
     /// process with code 2 (default true, as in Go).
     pub fn sigquit_exit(mut self, exit: bool) -> Builder {
         self.no_sigquit_exit = !exit;
+        self
+    }
+
+    /// Whether this runtime installs the SIGQUIT dump action (default
+    /// true, as in Go). `false` registers no handler at all: a program
+    /// that embeds gmp keeps SIGQUIT to itself.
+    pub fn sigquit_dump(mut self, dump: bool) -> Builder {
+        self.no_sigquit_dump = !dump;
         self
     }
 
@@ -123,6 +132,7 @@ impl Builder {
             exit_on_deadlock: self.exit_on_deadlock,
             trace,
             sigquit_exit: !self.no_sigquit_exit,
+            sigquit_dump: !self.no_sigquit_dump,
             unhandled_panic: self.unhandled_panic,
             debug,
             netpoller: self.netpoller,
@@ -150,6 +160,7 @@ pub struct Runtime {
     exit_on_deadlock: bool,
     trace: Option<std::path::PathBuf>,
     sigquit_exit: bool,
+    sigquit_dump: bool,
     unhandled_panic: UnhandledPanic,
     debug: crate::schedtrace::DebugConfig,
     netpoller: Option<NetpollerFactory>,
@@ -220,7 +231,9 @@ impl Runtime {
         let main_ptr = main_g.as_ptr();
         sched.set_main(main_g);
         crate::sysmon::start(&sched);
-        crate::sigquit::register(&sched);
+        if self.sigquit_dump {
+            crate::sigquit::register(&sched);
+        }
         let mut fut = std::pin::pin!(fut);
         let mut out: Option<std::thread::Result<F::Output>> = None;
         sched::run_main(&sched, &mut |_ctx| {

@@ -1,35 +1,57 @@
 //! SIGQUIT (Ctrl-\): print every live runtime's goroutine dump to stderr
 //! and exit with code 2, as Go does.
 //!
-//! The signal handler only writes a byte to a pipe (the one thing it can
-//! do safely); a process-wide `gmp-sigquit` thread reads it, prints the
-//! dumps of the registered runtimes, and exits unless every runtime turned
-//! that off with `Builder::sigquit_exit(false)`.
+//! The action, registered through signal-hook's registry (so it shares
+//! SIGQUIT with `gmp::signal::notify`), only writes a byte to a pipe, the
+//! one thing a signal handler can safely do; a process-wide `gmp-sigquit`
+//! thread reads it, prints the dumps of the registered runtimes, and exits
+//! unless every runtime turned that off with `Builder::sigquit_exit(false)`.
+//! A thread, not a goroutine, so the dump works even when every P is stuck.
+//! While a program receives SIGQUIT itself (a live [`QuitNotified`]), the
+//! thread leaves the signal to it. A runtime built with
+//! `Builder::sigquit_dump(false)` registers nothing.
 
 use crate::dump::format_dump;
 use crate::sched::Sched;
-use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Mutex, Once, Weak};
 
 static RUNTIMES: Mutex<Vec<Weak<Sched>>> = Mutex::new(Vec::new());
-static PIPE_W: AtomicI32 = AtomicI32::new(-1);
 static INSTALL: Once = Once::new();
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+/// Live `notify(Quit)` subscriptions.
+static NOTIFIED: AtomicUsize = AtomicUsize::new(0);
 
-extern "C" fn on_sigquit(_: libc::c_int) {
-    let fd = PIPE_W.load(Relaxed);
-    if fd >= 0 {
-        let b = 1u8;
-        // SAFETY: write(2) is async-signal-safe; the buffer is a local.
-        unsafe { libc::write(fd, &b as *const u8 as *const libc::c_void, 1) };
-    }
-}
-
-/// Register a runtime for the SIGQUIT dump (installing the handler once).
+/// Register a runtime for the SIGQUIT dump (installing the action once).
 pub(crate) fn register(sched: &std::sync::Arc<Sched>) {
     INSTALL.call_once(install);
     let mut rs = RUNTIMES.lock().unwrap();
     rs.retain(|w| w.strong_count() > 0);
     rs.push(std::sync::Arc::downgrade(sched));
+}
+
+/// True once the dump action is registered in this process.
+pub fn dump_installed() -> bool {
+    INSTALLED.load(SeqCst)
+}
+
+/// While one of these lives, SIGQUIT belongs to the program (Go's
+/// `signal.Notify(c, syscall.SIGQUIT)`): the dump thread ignores it.
+#[derive(Debug)]
+pub struct QuitNotified(());
+
+impl QuitNotified {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> QuitNotified {
+        NOTIFIED.fetch_add(1, SeqCst);
+        QuitNotified(())
+    }
+}
+
+impl Drop for QuitNotified {
+    fn drop(&mut self) {
+        NOTIFIED.fetch_sub(1, SeqCst);
+    }
 }
 
 fn install() {
@@ -38,8 +60,11 @@ fn install() {
     if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
         return;
     }
-    PIPE_W.store(fds[1], Relaxed);
-    let rfd = fds[0];
+    let (rfd, wfd) = (fds[0], fds[1]);
+    for fd in fds {
+        // SAFETY: fcntl on the descriptors pipe(2) just returned.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
     let spawned = std::thread::Builder::new()
         .name("gmp-sigquit".into())
         .spawn(move || loop {
@@ -47,7 +72,9 @@ fn install() {
             // SAFETY: reading one byte into a local from our own pipe.
             let n = unsafe { libc::read(rfd, &mut b as *mut u8 as *mut libc::c_void, 1) };
             if n == 1 {
-                dump_and_maybe_exit();
+                if NOTIFIED.load(SeqCst) == 0 {
+                    dump_and_maybe_exit();
+                }
             } else if n < 0
                 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
             {
@@ -57,14 +84,14 @@ fn install() {
     if spawned.is_err() {
         return;
     }
-    // SAFETY: installing a handler that only calls write(2); sa is zeroed
-    // then filled as sigaction(2) requires.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_sigquit as *const () as usize;
-        sa.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut sa.sa_mask);
-        libc::sigaction(libc::SIGQUIT, &sa, std::ptr::null_mut());
+    let action = move || {
+        let b = 1u8;
+        // SAFETY: write(2) is async-signal-safe; the buffer is a local.
+        unsafe { libc::write(wfd, &b as *const u8 as *const libc::c_void, 1) };
+    };
+    // SAFETY: the action only calls write(2), which is async-signal-safe.
+    if unsafe { signal_hook::low_level::register(libc::SIGQUIT, action) }.is_ok() {
+        INSTALLED.store(true, SeqCst);
     }
 }
 

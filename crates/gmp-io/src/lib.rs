@@ -12,6 +12,7 @@
 #![warn(missing_debug_implementations)]
 
 mod netpoll;
+mod source;
 mod stream;
 mod sys;
 mod tcp;
@@ -20,6 +21,7 @@ mod udp;
 mod unix;
 
 pub use netpoll::{netpoller_factory, NetPoll};
+pub use source::PollSource;
 pub use tcp::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpListener, TcpStream, WriteHalf};
 pub use udp::UdpSocket;
 #[cfg(unix)]

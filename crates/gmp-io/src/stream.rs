@@ -127,8 +127,11 @@ macro_rules! stream_surface {
         }
 
         impl $stream {
-            /// Borrow a reading and a writing half, usable from two
-            /// goroutines of one scope at once.
+            /// Borrow a reading and a writing half, to drive both
+            /// directions at once (`join!`, `select!`). With futures'
+            /// `AsyncReadExt` in scope, `stream.split()` on a stream held
+            /// by value picks that trait's `split(self)`; write
+            #[doc = concat!("`", stringify!($stream), "::split(&stream)` or `(&stream).split()`.")]
             pub fn split(&self) -> ($rh<'_>, $wh<'_>) {
                 ($rh { conn: &self.conn }, $wh { conn: &self.conn })
             }

@@ -59,6 +59,10 @@ impl gmp_http::ShutdownSignal for context::Context {
     }
 }
 
+/// Go's `os/signal`: `notify` delivers signals as channel values.
+#[cfg(unix)]
+pub mod signal;
+
 /// Go's `sync` package.
 pub mod sync;
 

@@ -41,6 +41,15 @@ impl Builder {
         }
     }
 
+    /// Whether SIGQUIT prints the goroutine dump (and exits with code 2):
+    /// default true, as in Go. `false` installs no SIGQUIT handler, for a
+    /// program that embeds gmp and keeps SIGQUIT to itself.
+    pub fn sigquit_dump(self, dump: bool) -> Builder {
+        Builder {
+            inner: self.inner.sigquit_dump(dump),
+        }
+    }
+
     #[doc(hidden)]
     pub fn exit_on_deadlock(self, exit: bool) -> Builder {
         Builder {
