@@ -5,8 +5,9 @@
 //! (default 127.0.0.1:8080), then for instance
 //! `curl localhost:8080/`, `curl -d 'hi "there"' localhost:8080/echo`,
 //! `curl 'localhost:8080/slow?ms=3000'`,
-//! `curl 'localhost:8080/debug/pprof/goroutine?debug=2'`;
-//! `curl -X POST localhost:8080/shutdown` stops it gracefully.
+//! `curl 'localhost:8080/debug/pprof/goroutine?debug=2'`.
+//! Ctrl-C (or SIGTERM, or `curl -X POST localhost:8080/shutdown`) stops it
+//! gracefully: no new connections, requests in flight get 5 s to finish.
 
 use std::convert::Infallible;
 use std::future::IntoFuture;
@@ -36,7 +37,14 @@ async fn main() -> std::io::Result<()> {
         let _ = served_tx.send(server.into_future().await).await;
     });
 
-    let _ = quit_rx.recv().await;
+    let sigs = gmp::signal::notify(&[
+        gmp::signal::Signal::Interrupt,
+        gmp::signal::Signal::Terminate,
+    ]);
+    gmp::select! {
+        recv(sigs) -> s => println!("got {s:?}"),
+        recv(quit_rx) -> _ => println!("asked to quit"),
+    }
     println!("shutting down: no new connections, {SHUTDOWN_GRACE:?} for requests in flight");
     stop();
     let (grace, _cancel) = gmp::context::with_timeout(&gmp::context::background(), SHUTDOWN_GRACE);
