@@ -11,7 +11,9 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
+mod fd;
 mod netpoll;
+mod polldesc;
 mod source;
 mod stream;
 mod sys;

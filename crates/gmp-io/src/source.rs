@@ -2,7 +2,8 @@
 //! own integrations beyond sockets (the facade's signal delivery). The
 //! same pollDesc as a socket: edge counter, parked goroutines, close.
 
-use crate::netpoll::{Mode, Registered};
+use crate::fd::Registered;
+use crate::polldesc::Mode;
 use std::io;
 
 /// A mio source registered with the current runtime's netpoller (tokio's

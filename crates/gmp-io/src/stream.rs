@@ -3,7 +3,8 @@
 //! that never raise SIGPIPE), and [`stream_surface!`], which gives a stream
 //! type and its halves the same public surface whatever the socket family.
 
-use crate::netpoll::{Mode, Registered};
+use crate::fd::Registered;
+use crate::polldesc::Mode;
 use crate::sys;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
@@ -77,7 +78,7 @@ macro_rules! stream_surface {
         owned_write_half: $owh:ident $(,)?
     ) => {
         /// A connection shared by a stream and its halves.
-        type Conn = $crate::netpoll::Registered<$src>;
+        type Conn = $crate::fd::Registered<$src>;
 
         $crate::stream::stream_surface!(@read $stream);
         $crate::stream::stream_surface!(@read $rh<'_>);
@@ -155,40 +156,40 @@ macro_rules! stream_surface {
             /// deadline is moved into the future or cleared (`None`). A
             /// time already past fails a read parked right now at once.
             pub fn set_read_deadline(&self, at: Option<std::time::Instant>) {
-                self.conn.set_deadline($crate::netpoll::Mode::Read, at);
+                self.conn.set_deadline($crate::polldesc::Mode::Read, at);
             }
 
             /// Go's `SetWriteDeadline`, likewise for writes.
             pub fn set_write_deadline(&self, at: Option<std::time::Instant>) {
-                self.conn.set_deadline($crate::netpoll::Mode::Write, at);
+                self.conn.set_deadline($crate::polldesc::Mode::Write, at);
             }
         }
 
         impl $rh<'_> {
             #[doc = concat!("[`", stringify!($stream), "::set_read_deadline`].")]
             pub fn set_read_deadline(&self, at: Option<std::time::Instant>) {
-                self.conn.set_deadline($crate::netpoll::Mode::Read, at);
+                self.conn.set_deadline($crate::polldesc::Mode::Read, at);
             }
         }
 
         impl $orh {
             #[doc = concat!("[`", stringify!($stream), "::set_read_deadline`].")]
             pub fn set_read_deadline(&self, at: Option<std::time::Instant>) {
-                self.conn.set_deadline($crate::netpoll::Mode::Read, at);
+                self.conn.set_deadline($crate::polldesc::Mode::Read, at);
             }
         }
 
         impl $wh<'_> {
             #[doc = concat!("[`", stringify!($stream), "::set_write_deadline`].")]
             pub fn set_write_deadline(&self, at: Option<std::time::Instant>) {
-                self.conn.set_deadline($crate::netpoll::Mode::Write, at);
+                self.conn.set_deadline($crate::polldesc::Mode::Write, at);
             }
         }
 
         impl $owh {
             #[doc = concat!("[`", stringify!($stream), "::set_write_deadline`].")]
             pub fn set_write_deadline(&self, at: Option<std::time::Instant>) {
-                self.conn.set_deadline($crate::netpoll::Mode::Write, at);
+                self.conn.set_deadline($crate::polldesc::Mode::Write, at);
             }
         }
 
@@ -309,7 +310,7 @@ macro_rules! stream_surface {
             /// of file) or both, leaving the descriptor open.
             pub fn shutdown(&self, how: std::net::Shutdown) -> std::io::Result<()> {
                 if self.conn.pd.is_closing() {
-                    return Err($crate::netpoll::closing_error());
+                    return Err($crate::polldesc::closing_error());
                 }
                 self.conn.src.shutdown(how)?;
                 self.conn.pd.mark_shut(how);

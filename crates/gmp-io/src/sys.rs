@@ -5,7 +5,7 @@
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::OnceLock;
 
 /// `send`/`sendmsg` flag that turns SIGPIPE into `EPIPE`. Where it does
@@ -106,41 +106,64 @@ pub(crate) fn relisten(fd: RawFd) -> io::Result<()> {
 }
 
 /// Release the socket behind `fd` now, keeping the number `fd` allocated
-/// until its owner drops it: an unconnected Unix socket is put in its
-/// place (`dup2` is atomic), so the peer sees the close, a listener stops
-/// listening, and any call that still reaches `fd` fails instead of
-/// touching a descriptor reused by someone else. Go gets the same from
-/// fdMutex reference counting; a Rust handle owns its descriptor, so the
-/// number cannot be given back before the handle goes.
+/// until its owner drops it: a placeholder (one unconnected Unix socket
+/// per process) is put in its place with one atomic `dup3`, so the peer
+/// sees the close, a listener stops listening, and any call that still
+/// reaches `fd` fails instead of touching a descriptor reused by someone
+/// else. Go gets the same from fdMutex reference counting; a Rust handle
+/// owns its descriptor, so the number cannot be given back before the
+/// handle goes. Sharing the placeholder is harmless: every operation on an
+/// unconnected socket fails, and gmp never registers it with a poller.
 ///
-/// Falls back to `shutdown(SHUT_RDWR)` when no spare socket can be made
+/// Falls back to `shutdown(SHUT_RDWR)` when no placeholder can be made
 /// (out of descriptors).
 pub(crate) fn release(fd: RawFd) {
+    let replaced = placeholder().is_some_and(|p| {
+        // SAFETY: `p` is our open placeholder and `fd` an open descriptor
+        // our caller owns; dup3/dup2 atomically closes `fd`'s socket and
+        // makes `fd` name the placeholder (close-on-exec).
+        unsafe {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            let r = libc::dup3(p, fd, libc::O_CLOEXEC);
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            let r = match libc::dup2(p, fd) {
+                r if r >= 0 => libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC),
+                r => r,
+            };
+            r >= 0
+        }
+    });
+    if !replaced {
+        // SAFETY: shutdown(2) on a descriptor our caller owns.
+        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+    }
+}
+
+/// The process's placeholder socket, made on first use (retried while it
+/// cannot be made).
+fn placeholder() -> Option<RawFd> {
+    static FD: OnceLock<std::os::fd::OwnedFd> = OnceLock::new();
+    if let Some(fd) = FD.get() {
+        return Some(fd.as_raw_fd());
+    }
+    // An unconnected, non-listening stream socket: recv and accept fail
+    // with EINVAL, send with EPIPE (never blocking), whatever races in.
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    let ty = libc::SOCK_STREAM | libc::SOCK_CLOEXEC;
+    let ty = libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     let ty = libc::SOCK_STREAM;
     // SAFETY: socket(2) takes no memory; the new descriptor is ours.
-    let dead = unsafe { libc::socket(libc::AF_UNIX, ty, 0) };
-    if dead < 0 {
-        // SAFETY: shutdown(2) on a descriptor our caller owns.
-        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
-        return;
+    let raw = unsafe { libc::socket(libc::AF_UNIX, ty, 0) };
+    if raw < 0 {
+        return None;
     }
-    // SAFETY: `dead` and `fd` are both open descriptors we own; dup3/dup2
-    // atomically closes `fd`'s socket and makes `fd` name `dead`'s
-    // (close-on-exec), then `dead` is closed.
+    // SAFETY: `raw` was just returned by socket(2) and nothing else owns it.
+    let owned = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    // SAFETY: fcntl on the descriptor we own.
     unsafe {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        let r = libc::dup3(dead, fd, libc::O_CLOEXEC);
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        let r = match libc::dup2(dead, fd) {
-            r if r >= 0 => libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC),
-            r => r,
-        };
-        if r < 0 {
-            libc::shutdown(fd, libc::SHUT_RDWR);
-        }
-        libc::close(dead);
+        libc::fcntl(raw, libc::F_SETFD, libc::FD_CLOEXEC);
+        libc::fcntl(raw, libc::F_SETFL, libc::O_NONBLOCK);
     }
+    Some(FD.get_or_init(|| owned).as_raw_fd())
 }

@@ -1,7 +1,9 @@
 //! TCP on the netpoller: `TcpListener`, `TcpStream` (futures' `AsyncRead`
 //! and `AsyncWrite`), its owned halves, and Go's deadline semantics.
 
-use crate::netpoll::{Mode, NetPoll, Registered};
+use crate::fd::Registered;
+use crate::netpoll::NetPoll;
+use crate::polldesc::Mode;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};

@@ -1,6 +1,8 @@
 //! UDP on the netpoller: `UdpSocket` (Go's `*net.UDPConn`), with deadlines.
 
-use crate::netpoll::{Mode, NetPoll, Registered};
+use crate::fd::Registered;
+use crate::netpoll::NetPoll;
+use crate::polldesc::Mode;
 use crate::tcp::resolve;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};

@@ -2,7 +2,9 @@
 //! `UnixStream` (Go's `*net.UnixListener`, `*net.UnixConn`), with the
 //! TCP surface (deadlines, halves, close from any goroutine).
 
-use crate::netpoll::{Mode, NetPoll, Registered};
+use crate::fd::Registered;
+use crate::netpoll::NetPoll;
+use crate::polldesc::Mode;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::SocketAddr;

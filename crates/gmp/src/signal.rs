@@ -128,6 +128,12 @@ impl std::fmt::Display for Signal {
 /// that finds the channel full is dropped. Each call has its own channel,
 /// and each channel gets its own copy of a signal.
 ///
+/// Each call starts one goroutine that forwards the signals; it ends, and
+/// the default action is back, when the next of its signals arrives and
+/// finds no `Receiver` left (or when its runtime ends). Until then it
+/// holds two descriptors (signal-hook's self-pipe), so call `notify` once
+/// per purpose, not once per loop iteration.
+///
 /// # Panics
 /// Outside a gmp runtime, or if the signal handler cannot be installed.
 #[track_caller]
