@@ -340,3 +340,54 @@ async fn serves_over_unix_sockets() {
     })
     .await
 }
+
+#[gmp::test(procs = 2)]
+async fn graceful_shutdown_sends_goaway_to_http2_connections() {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    const SETTINGS: [u8; 9] = [0, 0, 0, 4, 0, 0, 0, 0, 0];
+    const GOAWAY: u8 = 7;
+    const PING: u8 = 6;
+    watchdog(async {
+        // A first-request deadline longer than the watchdog: the drain
+        // itself must end the connection.
+        let srv = start(Some(Duration::from_secs(120))).await;
+        let mut c = gmp::net::TcpStream::connect(srv.addr).await.unwrap();
+        c.write_all(PREFACE).await.unwrap();
+        c.write_all(&SETTINGS).await.unwrap();
+        let mut head = [0u8; 9];
+        c.read_exact(&mut head).await.unwrap();
+        assert_eq!(head[3], 4, "first frame is not SETTINGS");
+
+        let done = srv.done;
+        (srv.cancel)();
+        // Act as a client would (acknowledge SETTINGS and PINGs) and
+        // collect frames until the server closes: a GOAWAY must be among them.
+        let mut frame_types = Vec::new();
+        let mut payload = vec![0u8; 1 << 16];
+        loop {
+            let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+            if c.read_exact(&mut payload[..len]).await.is_err() {
+                break;
+            }
+            let (kind, ack) = (head[3], head[4] & 1 == 1);
+            if kind == 4 && !ack {
+                let _ = c.write_all(&[0, 0, 0, 4, 1, 0, 0, 0, 0]).await;
+            }
+            if kind == PING && !ack {
+                let mut pong = vec![0, 0, 8, PING, 1, 0, 0, 0, 0];
+                pong.extend_from_slice(&payload[..8]);
+                let _ = c.write_all(&pong).await;
+            }
+            if c.read_exact(&mut head).await.is_err() {
+                break;
+            }
+            frame_types.push(head[3]);
+        }
+        assert!(
+            frame_types.contains(&GOAWAY),
+            "no GOAWAY before close: {frame_types:?}"
+        );
+        done.await.unwrap().unwrap();
+    })
+    .await
+}
