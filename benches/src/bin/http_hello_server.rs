@@ -2,7 +2,7 @@
 //! (200, "Hello, World!", text/plain, keep-alive) on gmp (`gmp::http::serve`)
 //! or on tokio + hyper (hyper-util's `TokioIo`, a task per connection),
 //! with the same service function and hyper's same auto (HTTP/1.1 + h2)
-//! connection builder. Prints its address, serves until killed.
+//! connection builder and the same 30 s header-read timeout. Prints its address, serves until killed.
 //!
 //! `http_hello_server gmp|tokio <procs>`
 
@@ -51,7 +51,7 @@ fn gmp_server(procs: usize) {
 }
 
 fn tokio_server(procs: usize) {
-    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -62,7 +62,15 @@ fn tokio_server(procs: usize) {
     rt.block_on(async {
         let ln = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         announce(ln.local_addr().unwrap());
-        let builder = std::sync::Arc::new(auto::Builder::new(TokioExecutor::new()));
+        // The same header-read timeout gmp's server runs (hyper's default
+        // once a timer is set), so both arm a timer per request.
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(gmp::http::DEFAULT_HEADER_READ_TIMEOUT);
+        builder.http2().timer(TokioTimer::new());
+        let builder = std::sync::Arc::new(builder);
         loop {
             let (s, _) = ln.accept().await.unwrap();
             s.set_nodelay(true).unwrap();
