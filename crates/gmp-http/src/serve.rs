@@ -71,6 +71,10 @@ impl ShutdownSignal for Receiver<()> {
 /// Serve HTTP/1.1 (keep-alive) and HTTP/2 (prior knowledge) on `listener`,
 /// one goroutine per connection, until the listener fails or the shutdown
 /// signal given to [`Serve::with_shutdown`] fires. Await the result.
+///
+/// Unlike Go's `Serve`, a listener failure does not orphan the open
+/// connections: they are drained as for a shutdown, then the error is
+/// returned, so no connection goroutine outlives the returned future.
 pub fn serve<L, S>(listener: L, service: S) -> Serve<L, S>
 where
     L: Listener,
