@@ -391,3 +391,37 @@ async fn graceful_shutdown_sends_goaway_to_http2_connections() {
     })
     .await
 }
+
+#[gmp::test(procs = 2)]
+async fn http2_streams_run_and_a_panic_resets_only_its_stream() {
+    use gmp::http::rt::{GmpExecutor, GmpIo};
+    watchdog(async {
+        let srv = start(None).await;
+        let tcp = gmp::net::TcpStream::connect(srv.addr).await.unwrap();
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake(GmpExecutor, GmpIo::new(tcp))
+                .await
+                .unwrap();
+        let driver = gmp::spawn(conn);
+        let send = |sender: &mut hyper::client::conn::http2::SendRequest<Body>, path: &str| {
+            let req = hyper::Request::builder()
+                .uri(format!("http://{}{path}", srv.addr))
+                .body(Body::empty())
+                .unwrap();
+            sender.send_request(req)
+        };
+        let panicked = send(&mut sender, "/panic").await;
+        assert!(panicked.is_err(), "a panicking handler produced a response");
+        // The same connection still serves other streams.
+        for i in 0..3 {
+            let resp = send(&mut sender, &format!("/n/h2/{i}")).await.unwrap();
+            assert_eq!(resp.version(), gmp::http::Version::HTTP_2);
+            let body = Body::from(resp.into_body()).bytes().await.unwrap();
+            assert_eq!(body, format!("/n/h2/{i}").as_bytes());
+        }
+        drop(sender);
+        driver.await.unwrap().unwrap();
+        srv.stop().await;
+    })
+    .await
+}
