@@ -203,6 +203,13 @@ impl Target {
         let authority = uri
             .authority()
             .ok_or_else(|| Error::InvalidUrl(format!("{uri}: no host")))?;
+        if authority.as_str().contains('@') {
+            // Go turns userinfo into basic auth; say so rather than send it
+            // in the Host header.
+            return Err(Error::InvalidUrl(format!(
+                "{uri}: user info in the URL is not supported; set an Authorization header"
+            )));
+        }
         let host = authority
             .host()
             .trim_start_matches('[')

@@ -23,6 +23,10 @@ async fn bad_urls_and_schemes_are_clear_errors() {
             Err(Error::InvalidUrl(why)) => assert!(why.contains("not absolute"), "{why}"),
             other => panic!("want InvalidUrl, got {other:?}"),
         }
+        match gmp::http::get("http://user:pw@127.0.0.1/").await {
+            Err(Error::InvalidUrl(why)) => assert!(why.contains("user info"), "{why}"),
+            other => panic!("want InvalidUrl, got {other:?}"),
+        }
         match gmp::http::get("https://127.0.0.1/").await {
             Err(e @ Error::UnsupportedScheme(_)) => {
                 assert!(e.to_string().contains("https"), "{e}")
