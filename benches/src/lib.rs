@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+pub mod procstat;
+
 /// Runs per measurement (env `BENCH_RUNS`, default 5).
 pub fn runs() -> usize {
     std::env::var("BENCH_RUNS")

@@ -140,7 +140,10 @@ impl P {
     pub(crate) fn try_own(&self, m: u64) -> Option<POwner<'_>> {
         let cur = self.status.load(Relaxed);
         if cur == status_word(m, PRUNNING) {
-            return Some(POwner { p: self, restore: cur });
+            return Some(POwner {
+                p: self,
+                restore: cur,
+            });
         }
         if cur == status_word(m, PPOLLING)
             && self
@@ -148,7 +151,10 @@ impl P {
                 .compare_exchange(cur, status_word(m, PLOCKED), Acquire, Relaxed)
                 .is_ok()
         {
-            return Some(POwner { p: self, restore: cur });
+            return Some(POwner {
+                p: self,
+                restore: cur,
+            });
         }
         None
     }

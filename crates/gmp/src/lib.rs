@@ -45,6 +45,21 @@ pub mod net {
 /// Go's `context` package.
 pub mod context;
 
+/// HTTP on gmp (feature `http`): `serve`, `get`, `Client`, `pprof_handler`
+/// and hyper's runtime traits; see the `gmp-http` crate.
+#[cfg(feature = "http")]
+pub mod http {
+    pub use gmp_http::*;
+}
+
+/// A context is a shutdown signal for `gmp::http::serve(..).with_shutdown`.
+#[cfg(feature = "http")]
+impl gmp_http::ShutdownSignal for context::Context {
+    fn done(&self) -> chan::Receiver<()> {
+        context::Context::done(self)
+    }
+}
+
 /// Go's `os/signal`: `notify` delivers signals as channel values.
 #[cfg(unix)]
 pub mod signal;

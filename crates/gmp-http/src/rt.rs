@@ -1,0 +1,192 @@
+//! hyper's runtime traits on gmp: [`GmpExecutor`] spawns goroutines,
+//! [`GmpTimer`] sleeps on the per-P timer heaps, [`GmpIo`] adapts a gmp
+//! socket to hyper's `Read`/`Write`. [`Transport`] is what a socket must
+//! offer to be wrapped: futures-io plus a read into uninitialised memory.
+
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures::io::{AsyncRead, AsyncWrite};
+use hyper::rt::{ReadBufCursor, Sleep};
+
+/// hyper's `Executor`: every future hyper spawns (an HTTP/2 stream, a
+/// client connection) becomes a goroutine, as `gmp::go` would make it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GmpExecutor;
+
+impl<F> hyper::rt::Executor<F> for GmpExecutor
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    #[track_caller]
+    fn execute(&self, fut: F) {
+        gmp_core::go(fut);
+    }
+}
+
+/// hyper's `Timer` on gmp's timers (the same heaps as `gmp::time::sleep`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GmpTimer;
+
+/// The `Sleep` [`GmpTimer`] hands to hyper.
+#[derive(Debug)]
+pub struct GmpSleep(gmp_core::timer::Sleep);
+
+impl Future for GmpSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl Sleep for GmpSleep {}
+
+impl hyper::rt::Timer for GmpTimer {
+    fn sleep(&self, d: Duration) -> Pin<Box<dyn Sleep>> {
+        Box::pin(GmpSleep(gmp_core::timer::sleep(d)))
+    }
+
+    fn sleep_until(&self, at: Instant) -> Pin<Box<dyn Sleep>> {
+        Box::pin(GmpSleep(gmp_core::timer::sleep_until(at)))
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    /// Re-arm in place when the sleep is ours: hyper resets its
+    /// header-read timer once per request, and this saves an allocation.
+    fn reset(&self, sleep: &mut Pin<Box<dyn Sleep>>, at: Instant) {
+        match sleep.as_mut().downcast_mut_pin::<GmpSleep>() {
+            Some(s) => s.get_mut().0.reset(at),
+            None => *sleep = self.sleep_until(at),
+        }
+    }
+}
+
+/// A byte stream hyper can run over: futures-io's `AsyncRead` and
+/// `AsyncWrite`, plus a read straight into uninitialised memory (hyper
+/// hands out unfilled buffer space; zeroing it first costs a memset per
+/// read) and whether vectored writes are real.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin {
+    /// Read into `buf` without assuming it is initialised; returns how many
+    /// leading bytes of `buf` now hold data. The default zero-fills `buf`
+    /// and calls `AsyncRead::poll_read`.
+    fn poll_read_uninit(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        for b in buf.iter_mut() {
+            b.write(0);
+        }
+        // SAFETY: every byte of `buf` was initialised just above, and
+        // `MaybeUninit<u8>` has the layout of `u8`.
+        let init = unsafe { &mut *(buf as *mut [MaybeUninit<u8>] as *mut [u8]) };
+        Pin::new(self).poll_read(cx, init)
+    }
+
+    /// Whether `poll_write_vectored` writes several buffers in one call
+    /// (hyper then sends head and body with one `writev`).
+    fn is_write_vectored(&self) -> bool {
+        false
+    }
+}
+
+/// gmp's streams read into uninitialised memory and write vectors with
+/// one `sendmsg`.
+macro_rules! gmp_transport {
+    ($t:ty) => {
+        impl Transport for $t {
+            fn poll_read_uninit(
+                &mut self,
+                cx: &mut Context<'_>,
+                buf: &mut [MaybeUninit<u8>],
+            ) -> Poll<io::Result<usize>> {
+                <$t>::poll_read_uninit(self, cx, buf)
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                <$t>::is_write_vectored(self)
+            }
+        }
+    };
+}
+
+gmp_transport!(gmp_io::TcpStream);
+#[cfg(unix)]
+gmp_transport!(gmp_io::UnixStream);
+
+/// A gmp socket seen through hyper's `Read` and `Write`.
+#[derive(Debug)]
+pub struct GmpIo<T> {
+    io: T,
+}
+
+impl<T> GmpIo<T> {
+    /// Wrap `io` for hyper.
+    pub fn new(io: T) -> GmpIo<T> {
+        GmpIo { io }
+    }
+
+    /// The wrapped socket.
+    pub fn inner(&self) -> &T {
+        &self.io
+    }
+
+    /// Unwrap.
+    pub fn into_inner(self) -> T {
+        self.io
+    }
+}
+
+impl<T: Transport> hyper::rt::Read for GmpIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        // SAFETY: `poll_read_uninit` only writes initialised bytes into the
+        // slice and never de-initialises any.
+        let n = ready!(this.io.poll_read_uninit(cx, unsafe { buf.as_mut() }))?;
+        // SAFETY: the transport reported the first `n` bytes initialised.
+        unsafe { buf.advance(n) };
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: Transport> hyper::rt::Write for GmpIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_close(cx)
+    }
+}
