@@ -23,6 +23,7 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
     let state = with_current(|ctx| {
         let g = ctx.curg.get()?;
         ctx.sched.nmsys.fetch_add(1, SeqCst);
+        ctx.sched.sysmon.wake_for_syscall();
         ctx.in_syscall.set(true);
         let pi = ctx.p.get()?;
         let pp = &ctx.sched.allp[pi];

@@ -29,6 +29,11 @@ pub(crate) struct SysmonCtl {
     lock: Mutex<bool>,
     cv: Condvar,
     sleeping: AtomicBool,
+    /// sysmon sleeps longer than `MIN_DELAY` between rounds (or deeply).
+    slow: AtomicBool,
+    /// A syscall began while sysmon was slow: back to `MIN_DELAY` rounds,
+    /// so the syscall's P is handed off after ~20us (Go's `syscallWake`).
+    syscall_wake: AtomicBool,
     thread: Mutex<Option<thread::JoinHandle<()>>>,
 }
 
@@ -37,6 +42,17 @@ impl SysmonCtl {
     #[inline]
     pub(crate) fn wake_if_sleeping(&self) {
         if self.sleeping.load(SeqCst) {
+            let _g = self.lock.lock().unwrap();
+            self.cv.notify_one();
+        }
+    }
+
+    /// Called as a goroutine enters `gmp::syscall`: one relaxed load while
+    /// sysmon already polls fast.
+    #[inline]
+    pub(crate) fn wake_for_syscall(&self) {
+        if self.slow.load(Relaxed) {
+            self.syscall_wake.store(true, Relaxed);
             let _g = self.lock.lock().unwrap();
             self.cv.notify_one();
         }
@@ -108,11 +124,15 @@ fn sysmon(sched: Arc<Sched>) {
         }
     };
     loop {
+        if ctl.syscall_wake.swap(false, Relaxed) {
+            idle = 0;
+        }
         if idle == 0 {
             delay = MIN_DELAY;
         } else if idle > 50 {
             delay = (delay * 2).min(MAX_DELAY);
         }
+        ctl.slow.store(delay > MIN_DELAY, Relaxed);
         {
             let g = ctl.lock.lock().unwrap();
             if *g {
@@ -134,6 +154,7 @@ fn sysmon(sched: Arc<Sched>) {
             // Every P idle: nothing to retake, sleep until one is taken
             // (or the next SCHED line is due).
             let mut g = ctl.lock.lock().unwrap();
+            ctl.slow.store(true, Relaxed);
             ctl.sleeping.store(true, SeqCst);
             while !*g && sched.npidle.load(SeqCst) == sched.gomaxprocs() {
                 match trace {
@@ -155,7 +176,9 @@ fn sysmon(sched: Arc<Sched>) {
             }
             drop(g);
             sched.set_coarse_now(Instant::now());
-            idle = 0;
+            // Not back to 20us rounds just because a P got busy again (a
+            // server whose P idles between requests would keep sysmon
+            // spinning); a syscall asks for that (`wake_for_syscall`).
             continue;
         }
         // Go: poll the network if nobody has for 10ms, so ready I/O is
