@@ -61,6 +61,8 @@ mod ends;
 mod error;
 mod hchan;
 mod select;
+mod sink;
+mod sudog;
 mod sync;
 
 pub use ends::{bounded, never, Receiver, RecvFuture, SendFuture, Sender};

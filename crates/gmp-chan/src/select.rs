@@ -22,8 +22,9 @@
 
 use crate::ends::{Receiver, Sender};
 use crate::error::{RecvError, SendError};
-use crate::hchan::{Chan, SelectDone, SendTry, Waiter, CLOSED, OK, WAITING};
-use crate::sync::{fastrandn, poll_proceed, set_wait_reason, Wait};
+use crate::hchan::{Chan, SendTry};
+use crate::sudog::{SelectDone, Waiter, CLOSED, OK, WAITING};
+use crate::sync::{fastrandn, poll_proceed_on_m, set_wait_reason, set_wait_reason_external, Wait};
 use std::convert::Infallible;
 use std::future::Future;
 use std::marker::PhantomPinned;
@@ -64,63 +65,86 @@ pub trait SelectCase {
     /// This case won after parking: move the sudog's outcome into the
     /// case's result.
     fn complete(self: Pin<&mut Self>);
+    /// The select runs off the runtime: mark the channel as used from
+    /// outside (see `Chan::note_foreign`).
+    fn note_foreign(&self);
+    /// Whether code off the runtime has used the channel (the select then
+    /// parks as waiting on the outside, for the deadlock detector).
+    fn is_foreign(&self) -> bool;
 }
 
-/// A `recv(..)` operand: a `Receiver` or a reference to one.
+/// A `recv(..)` operand: a `Receiver`, a reference to one, or an `Option`
+/// of those, where `None` is Go's nil channel (a case never ready).
 pub trait RecvOperand {
     /// The element type.
     type Item;
-    /// The receiver behind the operand.
-    fn as_receiver(&self) -> &Receiver<Self::Item>;
+    /// The receiver behind the operand; `None` for a nil channel.
+    fn as_receiver(&self) -> Option<&Receiver<Self::Item>>;
 }
 
 impl<T> RecvOperand for Receiver<T> {
     type Item = T;
-    fn as_receiver(&self) -> &Receiver<T> {
-        self
+    fn as_receiver(&self) -> Option<&Receiver<T>> {
+        Some(self)
     }
 }
 
 impl<R: RecvOperand + ?Sized> RecvOperand for &R {
     type Item = R::Item;
-    fn as_receiver(&self) -> &Receiver<R::Item> {
+    fn as_receiver(&self) -> Option<&Receiver<R::Item>> {
         (**self).as_receiver()
     }
 }
 
 impl<R: RecvOperand + ?Sized> RecvOperand for &mut R {
     type Item = R::Item;
-    fn as_receiver(&self) -> &Receiver<R::Item> {
+    fn as_receiver(&self) -> Option<&Receiver<R::Item>> {
         (**self).as_receiver()
     }
 }
 
-/// A `send(..)` operand: a `Sender` or a reference to one.
+impl<R: RecvOperand> RecvOperand for Option<R> {
+    type Item = R::Item;
+    fn as_receiver(&self) -> Option<&Receiver<R::Item>> {
+        self.as_ref().and_then(|r| r.as_receiver())
+    }
+}
+
+/// A `send(..)` operand: a `Sender`, a reference to one, or an `Option` of
+/// those, where `None` is Go's nil channel (a case never ready; its value
+/// stays in the case and is dropped with the select).
 pub trait SendOperand {
     /// The element type.
     type Item;
-    /// The sender behind the operand.
-    fn as_sender(&self) -> &Sender<Self::Item>;
+    /// The sender behind the operand; `None` for a nil channel.
+    fn as_sender(&self) -> Option<&Sender<Self::Item>>;
 }
 
 impl<T> SendOperand for Sender<T> {
     type Item = T;
-    fn as_sender(&self) -> &Sender<T> {
-        self
+    fn as_sender(&self) -> Option<&Sender<T>> {
+        Some(self)
     }
 }
 
 impl<S: SendOperand + ?Sized> SendOperand for &S {
     type Item = S::Item;
-    fn as_sender(&self) -> &Sender<S::Item> {
+    fn as_sender(&self) -> Option<&Sender<S::Item>> {
         (**self).as_sender()
     }
 }
 
 impl<S: SendOperand + ?Sized> SendOperand for &mut S {
     type Item = S::Item;
-    fn as_sender(&self) -> &Sender<S::Item> {
+    fn as_sender(&self) -> Option<&Sender<S::Item>> {
         (**self).as_sender()
+    }
+}
+
+impl<S: SendOperand> SendOperand for Option<S> {
+    type Item = S::Item;
+    fn as_sender(&self) -> Option<&Sender<S::Item>> {
+        self.as_ref().and_then(|s| s.as_sender())
     }
 }
 
@@ -136,7 +160,7 @@ impl<'a, T> RecvCase<'a, T> {
     /// Evaluate the operand (Go evaluates each channel expression once).
     pub fn new<R: RecvOperand<Item = T> + ?Sized>(r: &'a R) -> Self {
         RecvCase {
-            chan: r.as_receiver().chan.as_deref(),
+            chan: r.as_receiver().and_then(|r| r.chan.as_deref()),
             waiter: Waiter::new(),
             result: None,
         }
@@ -258,6 +282,16 @@ impl<T> SelectCase for RecvCase<'_, T> {
             _ => Err(RecvError),
         });
     }
+
+    fn note_foreign(&self) {
+        if let Some(c) = self.chan {
+            c.note_foreign();
+        }
+    }
+
+    fn is_foreign(&self) -> bool {
+        self.chan.is_some_and(|c| c.is_foreign())
+    }
 }
 
 impl<T> Drop for RecvCase<'_, T> {
@@ -284,7 +318,8 @@ impl<T> Drop for RecvCase<'_, T> {
 /// One `send(tx, value) -> res` case.
 #[doc(hidden)]
 pub struct SendCase<'a, T> {
-    chan: &'a Chan<T>,
+    /// `None`: a nil channel, whose `value` is never taken.
+    chan: Option<&'a Chan<T>>,
     value: Option<T>,
     waiter: Waiter<T>,
     result: Option<Result<(), SendError<T>>>,
@@ -294,7 +329,7 @@ impl<'a, T> SendCase<'a, T> {
     /// Evaluate the operand and the value (both once, in source order).
     pub fn new<S: SendOperand<Item = T> + ?Sized>(s: &'a S, value: T) -> Self {
         SendCase {
-            chan: &s.as_sender().chan,
+            chan: s.as_sender().map(|s| &*s.chan),
             value: Some(value),
             waiter: Waiter::new(),
             result: None,
@@ -307,35 +342,40 @@ impl<'a, T> SendCase<'a, T> {
         let this = unsafe { self.get_unchecked_mut() };
         this.result.take().expect("select case taken twice")
     }
+
+    fn chan(&self) -> &'a Chan<T> {
+        self.chan.expect("nil select case used")
+    }
 }
 
 impl<T> SelectCase for SendCase<'_, T> {
     fn probe(&self) -> (usize, bool) {
-        (
-            self.chan as *const Chan<T> as usize,
-            self.chan.send_looks_ready(),
-        )
+        match self.chan {
+            Some(c) => (c as *const Chan<T> as usize, c.send_looks_ready()),
+            None => (0, false),
+        }
     }
 
     fn lock(&self) {
-        self.chan.lock();
+        self.chan().lock();
     }
 
     unsafe fn unlock(&self) {
         // SAFETY: caller holds it.
-        unsafe { self.chan.unlock() }
+        unsafe { self.chan().unlock() }
     }
 
     unsafe fn try_fire(self: Pin<&mut Self>, wake: &mut Option<Waker>) -> bool {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
+        let c = this.chan();
         // As in `RecvCase::try_fire`: exact under the lock.
-        if !this.chan.send_looks_ready() {
+        if !c.send_looks_ready() {
             return false;
         }
         let v = this.value.take().expect("send case without value");
         // SAFETY: lock held (caller).
-        match unsafe { this.chan.send_locked(v) } {
+        match unsafe { c.send_locked(v) } {
             SendTry::Sent(w) => {
                 *wake = w;
                 this.result = Some(Ok(()));
@@ -355,6 +395,7 @@ impl<T> SelectCase for SendCase<'_, T> {
     unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, case: usize, waker: &Waker) {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
+        let c = this.chan();
         let w = &mut this.waiter;
         w.init_sg();
         // SAFETY: as in `RecvCase::enqueue`.
@@ -365,7 +406,7 @@ impl<T> SelectCase for SendCase<'_, T> {
             i.case = case;
             i.waker = Some(waker.clone());
             w.sg().status.store(WAITING, Relaxed);
-            this.chan.enqueue_locked(w.sg(), true);
+            c.enqueue_locked(w.sg(), true);
         }
         w.queued = true;
     }
@@ -376,11 +417,12 @@ impl<T> SelectCase for SendCase<'_, T> {
         if !this.waiter.queued {
             return;
         }
-        this.chan.lock();
+        let c = this.chan();
+        c.lock();
         // SAFETY: lock held; queued on this channel's sendq.
         unsafe {
-            this.chan.remove_locked(this.waiter.sg(), true);
-            this.chan.unlock();
+            c.remove_locked(this.waiter.sg(), true);
+            c.unlock();
         }
         if this.waiter.sg().status.load(Acquire) == WAITING {
             this.waiter.queued = false;
@@ -393,13 +435,14 @@ impl<T> SelectCase for SendCase<'_, T> {
         if !this.waiter.queued {
             return;
         }
-        this.chan.lock();
+        let c = this.chan();
+        c.lock();
         // SAFETY: lock held.
         unsafe {
             if this.waiter.sg().status.load(Relaxed) == WAITING {
                 this.waiter.sg().inner().waker = Some(waker.clone());
             }
-            this.chan.unlock();
+            c.unlock();
         }
     }
 
@@ -415,6 +458,16 @@ impl<T> SelectCase for SendCase<'_, T> {
         } else {
             Ok(())
         });
+    }
+
+    fn note_foreign(&self) {
+        if let Some(c) = self.chan {
+            c.note_foreign();
+        }
+    }
+
+    fn is_foreign(&self) -> bool {
+        self.chan.is_some_and(|c| c.is_foreign())
     }
 }
 
@@ -501,6 +554,18 @@ impl<'a, const N: usize> Select<'a, N> {
         self.cases[w].as_mut().complete();
         w
     }
+
+    /// The wait reason of a parked select: "select", marked as waiting on
+    /// the outside if any of its channels was used from off the runtime.
+    /// Read after this poll took every case's lock, which orders it after
+    /// `Chan::become_foreign`.
+    fn park_reason(&self) {
+        if self.cases.iter().any(|c| c.is_foreign()) {
+            set_wait_reason_external(Wait::Select);
+        } else {
+            set_wait_reason(Wait::Select);
+        }
+    }
 }
 
 impl<const N: usize> Future for Select<'_, N> {
@@ -523,14 +588,20 @@ impl<const N: usize> Future for Select<'_, N> {
                     f = this.sel.fired.load(Acquire);
                 }
                 if f == 0 {
-                    set_wait_reason(Wait::Select);
+                    this.park_reason();
                     return Poll::Pending;
                 }
             }
             return Poll::Ready(Some(this.finish(f - 1)));
         }
-        if poll_proceed(cx).is_pending() {
-            return Poll::Pending;
+        match poll_proceed_on_m(cx) {
+            Some(Poll::Pending) => return Poll::Pending,
+            Some(Poll::Ready(())) => {}
+            None => {
+                for c in this.cases.iter() {
+                    c.note_foreign();
+                }
+            }
         }
 
         // Poll order: Go's inside-out Fisher-Yates over the non-nil cases.
@@ -660,7 +731,7 @@ impl<const N: usize> Future for Select<'_, N> {
             this.parked = true;
             this.waker = Some(cx.waker().clone());
         }
-        set_wait_reason(Wait::Select);
+        this.park_reason();
         Poll::Pending
     }
 }

@@ -101,16 +101,10 @@ mod hooks {
         gmp_core::park::set_wait_reason_external(reason(w));
     }
 
+    /// `poll_proceed`, or `None` off the runtime.
     #[inline]
-    pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
-        gmp_core::poll_proceed(cx)
-    }
-
-    /// `poll_proceed` that panics off-runtime (first poll of an `.await`).
-    #[inline]
-    #[track_caller]
-    pub(crate) fn poll_proceed_in_runtime(cx: &mut Context<'_>, what: &str) -> Poll<()> {
-        gmp_core::poll_proceed_in_runtime(cx, what)
+    pub(crate) fn poll_proceed_on_m(cx: &mut Context<'_>) -> Option<Poll<()>> {
+        gmp_core::poll_proceed_on_m(cx)
     }
 
     #[inline]
@@ -156,11 +150,9 @@ mod hooks {
     pub(crate) fn set_wait_reason(_w: Wait) {}
 
     pub(crate) fn set_wait_reason_external(_w: Wait) {}
-    pub(crate) fn poll_proceed(_cx: &mut Context<'_>) -> Poll<()> {
-        Poll::Ready(())
-    }
-    pub(crate) fn poll_proceed_in_runtime(_cx: &mut Context<'_>, _what: &str) -> Poll<()> {
-        Poll::Ready(())
+    /// Loom threads are off the runtime.
+    pub(crate) fn poll_proceed_on_m(_cx: &mut Context<'_>) -> Option<Poll<()>> {
+        None
     }
     pub(crate) fn in_runtime() -> bool {
         false

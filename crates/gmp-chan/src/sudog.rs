@@ -1,0 +1,344 @@
+//! Go's sudog and waitq: one waiting goroutine on one channel (`Sudog`,
+//! living inside the pinned future or select case that waits), the
+//! intrusive FIFO the channel queues them on (`WaitQ`), the select's shared
+//! `SelectDone`, and `Waiter`, an owner's lazily written sudog. Everything
+//! here is touched under the lock of the channel the sudog is queued on, or
+//! by its owner while it is not queued.
+
+use crate::sync::{AtomicBool, AtomicU8, AtomicUsize};
+use std::cell::UnsafeCell;
+use std::marker::PhantomPinned;
+use std::ptr;
+use std::sync::atomic::Ordering::{AcqRel, Relaxed, Release};
+use std::task::Waker;
+
+/// A sudog's outcome, published with a Release store as the very last write
+/// a waker makes to it (after which the owner may free it).
+pub(crate) const WAITING: u8 = 0;
+/// Go's `success == true`: the value was handed over.
+pub(crate) const OK: u8 = 1;
+/// Go's `success == false`: woken by `closechan`.
+pub(crate) const CLOSED: u8 = 2;
+
+/// Go's `g.selectDone` plus `gp.param`: shared by all sudogs of one parked
+/// select. A waker must win `done` (false -> true) before it may complete
+/// any of the select's sudogs, so exactly one case commits; it then stores
+/// the winning case index + 1 in `fired` (the select's wake-up signal).
+#[doc(hidden)]
+pub struct SelectDone {
+    pub(crate) done: AtomicBool,
+    pub(crate) fired: AtomicUsize,
+}
+
+impl std::fmt::Debug for SelectDone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SelectDone")
+            .field("fired", &self.fired.load(Relaxed))
+            .finish()
+    }
+}
+
+impl SelectDone {
+    pub(crate) fn new() -> SelectDone {
+        SelectDone {
+            done: AtomicBool::new(false),
+            fired: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// The fields of a sudog that are guarded by the lock of the channel it is
+/// queued on (or owned outright by its future while it is not queued).
+pub(crate) struct SudogInner<T> {
+    next: *const Sudog<T>,
+    prev: *const Sudog<T>,
+    linked: bool,
+    pub(crate) waker: Option<Waker>,
+    /// The value to send (send sudog), or the slot a sender fills (recv
+    /// sudog).
+    pub(crate) elem: Option<T>,
+    /// Null unless the sudog belongs to a select (Go's `isSelect`).
+    pub(crate) sel: *const SelectDone,
+    /// The select case this sudog stands for.
+    pub(crate) case: usize,
+}
+
+/// Go's sudog: one goroutine waiting on one channel. It lives inside the
+/// pinned future that waits (no allocation per blocking op) and is linked
+/// into the channel's `recvq`/`sendq` intrusive doubly-linked list.
+pub(crate) struct Sudog<T> {
+    inner: UnsafeCell<SudogInner<T>>,
+    pub(crate) status: AtomicU8,
+    _pin: PhantomPinned,
+}
+
+// SAFETY: a sudog is only reached from other threads through the channel
+// lock discipline (inner fields under the lock, `status` atomic), and it
+// carries a `T` across threads, so `T: Send` is what it needs.
+unsafe impl<T: Send> Send for Sudog<T> {}
+// SAFETY: as above; shared access never hands out `&T` without the lock.
+unsafe impl<T: Send> Sync for Sudog<T> {}
+
+impl<T> Sudog<T> {
+    pub(crate) fn new() -> Sudog<T> {
+        Sudog {
+            inner: UnsafeCell::new(SudogInner {
+                next: ptr::null(),
+                prev: ptr::null(),
+                linked: false,
+                waker: None,
+                elem: None,
+                sel: ptr::null(),
+                case: 0,
+            }),
+            status: AtomicU8::new(WAITING),
+            _pin: PhantomPinned,
+        }
+    }
+
+    /// # Safety
+    /// The caller holds the lock of the channel this sudog is (or is about
+    /// to be) queued on, or the sudog is not queued and the caller owns it.
+    #[allow(clippy::mut_from_ref)]
+    #[inline]
+    pub(crate) unsafe fn inner(&self) -> &mut SudogInner<T> {
+        // SAFETY: exclusivity is the caller's contract above.
+        unsafe { &mut *self.inner.get() }
+    }
+}
+
+/// Go's waitq: FIFO of sudogs, intrusive, guarded by the channel lock.
+/// Circular (the head's `prev` is the tail) so that the queue is one
+/// pointer: both queues' heads then fit in the channel's first cache line
+/// next to the lock and the buffer (see `Chan`).
+pub(crate) struct WaitQ<T> {
+    head: *const Sudog<T>,
+}
+
+impl<T> WaitQ<T> {
+    pub(crate) const fn new() -> WaitQ<T> {
+        WaitQ { head: ptr::null() }
+    }
+
+    /// Go's `enqueue`: append at the tail.
+    ///
+    /// # Safety
+    /// Channel lock held; `sg` is pinned, not linked, and stays alive until
+    /// it is unlinked (by `dequeue` or `remove`).
+    pub(crate) unsafe fn enqueue(&mut self, sg: *const Sudog<T>) {
+        // SAFETY: lock held, sg valid (caller); linked sudogs are alive.
+        unsafe {
+            let i = (*sg).inner();
+            debug_assert!(!i.linked);
+            i.linked = true;
+            if self.head.is_null() {
+                i.next = sg;
+                i.prev = sg;
+                self.head = sg;
+            } else {
+                let head = self.head;
+                let tail = (*head).inner().prev;
+                i.prev = tail;
+                i.next = head;
+                (*tail).inner().next = sg;
+                (*head).inner().prev = sg;
+            }
+        }
+    }
+
+    /// Unlink `sg` if it is still linked.
+    ///
+    /// # Safety
+    /// Channel lock held; `sg` was enqueued on this queue (if linked).
+    pub(crate) unsafe fn remove(&mut self, sg: *const Sudog<T>) {
+        // SAFETY: lock held; every linked sudog is alive (its owner unlinks
+        // it under this lock before it goes away).
+        unsafe {
+            let i = (*sg).inner();
+            if !i.linked {
+                return;
+            }
+            let (prev, next) = (i.prev, i.next);
+            if ptr::eq(next, sg) {
+                // The only one.
+                self.head = ptr::null();
+            } else {
+                (*prev).inner().next = next;
+                (*next).inner().prev = prev;
+                if ptr::eq(self.head, sg) {
+                    self.head = next;
+                }
+            }
+            i.linked = false;
+            i.next = ptr::null();
+            i.prev = ptr::null();
+        }
+    }
+
+    /// Go's `dequeue`: pop the first sudog that may be completed. A select
+    /// sudog is skipped (and stays unlinked) when its select was already won
+    /// by another case: the `selectDone` CAS.
+    ///
+    /// # Safety
+    /// Channel lock held.
+    pub(crate) unsafe fn dequeue(&mut self) -> Option<*const Sudog<T>> {
+        loop {
+            let sg = self.head;
+            if sg.is_null() {
+                return None;
+            }
+            // SAFETY: lock held, linked sudogs are alive.
+            unsafe {
+                self.remove(sg);
+                let sel = (*sg).inner().sel;
+                if !sel.is_null()
+                    && (*sel)
+                        .done
+                        .compare_exchange(false, true, AcqRel, Relaxed)
+                        .is_err()
+                {
+                    continue;
+                }
+            }
+            return Some(sg);
+        }
+    }
+
+    /// Visit the waker of every queued sudog, head to tail.
+    ///
+    /// # Safety
+    /// Channel lock held.
+    pub(crate) unsafe fn for_each(&self, mut f: impl FnMut(&Waker)) {
+        let head = self.head;
+        let mut sg = head;
+        while !sg.is_null() {
+            // SAFETY: lock held, linked sudogs are alive.
+            unsafe {
+                let i = (*sg).inner();
+                if let Some(w) = &i.waker {
+                    f(w);
+                }
+                sg = i.next;
+            }
+            if ptr::eq(sg, head) {
+                break;
+            }
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.is_null()
+    }
+}
+
+/// Publish a dequeued sudog's outcome and hand back its waker (to be woken
+/// after the channel lock is released: Go's `goready` outside the lock).
+///
+/// # Safety
+/// Channel lock held; `sg` was just returned by `dequeue`.
+pub(crate) unsafe fn finish<T>(sg: *const Sudog<T>, status: u8) -> Option<Waker> {
+    // SAFETY: caller contract. The `status`/`fired` store is the last
+    // access: after it the owner may free the sudog (or the select).
+    unsafe {
+        let i = (*sg).inner();
+        let waker = i.waker.take();
+        let sel = i.sel;
+        let case = i.case;
+        (*sg).status.store(status, Release);
+        if !sel.is_null() {
+            (*sel).fired.store(case + 1, Release);
+        }
+        waker
+    }
+}
+
+/// An owner's view of one blocking op: the sudog and whether it was queued
+/// (so drop knows whether to look at the channel).
+///
+/// The sudog is written on first use (`init_sg`, when the op parks), not
+/// when the future or select case holding it is built: `.await` moves a
+/// future right after building it, and copying a freshly stored 80-byte
+/// sudog stalled on store forwarding, 40% of a channel-heavy goroutine's
+/// time (half of chan_mpmc's). Most operations never park and never write
+/// it.
+pub(crate) struct Waiter<T> {
+    sg: std::mem::MaybeUninit<Sudog<T>>,
+    pub(crate) queued: bool,
+    init: bool,
+}
+
+impl<T> Waiter<T> {
+    #[inline]
+    pub(crate) const fn new() -> Waiter<T> {
+        Waiter {
+            sg: std::mem::MaybeUninit::uninit(),
+            queued: false,
+            init: false,
+        }
+    }
+
+    /// Write the sudog if this is its first use.
+    #[inline]
+    pub(crate) fn init_sg(&mut self) {
+        if !self.init {
+            self.sg.write(Sudog::new());
+            self.init = true;
+        }
+    }
+
+    /// The sudog. Only after `init_sg` (every caller is on a path that
+    /// parked, or checks `queued`, which `init_sg` precedes).
+    #[inline]
+    pub(crate) fn sg(&self) -> &Sudog<T> {
+        if !self.init {
+            sudog_unwritten();
+        }
+        // SAFETY: written by `init_sg` (checked above).
+        unsafe { self.sg.assume_init_ref() }
+    }
+}
+
+#[cold]
+fn sudog_unwritten() -> ! {
+    panic!("gmp-chan: sudog used before its first park")
+}
+
+impl<T> Drop for Waiter<T> {
+    fn drop(&mut self) {
+        if self.init {
+            // SAFETY: written, and dropped once, here.
+            unsafe { self.sg.assume_init_drop() };
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// The circular waitq: FIFO order, removal from the middle, the head
+    /// and the only element.
+    #[test]
+    fn waitq_fifo_and_remove() {
+        let sgs: Vec<Sudog<u32>> = (0..4).map(|_| Sudog::new()).collect();
+        let p = |i: usize| &sgs[i] as *const Sudog<u32>;
+        let mut q = WaitQ::new();
+        // SAFETY: the sudogs outlive the queue and are not moved.
+        unsafe {
+            for i in 0..4 {
+                q.enqueue(p(i));
+            }
+            q.remove(p(2));
+            q.remove(p(0));
+            assert_eq!(q.dequeue(), Some(p(1)));
+            q.enqueue(p(0));
+            assert_eq!(q.dequeue(), Some(p(3)));
+            q.remove(p(0));
+            assert!(q.is_empty());
+            assert_eq!(q.dequeue(), None);
+            q.enqueue(p(2));
+            assert_eq!(q.dequeue(), Some(p(2)));
+            assert!(q.is_empty());
+        }
+    }
+}
