@@ -3,7 +3,7 @@
 //! allocates nothing). Also the `try_` and `_blocking` forms and `Stream`.
 
 use crate::error::{RecvError, SendError, TryRecvError, TrySendError};
-use crate::hchan::{Chan, SendTry};
+use crate::hchan::{Chan, SendTry, MAX_SENDERS};
 use crate::sink::SinkSend;
 use crate::sudog::Waiter;
 use crate::sync::{block_on, in_runtime, poll_proceed_on_m, set_wait_reason, Arc, Wait};
@@ -77,7 +77,10 @@ pub struct Receiver<T> {
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
-        self.chan.senders.fetch_add(1, Relaxed);
+        if self.chan.senders.fetch_add(1, Relaxed) >= MAX_SENDERS {
+            self.chan.senders.fetch_sub(1, Relaxed);
+            panic!("gmp::chan: more than {MAX_SENDERS} live Senders of one channel");
+        }
         Sender {
             chan: self.chan.clone(),
             sink: None,

@@ -6,7 +6,7 @@
 
 use crate::error::RecvError;
 use crate::sudog::{finish, Sudog, WaitQ, Waiter, CLOSED, OK, WAITING};
-use crate::sync::{set_wait_reason, AtomicBool, AtomicUsize, RawLock, Wait};
+use crate::sync::{set_wait_reason, AtomicBool, AtomicU32, RawLock, Wait};
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -53,9 +53,10 @@ pub(crate) struct State<T> {
 /// per goroutine stays small (an `align(64)` header cost a whole padding
 /// line plus the aligned allocator's slack). Fields are in the order an
 /// operation touches them: the lock, then the four flag bytes (closed, the
-/// two readiness hints, `foreign`), the buffer's header and both wait
-/// queues, all written under the lock; then what is read on every
-/// operation but written almost never (`cap`) and the sender count. There
+/// two readiness hints, `foreign`) and the sender count in the lock's
+/// 16-byte neighbourhood, the buffer's header and both wait queues, all
+/// written under the lock; then `cap`, read on every operation but never
+/// written. There
 /// is no lock-free `qcount` mirror: it would be one more store per
 /// operation.
 #[repr(C)]
@@ -76,12 +77,17 @@ pub(crate) struct Chan<T> {
     /// outside, so the deadlock detector must not count them. Set once,
     /// under the lock (`become_foreign`); read by parking goroutines.
     foreign: AtomicBool,
+    /// Live `Sender`s: the last one dropped closes the channel. 32 bits,
+    /// to fill the lock word's line-mate padding (see `MAX_SENDERS`).
+    pub(crate) senders: AtomicU32,
     state: UnsafeCell<State<T>>,
     /// `dataqsiz`.
     cap: usize,
-    /// Live `Sender`s: the last one dropped closes the channel.
-    pub(crate) senders: AtomicUsize,
 }
+
+/// More live `Sender`s of one channel than this is refused with a panic
+/// (a leak of clones, as `Arc`'s count overflow is an abort).
+pub(crate) const MAX_SENDERS: u32 = u32::MAX / 2;
 
 // SAFETY: the state (values of `T`, raw sudog pointers) is only touched
 // with `lock` held; moving `T`s between threads needs `T: Send`.
@@ -164,13 +170,13 @@ impl<T> Chan<T> {
             recv_ready: AtomicBool::new(false),
             send_ready: AtomicBool::new(cap > 0),
             foreign: AtomicBool::new(false),
+            senders: AtomicU32::new(1),
             state: UnsafeCell::new(State {
                 buf: VecDeque::new(),
                 recvq: WaitQ::new(),
                 sendq: WaitQ::new(),
             }),
             cap,
-            senders: AtomicUsize::new(1),
         }
     }
 
@@ -722,6 +728,7 @@ mod layout_tests {
     /// slot (malloc's smallest chunk, 32 bytes) once it has been used.
     #[test]
     fn channel_and_sender_fit_160_bytes() {
+        assert!(size_of::<Chan<u64>>() <= 72, "{}", size_of::<Chan<u64>>());
         let arc = 16 + size_of::<Chan<u64>>();
         let chunk = (arc + 8).div_ceil(16) * 16;
         let total = chunk + size_of::<crate::Sender<u64>>() + 32;

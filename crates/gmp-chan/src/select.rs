@@ -226,7 +226,7 @@ impl<T> SelectCase for RecvCase<'_, T> {
             let i = w.sg().inner();
             i.elem = None;
             i.sel = sel;
-            i.case = case;
+            i.case = case as u32;
             i.waker = Some(waker.clone());
             w.sg().status.store(WAITING, Relaxed);
             c.enqueue_locked(w.sg(), false);
@@ -403,7 +403,7 @@ impl<T> SelectCase for SendCase<'_, T> {
             let i = w.sg().inner();
             i.elem = this.value.take();
             i.sel = sel;
-            i.case = case;
+            i.case = case as u32;
             i.waker = Some(waker.clone());
             w.sg().status.store(WAITING, Relaxed);
             c.enqueue_locked(w.sg(), true);

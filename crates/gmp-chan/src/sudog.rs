@@ -50,17 +50,19 @@ impl SelectDone {
 /// The fields of a sudog that are guarded by the lock of the channel it is
 /// queued on (or owned outright by its future while it is not queued).
 pub(crate) struct SudogInner<T> {
+    /// Null when not linked (a linked sudog's `next` is never null: the
+    /// queue is circular).
     next: *const Sudog<T>,
     prev: *const Sudog<T>,
-    linked: bool,
     pub(crate) waker: Option<Waker>,
     /// The value to send (send sudog), or the slot a sender fills (recv
     /// sudog).
     pub(crate) elem: Option<T>,
     /// Null unless the sudog belongs to a select (Go's `isSelect`).
     pub(crate) sel: *const SelectDone,
-    /// The select case this sudog stands for.
-    pub(crate) case: usize,
+    /// The select case this sudog stands for (`u32`, with the pointers
+    /// above, keeps a sudog of a word-sized `T` within 64 bytes).
+    pub(crate) case: u32,
 }
 
 /// Go's sudog: one goroutine waiting on one channel. It lives inside the
@@ -85,7 +87,6 @@ impl<T> Sudog<T> {
             inner: UnsafeCell::new(SudogInner {
                 next: ptr::null(),
                 prev: ptr::null(),
-                linked: false,
                 waker: None,
                 elem: None,
                 sel: ptr::null(),
@@ -129,8 +130,7 @@ impl<T> WaitQ<T> {
         // SAFETY: lock held, sg valid (caller); linked sudogs are alive.
         unsafe {
             let i = (*sg).inner();
-            debug_assert!(!i.linked);
-            i.linked = true;
+            debug_assert!(i.next.is_null());
             if self.head.is_null() {
                 i.next = sg;
                 i.prev = sg;
@@ -155,7 +155,7 @@ impl<T> WaitQ<T> {
         // it under this lock before it goes away).
         unsafe {
             let i = (*sg).inner();
-            if !i.linked {
+            if i.next.is_null() {
                 return;
             }
             let (prev, next) = (i.prev, i.next);
@@ -169,7 +169,6 @@ impl<T> WaitQ<T> {
                     self.head = next;
                 }
             }
-            i.linked = false;
             i.next = ptr::null();
             i.prev = ptr::null();
         }
@@ -246,7 +245,7 @@ pub(crate) unsafe fn finish<T>(sg: *const Sudog<T>, status: u8) -> Option<Waker>
         let case = i.case;
         (*sg).status.store(status, Release);
         if !sel.is_null() {
-            (*sel).fired.store(case + 1, Release);
+            (*sel).fired.store(case as usize + 1, Release);
         }
         waker
     }
@@ -315,6 +314,15 @@ impl<T> Drop for Waiter<T> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    /// A sudog of a word-sized value is one cache line plus its status, so
+    /// that a goroutine parked on a channel stays small.
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn sudog_size() {
+        assert!(std::mem::size_of::<Sudog<u64>>() <= 72);
+        assert!(std::mem::size_of::<Waiter<u64>>() <= 80);
+    }
 
     /// The circular waitq: FIFO order, removal from the middle, the head
     /// and the only element.
