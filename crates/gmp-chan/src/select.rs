@@ -17,7 +17,7 @@
 //! pass 1 commits the first ready case in poll order, else `default`, else
 //! pass 2 queues a select sudog on every channel and parks. Wakers race on
 //! the shared `SelectDone`: only the one that wins the CAS completes a
-//! sudog and records its case in `fired`. Pass 3 (the poll after the wake)
+//! sudog and records it in `fired`. Pass 3 (the poll after the wake)
 //! unlinks the losing sudogs.
 
 use crate::ends::{Receiver, Sender};
@@ -56,7 +56,10 @@ pub trait SelectCase {
     /// # Safety
     /// The channel lock is held; `sel` outlives the queued sudog (the
     /// select unlinks every sudog before it goes away).
-    unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, case: usize, waker: &Waker);
+    unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, waker: &Waker);
+    /// The address of this case's sudog: what a waker that wins the
+    /// select stores in `SelectDone::fired`.
+    fn sudog_addr(&self) -> usize;
     /// Pass 3 / cancellation: unlink the sudog if still queued (takes the
     /// lock itself).
     fn dequeue(self: Pin<&mut Self>);
@@ -214,7 +217,7 @@ impl<T> SelectCase for RecvCase<'_, T> {
         }
     }
 
-    unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, case: usize, waker: &Waker) {
+    unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, waker: &Waker) {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
         let c = this.chan();
@@ -226,7 +229,6 @@ impl<T> SelectCase for RecvCase<'_, T> {
             let i = w.sg().inner();
             i.elem = None;
             i.sel = sel;
-            i.case = case as u32;
             i.waker = Some(waker.clone());
             w.sg().status.store(WAITING, Relaxed);
             c.enqueue_locked(w.sg(), false);
@@ -281,6 +283,10 @@ impl<T> SelectCase for RecvCase<'_, T> {
             (OK, Some(v)) => Ok(v),
             _ => Err(RecvError),
         });
+    }
+
+    fn sudog_addr(&self) -> usize {
+        &self.waiter as *const Waiter<T> as usize
     }
 
     fn note_foreign(&self) {
@@ -392,7 +398,7 @@ impl<T> SelectCase for SendCase<'_, T> {
         }
     }
 
-    unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, case: usize, waker: &Waker) {
+    unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, waker: &Waker) {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
         let c = this.chan();
@@ -403,7 +409,6 @@ impl<T> SelectCase for SendCase<'_, T> {
             let i = w.sg().inner();
             i.elem = this.value.take();
             i.sel = sel;
-            i.case = case as u32;
             i.waker = Some(waker.clone());
             w.sg().status.store(WAITING, Relaxed);
             c.enqueue_locked(w.sg(), true);
@@ -458,6 +463,10 @@ impl<T> SelectCase for SendCase<'_, T> {
         } else {
             Ok(())
         });
+    }
+
+    fn sudog_addr(&self) -> usize {
+        &self.waiter as *const Waiter<T> as usize
     }
 
     fn note_foreign(&self) {
@@ -592,7 +601,13 @@ impl<const N: usize> Future for Select<'_, N> {
                     return Poll::Pending;
                 }
             }
-            return Poll::Ready(Some(this.finish(f - 1)));
+            // `fired` holds the winning sudog's address.
+            let w = this
+                .cases
+                .iter()
+                .position(|c| c.sudog_addr() == f)
+                .expect("select woken by a sudog that is not one of its cases");
+            return Poll::Ready(Some(this.finish(w)));
         }
         match poll_proceed_on_m(cx) {
             Some(Poll::Pending) => return Poll::Pending,
@@ -724,7 +739,7 @@ impl<const N: usize> Future for Select<'_, N> {
         for &i in lockorder {
             // SAFETY: channel locked; `sel` lives in this pinned future,
             // which unlinks every sudog (pass 3 or drop) before it goes.
-            unsafe { this.cases[i].as_mut().enqueue(sel, i, cx.waker()) };
+            unsafe { this.cases[i].as_mut().enqueue(sel, cx.waker()) };
         }
         unlock(&this.cases);
         if n > 0 {

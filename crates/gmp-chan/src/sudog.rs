@@ -8,6 +8,7 @@
 use crate::sync::{AtomicBool, AtomicU8, AtomicUsize};
 use std::cell::UnsafeCell;
 use std::marker::PhantomPinned;
+use std::mem::MaybeUninit;
 use std::ptr;
 use std::sync::atomic::Ordering::{AcqRel, Relaxed, Release};
 use std::task::Waker;
@@ -23,7 +24,8 @@ pub(crate) const CLOSED: u8 = 2;
 /// Go's `g.selectDone` plus `gp.param`: shared by all sudogs of one parked
 /// select. A waker must win `done` (false -> true) before it may complete
 /// any of the select's sudogs, so exactly one case commits; it then stores
-/// the winning case index + 1 in `fired` (the select's wake-up signal).
+/// the winning sudog's address in `fired` (the select's wake-up signal;
+/// 0 until then), as Go's `gp.param` carries the winning sudog.
 #[doc(hidden)]
 pub struct SelectDone {
     pub(crate) done: AtomicBool,
@@ -58,53 +60,112 @@ pub(crate) struct SudogInner<T> {
     /// The value to send (send sudog), or the slot a sender fills (recv
     /// sudog).
     pub(crate) elem: Option<T>,
-    /// Null unless the sudog belongs to a select (Go's `isSelect`).
+    /// Null unless the sudog belongs to a select (Go's `isSelect`). The
+    /// waker that wins the select stores this sudog's address in the
+    /// select's `fired`, which names the case (no case index is kept).
     pub(crate) sel: *const SelectDone,
-    /// The select case this sudog stands for (`u32`, with the pointers
-    /// above, keeps a sudog of a word-sized `T` within 64 bytes).
-    pub(crate) case: u32,
 }
 
 /// Go's sudog: one goroutine waiting on one channel. It lives inside the
-/// pinned future that waits (no allocation per blocking op) and is linked
-/// into the channel's `recvq`/`sendq` intrusive doubly-linked list.
+/// pinned future or select case that waits (no allocation per blocking
+/// op) and is linked into the channel's `recvq`/`sendq` intrusive
+/// doubly-linked list. Its owner knows it as a `Waiter`.
+///
+/// The guarded part is written on first use (`init_sg`, when the op
+/// parks), not when the future or select case holding it is built:
+/// `.await` moves a future right after building it, and copying a freshly
+/// stored 80-byte sudog stalled on store forwarding, 40% of a
+/// channel-heavy goroutine's time (half of chan_mpmc's). Most operations
+/// never park and never write it.
+///
+/// Size: the guarded part, the atomic `status` and the owner's two flags
+/// share one struct, so that for a word-sized `T` a sudog is 64 bytes and
+/// a goroutine parked on a receive stays small.
 pub(crate) struct Sudog<T> {
-    inner: UnsafeCell<SudogInner<T>>,
+    inner: UnsafeCell<MaybeUninit<SudogInner<T>>>,
+    /// `WAITING`, `OK` or `CLOSED`; see `finish`.
     pub(crate) status: AtomicU8,
+    /// Owner-only: queued on a channel (so drop knows whether to look at
+    /// it).
+    pub(crate) queued: bool,
+    /// Owner-only: `inner` has been written.
+    init: bool,
     _pin: PhantomPinned,
 }
 
+/// The owner's name for its sudog: the future or select case that waits
+/// holds one, and only it touches `queued` and calls `init_sg`.
+pub(crate) type Waiter<T> = Sudog<T>;
+
 // SAFETY: a sudog is only reached from other threads through the channel
-// lock discipline (inner fields under the lock, `status` atomic), and it
-// carries a `T` across threads, so `T: Send` is what it needs.
+// lock discipline (inner fields under the lock, `status` atomic; the
+// owner-only flags never), and it carries a `T` across threads, so
+// `T: Send` is what it needs.
 unsafe impl<T: Send> Send for Sudog<T> {}
 // SAFETY: as above; shared access never hands out `&T` without the lock.
 unsafe impl<T: Send> Sync for Sudog<T> {}
 
 impl<T> Sudog<T> {
-    pub(crate) fn new() -> Sudog<T> {
+    #[inline]
+    pub(crate) const fn new() -> Sudog<T> {
         Sudog {
-            inner: UnsafeCell::new(SudogInner {
+            inner: UnsafeCell::new(MaybeUninit::uninit()),
+            status: AtomicU8::new(WAITING),
+            queued: false,
+            init: false,
+            _pin: PhantomPinned,
+        }
+    }
+
+    /// Write the guarded part if this is its first use.
+    #[inline]
+    pub(crate) fn init_sg(&mut self) {
+        if !self.init {
+            self.inner.get_mut().write(SudogInner {
                 next: ptr::null(),
                 prev: ptr::null(),
                 waker: None,
                 elem: None,
                 sel: ptr::null(),
-                case: 0,
-            }),
-            status: AtomicU8::new(WAITING),
-            _pin: PhantomPinned,
+            });
+            self.init = true;
         }
     }
 
+    /// The sudog, checked to be written. Only after `init_sg` (every
+    /// caller is on a path that parked, or checks `queued`, which
+    /// `init_sg` precedes).
+    #[inline]
+    pub(crate) fn sg(&self) -> &Sudog<T> {
+        if !self.init {
+            sudog_unwritten();
+        }
+        self
+    }
+
     /// # Safety
-    /// The caller holds the lock of the channel this sudog is (or is about
-    /// to be) queued on, or the sudog is not queued and the caller owns it.
+    /// Written (`init_sg`), and the caller holds the lock of the channel
+    /// this sudog is (or is about to be) queued on, or the sudog is not
+    /// queued and the caller owns it.
     #[allow(clippy::mut_from_ref)]
     #[inline]
     pub(crate) unsafe fn inner(&self) -> &mut SudogInner<T> {
-        // SAFETY: exclusivity is the caller's contract above.
-        unsafe { &mut *self.inner.get() }
+        // SAFETY: written and exclusive: the caller's contract above.
+        unsafe { (*self.inner.get()).assume_init_mut() }
+    }
+}
+
+#[cold]
+fn sudog_unwritten() -> ! {
+    panic!("gmp-chan: sudog used before its first park")
+}
+
+impl<T> Drop for Sudog<T> {
+    fn drop(&mut self) {
+        if self.init {
+            // SAFETY: written, and dropped once, here.
+            unsafe { self.inner.get_mut().assume_init_drop() };
+        }
     }
 }
 
@@ -242,72 +303,11 @@ pub(crate) unsafe fn finish<T>(sg: *const Sudog<T>, status: u8) -> Option<Waker>
         let i = (*sg).inner();
         let waker = i.waker.take();
         let sel = i.sel;
-        let case = i.case;
         (*sg).status.store(status, Release);
         if !sel.is_null() {
-            (*sel).fired.store(case as usize + 1, Release);
+            (*sel).fired.store(sg as usize, Release);
         }
         waker
-    }
-}
-
-/// An owner's view of one blocking op: the sudog and whether it was queued
-/// (so drop knows whether to look at the channel).
-///
-/// The sudog is written on first use (`init_sg`, when the op parks), not
-/// when the future or select case holding it is built: `.await` moves a
-/// future right after building it, and copying a freshly stored 80-byte
-/// sudog stalled on store forwarding, 40% of a channel-heavy goroutine's
-/// time (half of chan_mpmc's). Most operations never park and never write
-/// it.
-pub(crate) struct Waiter<T> {
-    sg: std::mem::MaybeUninit<Sudog<T>>,
-    pub(crate) queued: bool,
-    init: bool,
-}
-
-impl<T> Waiter<T> {
-    #[inline]
-    pub(crate) const fn new() -> Waiter<T> {
-        Waiter {
-            sg: std::mem::MaybeUninit::uninit(),
-            queued: false,
-            init: false,
-        }
-    }
-
-    /// Write the sudog if this is its first use.
-    #[inline]
-    pub(crate) fn init_sg(&mut self) {
-        if !self.init {
-            self.sg.write(Sudog::new());
-            self.init = true;
-        }
-    }
-
-    /// The sudog. Only after `init_sg` (every caller is on a path that
-    /// parked, or checks `queued`, which `init_sg` precedes).
-    #[inline]
-    pub(crate) fn sg(&self) -> &Sudog<T> {
-        if !self.init {
-            sudog_unwritten();
-        }
-        // SAFETY: written by `init_sg` (checked above).
-        unsafe { self.sg.assume_init_ref() }
-    }
-}
-
-#[cold]
-fn sudog_unwritten() -> ! {
-    panic!("gmp-chan: sudog used before its first park")
-}
-
-impl<T> Drop for Waiter<T> {
-    fn drop(&mut self) {
-        if self.init {
-            // SAFETY: written, and dropped once, here.
-            unsafe { self.sg.assume_init_drop() };
-        }
     }
 }
 
@@ -320,15 +320,20 @@ mod tests {
     #[cfg(target_pointer_width = "64")]
     #[test]
     fn sudog_size() {
-        assert!(std::mem::size_of::<Sudog<u64>>() <= 72);
-        assert!(std::mem::size_of::<Waiter<u64>>() <= 80);
+        assert!(std::mem::size_of::<Sudog<u64>>() <= 64);
     }
 
     /// The circular waitq: FIFO order, removal from the middle, the head
     /// and the only element.
     #[test]
     fn waitq_fifo_and_remove() {
-        let sgs: Vec<Sudog<u32>> = (0..4).map(|_| Sudog::new()).collect();
+        let sgs: Vec<Sudog<u32>> = (0..4)
+            .map(|_| {
+                let mut s = Sudog::new();
+                s.init_sg();
+                s
+            })
+            .collect();
         let p = |i: usize| &sgs[i] as *const Sudog<u32>;
         let mut q = WaitQ::new();
         // SAFETY: the sudogs outlive the queue and are not moved.
