@@ -54,7 +54,10 @@ fn thread_pool_task_echoes_100k_values() {
             let mut n = 0u64;
             while let Ok(v) = from_pool.recv().await {
                 let p = (v / N) as usize;
-                assert!(last[p].map_or(true, |l| v > l), "producer {p} out of order");
+                assert!(
+                    !matches!(last[p], Some(l) if v <= l),
+                    "producer {p} out of order"
+                );
                 last[p] = Some(v);
                 n += 1;
             }
@@ -169,7 +172,7 @@ fn thread_pool_sends_with_cancellation() {
                         values = None;
                         continue;
                     };
-                    assert!(last.map_or(true, |l| item.id > l), "reordered");
+                    assert!(!matches!(last, Some(l) if item.id <= l), "reordered");
                     last = Some(item.id);
                     item.received = true;
                     received += 1;

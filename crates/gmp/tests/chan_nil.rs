@@ -47,7 +47,7 @@ fn merge_two_channels_switching_cases_off() {
                 gmp::select! {
                     recv(a) -> v => match v {
                         Ok(v) => {
-                            assert!(v < N && last_a.map_or(true, |l| v > l), "a out of order: {v}");
+                            assert!(v < N && !matches!(last_a, Some(l) if v <= l), "a out of order: {v}");
                             last_a = Some(v);
                             seen[v as usize] += 1;
                         }
@@ -55,7 +55,7 @@ fn merge_two_channels_switching_cases_off() {
                     },
                     recv(b) -> v => match v {
                         Ok(v) => {
-                            assert!(v >= N && last_b.map_or(true, |l| v > l), "b out of order: {v}");
+                            assert!(v >= N && !matches!(last_b, Some(l) if v <= l), "b out of order: {v}");
                             last_b = Some(v);
                             seen[v as usize] += 1;
                         }
