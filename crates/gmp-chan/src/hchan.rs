@@ -322,6 +322,7 @@ impl<T> Chan<T> {
     ///
     /// # Safety
     /// Lock held.
+    #[inline(always)]
     pub(crate) unsafe fn recv_locked(
         &self,
         wake: &mut Option<Waker>,
@@ -381,6 +382,7 @@ impl<T> Chan<T> {
     ///
     /// # Safety
     /// Lock held.
+    #[inline(always)]
     pub(crate) unsafe fn send_locked(&self, v: T) -> SendTry<T> {
         if self.closed_locked() {
             return SendTry::Closed(v);
@@ -555,6 +557,7 @@ impl<T> Chan<T> {
     }
 
     /// Go's `chanrecv` with `block == true`, as a poll.
+    #[inline(always)]
     pub(crate) fn poll_recv(
         &self,
         cx: &mut Context<'_>,
@@ -603,6 +606,7 @@ impl<T> Chan<T> {
 
     /// Go's `chansend` with `block == true`, as a poll. `value` is the
     /// value not yet handed to the channel (taken on the first poll).
+    #[inline(always)]
     pub(crate) fn poll_send(
         &self,
         cx: &mut Context<'_>,

@@ -56,10 +56,15 @@ pub trait SelectCase {
     /// # Safety
     /// The channel lock is held; `sel` outlives the queued sudog (the
     /// select unlinks every sudog before it goes away).
-    unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, waker: &Waker);
-    /// The address of this case's sudog: what a waker that wins the
-    /// select stores in `SelectDone::fired`.
-    fn sudog_addr(&self) -> usize;
+    /// `case` is this case's index (below the select's case count).
+    /// Returns whether the channel is foreign (see `is_foreign`), read
+    /// under its lock.
+    unsafe fn enqueue(
+        self: Pin<&mut Self>,
+        sel: *const SelectDone,
+        case: u32,
+        waker: &Waker,
+    ) -> bool;
     /// Pass 3 / cancellation: unlink the sudog if still queued (takes the
     /// lock itself).
     fn dequeue(self: Pin<&mut Self>);
@@ -217,7 +222,12 @@ impl<T> SelectCase for RecvCase<'_, T> {
         }
     }
 
-    unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, waker: &Waker) {
+    unsafe fn enqueue(
+        self: Pin<&mut Self>,
+        sel: *const SelectDone,
+        case: u32,
+        waker: &Waker,
+    ) -> bool {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
         let c = this.chan();
@@ -230,10 +240,12 @@ impl<T> SelectCase for RecvCase<'_, T> {
             i.elem = None;
             i.sel = sel;
             i.waker = Some(waker.clone());
+            w.sg().set_case(case);
             w.sg().status.store(WAITING, Relaxed);
             c.enqueue_locked(w.sg(), false);
         }
         w.queued = true;
+        c.is_foreign()
     }
 
     fn dequeue(self: Pin<&mut Self>) {
@@ -283,10 +295,6 @@ impl<T> SelectCase for RecvCase<'_, T> {
             (OK, Some(v)) => Ok(v),
             _ => Err(RecvError),
         });
-    }
-
-    fn sudog_addr(&self) -> usize {
-        &self.waiter as *const Waiter<T> as usize
     }
 
     fn note_foreign(&self) {
@@ -398,7 +406,12 @@ impl<T> SelectCase for SendCase<'_, T> {
         }
     }
 
-    unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, waker: &Waker) {
+    unsafe fn enqueue(
+        self: Pin<&mut Self>,
+        sel: *const SelectDone,
+        case: u32,
+        waker: &Waker,
+    ) -> bool {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
         let c = this.chan();
@@ -410,10 +423,12 @@ impl<T> SelectCase for SendCase<'_, T> {
             i.elem = this.value.take();
             i.sel = sel;
             i.waker = Some(waker.clone());
+            w.sg().set_case(case);
             w.sg().status.store(WAITING, Relaxed);
             c.enqueue_locked(w.sg(), true);
         }
         w.queued = true;
+        c.is_foreign()
     }
 
     fn dequeue(self: Pin<&mut Self>) {
@@ -463,10 +478,6 @@ impl<T> SelectCase for SendCase<'_, T> {
         } else {
             Ok(())
         });
-    }
-
-    fn sudog_addr(&self) -> usize {
-        &self.waiter as *const Waiter<T> as usize
     }
 
     fn note_foreign(&self) {
@@ -533,6 +544,9 @@ pub struct Select<'a, const N: usize> {
     sel: SelectDone,
     /// Sudogs are queued on every case's channel.
     parked: bool,
+    /// One of the channels was used from off the runtime (as of parking):
+    /// the select parks as waiting on the outside.
+    foreign: bool,
     /// The waker the queued sudogs hold.
     waker: Option<Waker>,
     _pin: PhantomPinned,
@@ -546,6 +560,7 @@ impl<'a, const N: usize> Select<'a, N> {
             has_default,
             sel: SelectDone::new(),
             parked: false,
+            foreign: false,
             waker: None,
             _pin: PhantomPinned,
         }
@@ -566,10 +581,8 @@ impl<'a, const N: usize> Select<'a, N> {
 
     /// The wait reason of a parked select: "select", marked as waiting on
     /// the outside if any of its channels was used from off the runtime.
-    /// Read after this poll took every case's lock, which orders it after
-    /// `Chan::become_foreign`.
     fn park_reason(&self) {
-        if self.cases.iter().any(|c| c.is_foreign()) {
+        if self.foreign {
             set_wait_reason_external(Wait::Select);
         } else {
             set_wait_reason(Wait::Select);
@@ -597,17 +610,15 @@ impl<const N: usize> Future for Select<'_, N> {
                     f = this.sel.fired.load(Acquire);
                 }
                 if f == 0 {
+                    // A spurious wake, e.g. from `Chan::become_foreign`
+                    // (whose store the wake-up orders before this load):
+                    // look again.
+                    this.foreign = this.cases.iter().any(|c| c.is_foreign());
                     this.park_reason();
                     return Poll::Pending;
                 }
             }
-            // `fired` holds the winning sudog's address.
-            let w = this
-                .cases
-                .iter()
-                .position(|c| c.sudog_addr() == f)
-                .expect("select woken by a sudog that is not one of its cases");
-            return Poll::Ready(Some(this.finish(w)));
+            return Poll::Ready(Some(this.finish(f - 1)));
         }
         match poll_proceed_on_m(cx) {
             Some(Poll::Pending) => return Poll::Pending,
@@ -736,11 +747,14 @@ impl<const N: usize> Future for Select<'_, N> {
 
         // Pass 2: queue a sudog on every channel, in lock order, and park.
         let sel: *const SelectDone = &this.sel;
+        let mut foreign = false;
         for &i in lockorder {
             // SAFETY: channel locked; `sel` lives in this pinned future,
             // which unlinks every sudog (pass 3 or drop) before it goes.
-            unsafe { this.cases[i].as_mut().enqueue(sel, cx.waker()) };
+            // `i < N`, a macro-generated case count.
+            foreign |= unsafe { this.cases[i].as_mut().enqueue(sel, i as u32, cx.waker()) };
         }
+        this.foreign = foreign;
         unlock(&this.cases);
         if n > 0 {
             this.parked = true;

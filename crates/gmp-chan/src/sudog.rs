@@ -24,8 +24,7 @@ pub(crate) const CLOSED: u8 = 2;
 /// Go's `g.selectDone` plus `gp.param`: shared by all sudogs of one parked
 /// select. A waker must win `done` (false -> true) before it may complete
 /// any of the select's sudogs, so exactly one case commits; it then stores
-/// the winning sudog's address in `fired` (the select's wake-up signal;
-/// 0 until then), as Go's `gp.param` carries the winning sudog.
+/// the winning case index + 1 in `fired` (the select's wake-up signal).
 #[doc(hidden)]
 pub struct SelectDone {
     pub(crate) done: AtomicBool,
@@ -60,9 +59,7 @@ pub(crate) struct SudogInner<T> {
     /// The value to send (send sudog), or the slot a sender fills (recv
     /// sudog).
     pub(crate) elem: Option<T>,
-    /// Null unless the sudog belongs to a select (Go's `isSelect`). The
-    /// waker that wins the select stores this sudog's address in the
-    /// select's `fired`, which names the case (no case index is kept).
+    /// Null unless the sudog belongs to a select (Go's `isSelect`).
     pub(crate) sel: *const SelectDone,
 }
 
@@ -78,11 +75,17 @@ pub(crate) struct SudogInner<T> {
 /// channel-heavy goroutine's time (half of chan_mpmc's). Most operations
 /// never park and never write it.
 ///
-/// Size: the guarded part, the atomic `status` and the owner's two flags
-/// share one struct, so that for a word-sized `T` a sudog is 64 bytes and
-/// a goroutine parked on a receive stays small.
+/// Size: the guarded part, the select case index, the atomic `status` and
+/// the owner's two flags share one struct (the small fields fill what
+/// would otherwise be the guarded part's tail padding), so that for a
+/// word-sized `T` a sudog is 64 bytes and a goroutine parked on a receive
+/// stays small.
 pub(crate) struct Sudog<T> {
     inner: UnsafeCell<MaybeUninit<SudogInner<T>>>,
+    /// The select case this sudog stands for, guarded like `inner`;
+    /// written when a select queues it (`set_case`), read only for select
+    /// sudogs (`finish`).
+    case: UnsafeCell<MaybeUninit<u32>>,
     /// `WAITING`, `OK` or `CLOSED`; see `finish`.
     pub(crate) status: AtomicU8,
     /// Owner-only: queued on a channel (so drop knows whether to look at
@@ -107,9 +110,10 @@ unsafe impl<T: Send> Sync for Sudog<T> {}
 
 impl<T> Sudog<T> {
     #[inline]
-    pub(crate) const fn new() -> Sudog<T> {
+    pub(crate) fn new() -> Sudog<T> {
         Sudog {
             inner: UnsafeCell::new(MaybeUninit::uninit()),
+            case: UnsafeCell::new(MaybeUninit::uninit()),
             status: AtomicU8::new(WAITING),
             queued: false,
             init: false,
@@ -152,6 +156,15 @@ impl<T> Sudog<T> {
     pub(crate) unsafe fn inner(&self) -> &mut SudogInner<T> {
         // SAFETY: written and exclusive: the caller's contract above.
         unsafe { (*self.inner.get()).assume_init_mut() }
+    }
+
+    /// Record the select case this sudog stands for.
+    ///
+    /// # Safety
+    /// As for `inner`.
+    pub(crate) unsafe fn set_case(&self, case: u32) {
+        // SAFETY: exclusive: the caller's contract.
+        unsafe { (*self.case.get()).write(case) };
     }
 }
 
@@ -303,9 +316,15 @@ pub(crate) unsafe fn finish<T>(sg: *const Sudog<T>, status: u8) -> Option<Waker>
         let i = (*sg).inner();
         let waker = i.waker.take();
         let sel = i.sel;
+        // Written by `set_case` before a select queued this sudog.
+        let case = if sel.is_null() {
+            0
+        } else {
+            (*(*sg).case.get()).assume_init()
+        };
         (*sg).status.store(status, Release);
         if !sel.is_null() {
-            (*sel).fired.store(sg as usize, Release);
+            (*sel).fired.store(case as usize + 1, Release);
         }
         waker
     }

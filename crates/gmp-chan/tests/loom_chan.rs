@@ -274,6 +274,8 @@ fn sink_flush_races_recv_and_close() {
     use futures::SinkExt;
     loom::model(|| {
         let (mut tx, rx) = bounded::<u32>(0);
+        // Dropping the last sender would close the channel too.
+        let keep = tx.clone();
         let rx2 = rx.clone();
         let sender = thread::spawn(move || block_on(SinkExt::send(&mut tx, 4)));
         let closer = thread::spawn(move || rx2.close());
@@ -285,6 +287,7 @@ fn sink_flush_races_recv_and_close() {
             (Err(SendError(4)), Err(RecvError)) => {}
             other => panic!("inconsistent outcome {other:?}"),
         }
+        drop(keep);
     });
 }
 
