@@ -69,21 +69,25 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
+mod block;
+mod case;
 mod ends;
 mod error;
 mod hchan;
 mod select;
+mod select_macro;
 mod sink;
 mod sudog;
 mod sync;
 
+pub use case::{RecvOperand, SendOperand};
 pub use ends::{bounded, never, Receiver, RecvFuture, SendFuture, Sender};
 pub use error::{RecvError, SendError, TryRecvError, TrySendError};
-pub use select::{RecvOperand, SendOperand};
 
 /// Macro support; not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::case::{RecvCase, SendCase};
     pub use crate::ends::bounded_never_closed;
-    pub use crate::select::{erase, select_no_cases, RecvCase, Select, SelectCase, SendCase};
+    pub use crate::select::{erase, select_no_cases, Select, SelectCase};
 }
