@@ -349,6 +349,11 @@ pub(crate) fn proceed<T>(chan: &Chan<T>, cx: &mut Context<'_>) -> Poll<()> {
 impl<T> Future for SendFuture<'_, T> {
     type Output = Result<(), SendError<T>>;
 
+    /// Always inlined into the `.await` (with `poll_send` and
+    /// `send_locked`): a call here and two below cost a buffered send
+    /// about 20 instructions of prologues, epilogues and outcomes passed
+    /// through memory.
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: `waiter` is only ever used pinned (re-pinned below); the
         // other fields are plain data we may move.
@@ -376,6 +381,7 @@ impl<T> Drop for SendFuture<'_, T> {
 impl<T> Future for RecvFuture<'_, T> {
     type Output = Result<T, RecvError>;
 
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: as in `SendFuture::poll`.
         let this = unsafe { self.get_unchecked_mut() };
