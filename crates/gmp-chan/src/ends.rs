@@ -144,6 +144,8 @@ impl<T> fmt::Debug for Receiver<T> {
 impl<T> Sender<T> {
     /// Send `v`, parking until a receiver takes it (unbuffered) or there is
     /// buffer space. `Err(SendError(v))` if the channel is or gets closed.
+    /// Also off the runtime (another executor's task, a plain thread's
+    /// `block_on`), where it parks through that task's waker.
     pub fn send(&self, v: T) -> SendFuture<'_, T> {
         SendFuture {
             chan: &self.chan,
@@ -221,6 +223,7 @@ impl<T> Sender<T> {
 impl<T> Receiver<T> {
     /// Receive the next value, parking until there is one.
     /// `Err(RecvError)` once the channel is closed and drained.
+    /// Also off the runtime, as [`Sender::send`].
     pub fn recv(&self) -> RecvFuture<'_, T> {
         RecvFuture {
             chan: self.chan.as_deref(),

@@ -51,13 +51,12 @@ pub(crate) struct State<T> {
 /// Layout: one `Arc` allocation with no over-alignment, so that a channel
 /// per goroutine stays small (an `align(64)` header cost a whole padding
 /// line plus the aligned allocator's slack). Fields are in the order an
-/// operation touches them: the lock, then the four flag bytes (closed, the
-/// two readiness hints, `foreign`) and the sender count in the lock's
-/// 16-byte neighbourhood, the buffer's header and both wait queues, all
+/// operation touches them: the lock, the four flag bytes (closed, the two
+/// readiness hints, `foreign`) and the 32-bit sender count filling the
+/// rest of that 16 bytes, the buffer's header and both wait queues, all
 /// written under the lock; then `cap`, read on every operation but never
-/// written. There
-/// is no lock-free `qcount` mirror: it would be one more store per
-/// operation.
+/// written: 72 bytes for a word-sized `T`. There is no lock-free `qcount`
+/// mirror: it would be one more store per operation.
 #[repr(C)]
 pub(crate) struct Chan<T> {
     lock: RawLock,
@@ -77,7 +76,7 @@ pub(crate) struct Chan<T> {
     /// under the lock (`become_foreign`); read by parking goroutines.
     foreign: AtomicBool,
     /// Live `Sender`s: the last one dropped closes the channel. 32 bits,
-    /// to fill the lock word's line-mate padding (see `MAX_SENDERS`).
+    /// in what would be padding after the flags (see `MAX_SENDERS`).
     pub(crate) senders: AtomicU32,
     state: UnsafeCell<State<T>>,
     /// `dataqsiz`.
