@@ -52,7 +52,9 @@ fn unbuffered_sink_send_waits_for_the_receiver() {
             // Keep the channel open: this test is about the hand-off.
             std::future::pending::<()>().await;
         });
-        // No receiver yet: the sink's send has not completed.
+        // No receiver yet: the sink's send has not completed. (An absence
+        // check: a slow machine can only make it pass for the right reason,
+        // never fail it.)
         gmp::time::sleep(Duration::from_millis(50)).await;
         assert!(drx.try_recv().is_err());
         assert_eq!(rx.recv().await, Ok(7));
