@@ -90,4 +90,7 @@ pub mod __private {
     pub use crate::case::{RecvCase, SendCase};
     pub use crate::ends::bounded_never_closed;
     pub use crate::select::{erase, select_no_cases, Select, SelectCase};
+    /// loom models only: a loom thread that acts as a goroutine.
+    #[cfg(loom)]
+    pub use crate::sync::pretend_goroutine;
 }

@@ -150,12 +150,25 @@ mod hooks {
     pub(crate) fn set_wait_reason(_w: Wait) {}
 
     pub(crate) fn set_wait_reason_external(_w: Wait) {}
-    /// Loom threads are off the runtime.
+
+    loom::thread_local! {
+        /// Whether this loom thread stands for a goroutine (see
+        /// `pretend_goroutine`); by default loom threads are off the
+        /// runtime, like plain threads.
+        static ON_M: std::cell::Cell<bool> = std::cell::Cell::new(false);
+    }
+
+    /// Make the calling loom thread act as a goroutine: its channel
+    /// operations do not mark channels as used from outside.
+    pub fn pretend_goroutine() {
+        ON_M.with(|c| c.set(true));
+    }
+
     pub(crate) fn poll_proceed_on_m(_cx: &mut Context<'_>) -> Option<Poll<()>> {
-        None
+        ON_M.with(|c| c.get()).then_some(Poll::Ready(()))
     }
     pub(crate) fn in_runtime() -> bool {
-        false
+        ON_M.with(|c| c.get())
     }
     /// Deterministic under loom: the models explore interleavings, not
     /// poll orders.
@@ -167,4 +180,6 @@ mod hooks {
     }
 }
 
+#[cfg(loom)]
+pub use hooks::pretend_goroutine;
 pub(crate) use hooks::*;

@@ -1,9 +1,10 @@
 //! loom models of the channel core: unbuffered hand-off, close racing with
 //! send and recv, and select committing exactly one of two cases fired
-//! concurrently, the `Sink` flush path and nil select cases. Loom threads
-//! are off the runtime, so every model also runs a channel's first outside
-//! use (`Chan::become_foreign`, a lock and a walk of the wait queues)
-//! racing the others. Run with:
+//! concurrently, the `Sink` flush path, nil select cases, and a channel's
+//! first use from off the runtime re-waking a parked goroutine. Loom
+//! threads are off the runtime unless they `pretend_goroutine`, so every
+//! model also runs a channel's first outside use (`Chan::become_foreign`,
+//! a lock and a walk of the wait queues) racing the others. Run with:
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p gmp-chan --release --test loom_chan`
 #![cfg(loom)]
 
@@ -309,5 +310,26 @@ fn select_nil_cases_never_commit() {
         });
         assert_eq!(got, 8);
         assert_eq!(t.join().unwrap(), Ok(()));
+    });
+}
+
+/// A goroutine parks on a channel no plain thread has used; then a plain
+/// thread's first use (`Chan::become_foreign`: under the lock, wake every
+/// queued sudog so it parks again marked as waiting on the outside) races
+/// the park, and then a send: the spurious wake neither loses the value
+/// nor leaves the goroutine parked.
+#[test]
+fn first_outside_use_rewakes_a_parked_goroutine() {
+    loom::model(|| {
+        let (tx, rx) = bounded::<u32>(0);
+        let rx2 = rx.clone();
+        let g = thread::spawn(move || {
+            gmp_chan::__private::pretend_goroutine();
+            block_on(rx.recv())
+        });
+        // This (plain) thread: the first outside use, then a send.
+        assert_eq!(rx2.try_recv(), Err(gmp_chan::TryRecvError::Empty));
+        assert_eq!(block_on(tx.send(5)), Ok(()));
+        assert_eq!(g.join().unwrap(), Ok(5));
     });
 }
