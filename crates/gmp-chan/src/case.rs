@@ -153,12 +153,7 @@ impl<T> SelectCase for RecvCase<'_, T> {
         }
     }
 
-    unsafe fn enqueue(
-        self: Pin<&mut Self>,
-        sel: *const SelectDone,
-        case: u32,
-        waker: &Waker,
-    ) -> bool {
+    unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, case: u32) -> bool {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
         let c = this.chan();
@@ -170,7 +165,8 @@ impl<T> SelectCase for RecvCase<'_, T> {
             let i = w.sg().inner();
             i.elem = None;
             i.sel = sel;
-            i.waker = Some(waker.clone());
+            // The select's shared waker (`SelectDone::waker`) serves.
+            i.waker = None;
             w.sg().set_case(case);
             w.sg().status.store(WAITING, Relaxed);
             c.enqueue_locked(w.sg(), false);
@@ -337,12 +333,7 @@ impl<T> SelectCase for SendCase<'_, T> {
         }
     }
 
-    unsafe fn enqueue(
-        self: Pin<&mut Self>,
-        sel: *const SelectDone,
-        case: u32,
-        waker: &Waker,
-    ) -> bool {
+    unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, case: u32) -> bool {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
         let c = this.chan();
@@ -353,7 +344,8 @@ impl<T> SelectCase for SendCase<'_, T> {
             let i = w.sg().inner();
             i.elem = this.value.take();
             i.sel = sel;
-            i.waker = Some(waker.clone());
+            // The select's shared waker (`SelectDone::waker`) serves.
+            i.waker = None;
             w.sg().set_case(case);
             w.sg().status.store(WAITING, Relaxed);
             c.enqueue_locked(w.sg(), true);

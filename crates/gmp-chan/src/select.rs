@@ -56,16 +56,12 @@ pub trait SelectCase {
     /// `case` is this case's index (below the select's case count).
     /// Returns whether the channel is foreign (see `is_foreign`), read
     /// under its lock.
-    unsafe fn enqueue(
-        self: Pin<&mut Self>,
-        sel: *const SelectDone,
-        case: u32,
-        waker: &Waker,
-    ) -> bool;
+    unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, case: u32) -> bool;
     /// Pass 3 / cancellation: unlink the sudog if still queued (takes the
     /// lock itself).
     fn dequeue(self: Pin<&mut Self>);
-    /// Refresh the queued sudog's waker (takes the lock itself).
+    /// Give the queued sudog its own waker, overriding the select's shared
+    /// one (takes the lock itself).
     fn update_waker(self: Pin<&mut Self>, waker: &Waker);
     /// This case won after parking: move the sudog's outcome into the
     /// case's result.
@@ -109,7 +105,9 @@ pub struct Select<'a, const N: usize> {
     /// One of the channels was used from off the runtime (as of parking):
     /// the select parks as waiting on the outside.
     foreign: bool,
-    /// The waker the queued sudogs hold.
+    /// The waker the queued sudogs were last given, if the select was
+    /// polled again with a waker other than the shared one it parked with
+    /// (`SelectDone::waker`).
     waker: Option<Waker>,
     _pin: PhantomPinned,
 }
@@ -162,7 +160,9 @@ impl<const N: usize> Future for Select<'_, N> {
         if this.parked {
             let mut f = this.sel.fired.load(Acquire);
             if f == 0 {
-                if !this.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                // SAFETY: we are the select, past `set_waker`.
+                let current = this.waker.as_ref().or(unsafe { this.sel.waker() });
+                if !current.is_some_and(|w| w.will_wake(cx.waker())) {
                     for c in this.cases.iter_mut() {
                         c.as_mut().update_waker(cx.waker());
                     }
@@ -309,18 +309,20 @@ impl<const N: usize> Future for Select<'_, N> {
 
         // Pass 2: queue a sudog on every channel, in lock order, and park.
         let sel: *const SelectDone = &this.sel;
+        // SAFETY: nothing of this select is queued yet (a select parks
+        // once: after this it only returns `Ready` or stays parked).
+        unsafe { this.sel.set_waker(cx.waker()) };
         let mut foreign = false;
         for &i in lockorder {
             // SAFETY: channel locked; `sel` lives in this pinned future,
             // which unlinks every sudog (pass 3 or drop) before it goes.
             // `i < N`, a macro-generated case count.
-            foreign |= unsafe { this.cases[i].as_mut().enqueue(sel, i as u32, cx.waker()) };
+            foreign |= unsafe { this.cases[i].as_mut().enqueue(sel, i as u32) };
         }
         this.foreign = foreign;
         unlock(&this.cases);
         if n > 0 {
             this.parked = true;
-            this.waker = Some(cx.waker().clone());
         }
         this.park_reason();
         Poll::Pending

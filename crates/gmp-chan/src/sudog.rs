@@ -25,10 +25,19 @@ pub(crate) const CLOSED: u8 = 2;
 /// select. A waker must win `done` (false -> true) before it may complete
 /// any of the select's sudogs, so exactly one case commits; it then stores
 /// the winning case index + 1 in `fired` (the select's wake-up signal).
+///
+/// `waker` is the parked select's waker, shared by all its sudogs (which
+/// hold none of their own unless the select was polled again with a
+/// different waker): one clone per park instead of one per case. The
+/// select writes it once, under all its channels' locks and before its
+/// first sudog is queued; afterwards it is only read (cloned), by the
+/// waker that wins and by `Chan::become_foreign`, each under the lock of
+/// a channel the sudog is queued on, so reads never meet the write.
 #[doc(hidden)]
 pub struct SelectDone {
     pub(crate) done: AtomicBool,
     pub(crate) fired: AtomicUsize,
+    waker: UnsafeCell<Option<Waker>>,
 }
 
 impl std::fmt::Debug for SelectDone {
@@ -44,7 +53,27 @@ impl SelectDone {
         SelectDone {
             done: AtomicBool::new(false),
             fired: AtomicUsize::new(0),
+            waker: UnsafeCell::new(None),
         }
+    }
+
+    /// Set the select's waker, before any of its sudogs is queued.
+    ///
+    /// # Safety
+    /// No sudog of this select is queued (no one else can read it).
+    pub(crate) unsafe fn set_waker(&self, w: &Waker) {
+        // SAFETY: exclusive: the caller's contract.
+        unsafe { *self.waker.get() = Some(w.clone()) };
+    }
+
+    /// The select's waker.
+    ///
+    /// # Safety
+    /// After `set_waker`; the caller is the select, or holds the lock of a
+    /// channel one of its sudogs is queued on (see the type's docs).
+    pub(crate) unsafe fn waker(&self) -> Option<&Waker> {
+        // SAFETY: only reads happen after `set_waker`.
+        unsafe { (*self.waker.get()).as_ref() }
     }
 }
 
@@ -285,10 +314,16 @@ impl<T> WaitQ<T> {
         let head = self.head;
         let mut sg = head;
         while !sg.is_null() {
-            // SAFETY: lock held, linked sudogs are alive.
+            // SAFETY: lock held, linked sudogs are alive; a select
+            // sudog's `sel` outlives it.
             unsafe {
                 let i = (*sg).inner();
-                if let Some(w) = &i.waker {
+                let w = match &i.waker {
+                    Some(w) => Some(w),
+                    None if !i.sel.is_null() => (*i.sel).waker(),
+                    None => None,
+                };
+                if let Some(w) = w {
                     f(w);
                 }
                 sg = i.next;
@@ -304,6 +339,18 @@ impl<T> WaitQ<T> {
     }
 }
 
+/// A select sudog's waker: the select's shared one (out of line: the
+/// plain send/recv path never needs it).
+///
+/// # Safety
+/// As `SelectDone::waker`; `sel` is alive.
+#[cold]
+#[inline(never)]
+unsafe fn shared_waker(sel: *const SelectDone) -> Option<Waker> {
+    // SAFETY: caller contract.
+    unsafe { (*sel).waker().cloned() }
+}
+
 /// Publish a dequeued sudog's outcome and hand back its waker (to be woken
 /// after the channel lock is released: Go's `goready` outside the lock).
 ///
@@ -314,8 +361,13 @@ pub(crate) unsafe fn finish<T>(sg: *const Sudog<T>, status: u8) -> Option<Waker>
     // access: after it the owner may free the sudog (or the select).
     unsafe {
         let i = (*sg).inner();
-        let waker = i.waker.take();
         let sel = i.sel;
+        // A select sudog uses the select's shared waker unless it has its
+        // own (the select was polled again with another waker).
+        let mut waker = i.waker.take();
+        if waker.is_none() && !sel.is_null() {
+            waker = shared_waker(sel);
+        }
         // Written by `set_case` before a select queued this sudog.
         let case = if sel.is_null() {
             0

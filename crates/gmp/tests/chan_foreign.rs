@@ -270,3 +270,48 @@ fn stream_and_select_off_runtime() {
     });
     assert_eq!(h.join().unwrap(), (vec![0, 1, 2], 9));
 }
+
+/// A parked select polled again with a different waker (as a combinator
+/// or another executor may do): the wake-up goes to the new waker.
+#[test]
+fn parked_select_wakes_the_latest_waker() {
+    use std::future::Future;
+    use std::sync::atomic::AtomicBool;
+    use std::task::{Context, Wake, Waker};
+    struct Flag(AtomicBool);
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, SeqCst);
+        }
+    }
+    let (tx, rx) = bounded::<u8>(0);
+    let (_tx2, rx2) = bounded::<u8>(0);
+    let mut fut = Box::pin(async move {
+        gmp::select! {
+            recv(rx) -> v => v.unwrap(),
+            recv(rx2) -> v => v.unwrap() + 100,
+        }
+    });
+    let noop = futures::task::noop_waker();
+    assert!(fut
+        .as_mut()
+        .poll(&mut Context::from_waker(&noop))
+        .is_pending());
+    let flag = Arc::new(Flag(AtomicBool::new(false)));
+    let w = Waker::from(flag.clone());
+    assert!(fut.as_mut().poll(&mut Context::from_waker(&w)).is_pending());
+    let t = std::thread::spawn(move || tx.send_blocking(7));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !flag.0.load(SeqCst) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new waker was never woken"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        fut.as_mut().poll(&mut Context::from_waker(&w)),
+        Poll::Ready(7)
+    );
+    t.join().unwrap().unwrap();
+}
