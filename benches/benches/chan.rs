@@ -9,15 +9,25 @@
 //! - select_fanin: 8 senders on their own unbuffered channels, one receiver
 //!   selecting over all 8, 1,000,000 values (ns per value; gmp `select!`,
 //!   `tokio::select!` over tokio mpsc(1), Go `select`)
+//! - idle_chan_memory: RSS growth per goroutine with 1,000,000 goroutines
+//!   each parked on a receive from its own capacity-1 channel, main holding
+//!   the senders (bytes; gmp `bounded(1)`, tokio `oneshot`, async-channel
+//!   `bounded(1)` on tokio, Go `make(chan uint64, 1)`; each in a fresh
+//!   process)
 //!
 //! `cargo bench -p gmp-benches --bench chan` (env BENCH_RUNS, BENCH_FILTER).
 
-use gmp_benches::{build_go, measure, per_op, print_table, run_go_stat, selected, Row};
-use std::time::Instant;
+use gmp_benches::{
+    build_go, measure, once, per_op, print_table, rss_bytes, run_go_stat, selected, Row,
+};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 const PP_N: u64 = 1_000_000;
 const MPMC_N: u64 = 10_000_000;
 const FANIN_N: u64 = 1_000_000;
+const IDLE_N: usize = 1_000_000;
 
 fn gmp_rt(procs: usize) -> gmp::Runtime {
     gmp::Runtime::builder().procs(procs).build().unwrap()
@@ -352,8 +362,107 @@ fn fanin_row(procs: usize, go: Option<&std::path::Path>) -> Row {
     )
 }
 
+// ---- idle_chan_memory ----
+
+/// RSS growth per parked task since `before`.
+fn idle_growth(before: u64) -> f64 {
+    (rss_bytes() - before) as f64 / IDLE_N as f64
+}
+
+/// Child process: one runtime, one workload, prints `IDLE <bytes>`.
+fn idle_chan_child(which: &str, procs: usize) {
+    let before = rss_bytes();
+    let started = Arc::new(AtomicUsize::new(0));
+    let per = match which {
+        "gmp" => gmp_rt(procs).block_on(async {
+            let mut txs = Vec::with_capacity(IDLE_N);
+            for _ in 0..IDLE_N {
+                let (tx, rx) = gmp::chan::bounded::<u64>(1);
+                txs.push(tx);
+                let started = started.clone();
+                gmp::go(async move {
+                    started.fetch_add(1, Relaxed);
+                    let _ = rx.recv().await;
+                });
+            }
+            while started.load(Relaxed) < IDLE_N {
+                gmp::time::sleep(Duration::from_millis(1)).await;
+            }
+            let per = idle_growth(before);
+            drop(txs);
+            per
+        }),
+        "tokio" => tokio_rt(procs).block_on(async {
+            let mut txs = Vec::with_capacity(IDLE_N);
+            for _ in 0..IDLE_N {
+                let (tx, rx) = tokio::sync::oneshot::channel::<u64>();
+                txs.push(tx);
+                let started = started.clone();
+                tokio::spawn(async move {
+                    started.fetch_add(1, Relaxed);
+                    let _ = rx.await;
+                });
+            }
+            while started.load(Relaxed) < IDLE_N {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            idle_growth(before)
+        }),
+        _ => tokio_rt(procs).block_on(async {
+            let mut txs = Vec::with_capacity(IDLE_N);
+            for _ in 0..IDLE_N {
+                let (tx, rx) = async_channel::bounded::<u64>(1);
+                txs.push(tx);
+                let started = started.clone();
+                tokio::spawn(async move {
+                    started.fetch_add(1, Relaxed);
+                    let _ = rx.recv().await;
+                });
+            }
+            while started.load(Relaxed) < IDLE_N {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            idle_growth(before)
+        }),
+    };
+    println!("IDLE {per}");
+    // Skip teardown: the measurement is done.
+    std::process::exit(0);
+}
+
+fn idle_chan(which: &str, procs: usize) -> Option<f64> {
+    let exe = std::env::current_exe().ok()?;
+    let out = std::process::Command::new(exe)
+        .args(["--idle-chan-child", which, &procs.to_string()])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("IDLE "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn idle_chan_row(procs: usize, go: Option<&std::path::Path>) -> Row {
+    // One fresh process per cell: the min row repeats the value.
+    Row::from_stats(
+        "idle_chan_memory (bytes/goroutine)",
+        procs,
+        &[
+            once(idle_chan("gmp", procs)),
+            once(idle_chan("tokio", procs)),
+            once(idle_chan("async-channel", procs)),
+            run_go_stat(go, "idle_chan_memory", procs),
+        ],
+    )
+}
+
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--idle-chan-child") {
+        idle_chan_child(&args[i + 1], args[i + 2].parse().unwrap());
+        return;
+    }
+    if args.iter().any(|a| a == "--list") {
         return;
     }
     println!("machine: {}", gmp_benches::machine());
@@ -371,9 +480,22 @@ fn main() {
             rows.push(fanin_row(procs, go.as_deref()));
         }
     }
-    print_table(
-        "ns/op",
-        &["gmp", "tokio-mpsc", "async-channel", "flume", "kanal", "go"],
-        &rows,
-    );
+    if !rows.is_empty() {
+        print_table(
+            "ns/op",
+            &["gmp", "tokio-mpsc", "async-channel", "flume", "kanal", "go"],
+            &rows,
+        );
+    }
+    if selected("idle_chan_memory") {
+        let rows: Vec<Row> = [1, 2]
+            .into_iter()
+            .map(|procs| idle_chan_row(procs, go.as_deref()))
+            .collect();
+        print_table(
+            "bytes",
+            &["gmp", "tokio-oneshot", "async-channel", "go"],
+            &rows,
+        );
+    }
 }

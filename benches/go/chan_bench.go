@@ -1,14 +1,18 @@
 // Go side of benches/benches/chan.rs.
-// Usage: chan_bench -bench ping_pong|chan_mpmc|select_fanin -procs N -runs R
-// Prints: RESULT <bench> <procs> <median ns/op> <min ns/op>
+// Usage: chan_bench -bench ping_pong|chan_mpmc|select_fanin|idle_chan_memory -procs N -runs R
+// Prints: RESULT <bench> <procs> <median> <min> (ns/op, or bytes/goroutine)
 package main
 
 import (
 	"flag"
 	"fmt"
+	"os"
 	"runtime"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -101,13 +105,62 @@ func fanin() float64 {
 	return float64(time.Since(t).Nanoseconds()) / n
 }
 
+func rss() uint64 {
+	if b, err := os.ReadFile("/proc/self/statm"); err == nil {
+		f := strings.Fields(string(b))
+		if len(f) > 1 {
+			if pages, err := strconv.ParseUint(f[1], 10, 64); err == nil {
+				return pages * uint64(os.Getpagesize())
+			}
+		}
+	}
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.Sys - m.HeapReleased
+}
+
+// idleChanMemory: RSS growth per goroutine, 1,000,000 goroutines each
+// parked on a receive from its own capacity-1 channel. Measured once per
+// process (a second run would reuse the first one's freed memory); later
+// runs repeat the value.
+var idleChanOnce float64
+
+func idleChanMemory() float64 {
+	if idleChanOnce != 0 {
+		return idleChanOnce
+	}
+	const n = 1000000
+	runtime.GC()
+	before := rss()
+	chans := make([]chan uint64, n)
+	var started int64
+	for i := range chans {
+		c := make(chan uint64, 1)
+		chans[i] = c
+		go func() {
+			atomic.AddInt64(&started, 1)
+			<-c
+		}()
+	}
+	for atomic.LoadInt64(&started) < n {
+		time.Sleep(time.Millisecond)
+	}
+	runtime.GC()
+	idleChanOnce = float64(rss()-before) / n
+	for _, c := range chans {
+		close(c)
+	}
+	return idleChanOnce
+}
+
 func main() {
 	bench := flag.String("bench", "ping_pong", "workload")
 	procs := flag.Int("procs", 1, "GOMAXPROCS")
 	runs := flag.Int("runs", 5, "runs")
 	flag.Parse()
 	runtime.GOMAXPROCS(*procs)
-	fns := map[string]func() float64{"ping_pong": pingPong, "chan_mpmc": mpmc, "select_fanin": fanin}
+	fns := map[string]func() float64{"ping_pong": pingPong, "chan_mpmc": mpmc, "select_fanin": fanin,
+		"idle_chan_memory": idleChanMemory}
 	f, ok := fns[*bench]
 	if !ok {
 		panic("unknown bench " + *bench)

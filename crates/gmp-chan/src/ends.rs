@@ -3,10 +3,10 @@
 //! allocates nothing). Also the `try_` and `_blocking` forms and `Stream`.
 
 use crate::error::{RecvError, SendError, TryRecvError, TrySendError};
-use crate::hchan::{Chan, SendTry, Waiter};
-use crate::sync::{
-    block_on, in_runtime, poll_proceed, poll_proceed_in_runtime, set_wait_reason, Arc, Wait,
-};
+use crate::hchan::{Chan, SendTry, MAX_SENDERS};
+use crate::sink::SinkSend;
+use crate::sudog::Waiter;
+use crate::sync::{block_on, in_runtime, poll_proceed_on_m, set_wait_reason, Arc, Wait};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -14,11 +14,21 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use std::task::{Context, Poll};
 
 /// Go's `make(chan T, cap)`: `cap == 0` is an unbuffered (rendezvous)
-/// channel.
+/// channel. The buffer is allocated as values arrive, never more than
+/// `cap` slots.
+///
+/// # Panics
+/// With Go's message, "makechan: size out of range", when `cap` values of
+/// `T` could not fit in memory (their size overflows, or passes Go's
+/// `maxAlloc`, 2^48 bytes on 64-bit targets).
+#[track_caller]
 pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
     let c = Arc::new(Chan::new(cap));
     (
-        Sender { chan: c.clone() },
+        Sender {
+            chan: c.clone(),
+            sink: None,
+        },
         Receiver {
             chan: Some(c),
             stream: None,
@@ -30,6 +40,7 @@ pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
 /// (`time.After`, `Ticker.C`), which stay open after the timer is gone. A
 /// phantom sender count keeps `close()` from ever running on drop.
 #[doc(hidden)]
+#[track_caller]
 pub fn bounded_never_closed<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
     let (tx, rx) = bounded(cap);
     tx.chan.senders.fetch_add(1, Relaxed);
@@ -46,9 +57,13 @@ pub fn never<T>() -> Receiver<T> {
 }
 
 /// The sending end. Clone it for more senders; dropping the last one closes
-/// the channel.
+/// the channel. It is also a `futures::Sink` (see `sink.rs`).
 pub struct Sender<T> {
     pub(crate) chan: Arc<Chan<T>>,
+    /// The `Sink` side's one accepted but not yet delivered value, with
+    /// the sudog it parks with (boxed: a `Sender` is `Unpin`; allocated on
+    /// the first `start_send` that finds the channel full).
+    pub(crate) sink: Option<Pin<Box<SinkSend<T>>>>,
 }
 
 /// The receiving end. Clone it for more receivers (MPMC).
@@ -62,15 +77,24 @@ pub struct Receiver<T> {
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
-        self.chan.senders.fetch_add(1, Relaxed);
+        if self.chan.senders.fetch_add(1, Relaxed) >= MAX_SENDERS {
+            self.chan.senders.fetch_sub(1, Relaxed);
+            panic!("gmp::chan: more than {MAX_SENDERS} live Senders of one channel");
+        }
         Sender {
             chan: self.chan.clone(),
+            sink: None,
         }
     }
 }
 
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
+        // An undelivered `Sink` value is withdrawn first (dropped with it,
+        // as an unflushed `Sink` item may be), before the close below.
+        if let Some(s) = self.sink.as_mut() {
+            s.as_mut().cancel(&self.chan);
+        }
         if self.chan.senders.fetch_sub(1, AcqRel) == 1 {
             self.chan.close();
         }
@@ -120,12 +144,13 @@ impl<T> fmt::Debug for Receiver<T> {
 impl<T> Sender<T> {
     /// Send `v`, parking until a receiver takes it (unbuffered) or there is
     /// buffer space. `Err(SendError(v))` if the channel is or gets closed.
+    /// Also off the runtime (another executor's task, a plain thread's
+    /// `block_on`), where it parks through that task's waker.
     pub fn send(&self, v: T) -> SendFuture<'_, T> {
         SendFuture {
             chan: &self.chan,
             value: Some(v),
             waiter: Waiter::new(),
-            check_rt: true,
         }
     }
 
@@ -154,16 +179,13 @@ impl<T> Sender<T> {
     /// runtime, where it would block an M (use `tx.send(v).await`).
     #[track_caller]
     pub fn send_blocking(&self, v: T) -> Result<(), SendError<T>> {
-        self.chan.note_use();
         if in_runtime() {
             panic!(
                 "Sender::send_blocking called on a gmp runtime thread; inside a goroutine use \
                  `tx.send(v).await`"
             );
         }
-        let mut f = self.send(v);
-        f.check_rt = false;
-        block_on(f)
+        block_on(self.send(v))
     }
 
     /// Close the channel; true if this call closed it.
@@ -205,18 +227,18 @@ impl<T> Sender<T> {
     /// sender nobody else has a copy of.
     pub fn has_receivers(&self) -> bool {
         // Only `Sender`s and `Receiver`s hold the `Arc`.
-        Arc::strong_count(&self.chan) > self.chan.senders.load(Acquire)
+        Arc::strong_count(&self.chan) > self.chan.senders.load(Acquire) as usize
     }
 }
 
 impl<T> Receiver<T> {
     /// Receive the next value, parking until there is one.
     /// `Err(RecvError)` once the channel is closed and drained.
+    /// Also off the runtime, as [`Sender::send`].
     pub fn recv(&self) -> RecvFuture<'_, T> {
         RecvFuture {
             chan: self.chan.as_deref(),
             waiter: Waiter::new(),
-            check_rt: true,
         }
     }
 
@@ -252,12 +274,7 @@ impl<T> Receiver<T> {
                  `rx.recv().await`"
             );
         }
-        if let Some(c) = self.chan.as_deref() {
-            c.note_use();
-        }
-        let mut f = self.recv();
-        f.check_rt = false;
-        block_on(f)
+        block_on(self.recv())
     }
 
     /// Close the channel; true if this call closed it (false for `never`).
@@ -301,9 +318,6 @@ pub struct SendFuture<'a, T> {
     chan: &'a Chan<T>,
     value: Option<T>,
     waiter: Waiter<T>,
-    /// The first poll still has to check that we are on a runtime
-    /// (false for the plain-thread `*_blocking` forms).
-    check_rt: bool,
 }
 
 /// Future of [`Receiver::recv`]. Dropping it before it completes withdraws
@@ -312,9 +326,6 @@ pub struct SendFuture<'a, T> {
 pub struct RecvFuture<'a, T> {
     chan: Option<&'a Chan<T>>,
     waiter: Waiter<T>,
-    /// The first poll still has to check that we are on a runtime
-    /// (false for the plain-thread `*_blocking` forms).
-    check_rt: bool,
 }
 
 impl<T> fmt::Debug for SendFuture<'_, T> {
@@ -333,28 +344,35 @@ impl<T> fmt::Debug for RecvFuture<'_, T> {
     }
 }
 
-/// The budget step every channel `.await` takes first; the first poll of
-/// one that must run on a runtime (`check_rt`) also checks that it does.
+/// The budget step every channel `.await` takes first. Off the runtime
+/// (another executor's task, a plain thread's `block_on`) there is no
+/// budget; the channel is marked as used from outside instead, and the op
+/// parks through that task's own waker like any other.
 /// Always inlined: out of line it cost ping_pong 4% more instructions.
 #[inline(always)]
-#[track_caller]
-fn proceed(check_rt: &mut bool, cx: &mut Context<'_>, what: &str) -> Poll<()> {
-    if *check_rt {
-        *check_rt = false;
-        poll_proceed_in_runtime(cx, what)
-    } else {
-        poll_proceed(cx)
+pub(crate) fn proceed<T>(chan: &Chan<T>, cx: &mut Context<'_>) -> Poll<()> {
+    match poll_proceed_on_m(cx) {
+        Some(p) => p,
+        None => {
+            chan.note_foreign();
+            Poll::Ready(())
+        }
     }
 }
 
 impl<T> Future for SendFuture<'_, T> {
     type Output = Result<(), SendError<T>>;
 
+    /// Always inlined into the `.await` (with `poll_send` and
+    /// `send_locked`): a call here and two below cost a buffered send
+    /// about 20 instructions of prologues, epilogues and outcomes passed
+    /// through memory.
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: `waiter` is only ever used pinned (re-pinned below); the
         // other fields are plain data we may move.
         let this = unsafe { self.get_unchecked_mut() };
-        if proceed(&mut this.check_rt, cx, "Sender::send().await").is_pending() {
+        if proceed(this.chan, cx).is_pending() {
             return Poll::Pending;
         }
         // SAFETY: the waiter lives inside this pinned future.
@@ -377,17 +395,18 @@ impl<T> Drop for SendFuture<'_, T> {
 impl<T> Future for RecvFuture<'_, T> {
     type Output = Result<T, RecvError>;
 
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: as in `SendFuture::poll`.
         let this = unsafe { self.get_unchecked_mut() };
-        if proceed(&mut this.check_rt, cx, "Receiver::recv().await").is_pending() {
-            return Poll::Pending;
-        }
         let Some(c) = this.chan else {
             // Go's nil channel: park forever.
             set_wait_reason(Wait::ChanReceiveNil);
             return Poll::Pending;
         };
+        if proceed(c, cx).is_pending() {
+            return Poll::Pending;
+        }
         // SAFETY: the waiter lives inside this pinned future.
         let w = unsafe { Pin::new_unchecked(&mut this.waiter) };
         c.poll_recv(cx, w)
@@ -409,13 +428,13 @@ impl<T> futures::Stream for Receiver<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = self.get_mut();
-        if poll_proceed(cx).is_pending() {
-            return Poll::Pending;
-        }
         let Some(c) = this.chan.as_deref() else {
             set_wait_reason(Wait::ChanReceiveNil);
             return Poll::Pending;
         };
+        if proceed(c, cx).is_pending() {
+            return Poll::Pending;
+        }
         let w = this.stream.get_or_insert_with(|| Box::pin(Waiter::new()));
         c.poll_recv(cx, w.as_mut()).map(Result::ok)
     }

@@ -2,25 +2,28 @@
 //!
 //! # Design
 //!
-//! **hchan** (`hchan.rs`) is one allocation: a small spin-then-yield lock
-//! (`sync::RawLock`, Go's runtime `lock`), and under it a ring buffer of
-//! `cap` slots (a `VecDeque` allocated once), the `closed` flag and the two
-//! wait queues `recvq`/`sendq`, laid out so that an operation writes one
-//! cache line. `is_closed` reads an atomic mirror without the lock; `len`
-//! takes the lock (Go reads `qcount` without it, but a mirror would be one
-//! more store on every operation).
+//! **hchan** (`hchan.rs`) is one unaligned `Arc` allocation: a small
+//! spin-then-sleep lock (`sync::RawLock`, Go's runtime `lock`), and under
+//! it a ring buffer (a `VecDeque` that grows toward `cap` as values
+//! arrive), the `closed` flag and the two wait queues `recvq`/`sendq`,
+//! the fields an operation writes first and contiguous. `bounded` checks
+//! the capacity as Go's `makechan` does ("makechan: size out of range").
+//! `is_closed` reads the atomic flag without the lock; `len` takes the
+//! lock (Go reads `qcount` without it, but a mirror would be one more
+//! store on every operation).
 //!
-//! A **sudog** is one waiting goroutine on one channel: its `Waker`, a slot
-//! for the value (the value to send, or the slot a sender fills), the links
-//! of the intrusive, circular doubly-linked `waitq`, and, for a select, a pointer to
-//! the select's shared `selectDone` and the case index. The sudog lives
-//! inside the pinned `send`/`recv` future (or select case), so a blocking op
-//! allocates nothing. A waker completes a sudog under the channel lock and
-//! publishes the outcome with one Release store of `status` (`OK`, or
-//! `CLOSED` for Go's `success == false`) as its last touch; the owner reads
-//! it with Acquire and may then free the sudog. Wakers are woken after the
-//! lock is released; gmp-core's waker is Go's `goready` (the woken G goes to
-//! the waking P's `runnext`).
+//! A **sudog** (`sudog.rs`) is one waiting goroutine (or task) on one
+//! channel: its `Waker`, a slot for the value (the value to send, or the
+//! slot a sender fills), the links of the intrusive, circular
+//! doubly-linked `waitq`, and, for a select, a pointer to the select's
+//! shared `selectDone`. The sudog lives inside the pinned `send`/`recv`
+//! future (or select case), so a blocking op allocates nothing. A waker
+//! completes a sudog under the channel lock and publishes the outcome with
+//! one Release store of `status` (`OK`, or `CLOSED` for Go's `success ==
+//! false`) as its last touch; the owner reads it with Acquire and may then
+//! free the sudog. Wakers are woken after the lock is released; gmp-core's
+//! waker is Go's `goready` (the woken G goes to the waking P's `runnext`),
+//! another executor's waker is just woken.
 //!
 //! **chansend**: closed → the value comes back; a waiting receiver → the
 //! value is copied straight into its sudog (no buffer hop, for buffered
@@ -37,7 +40,16 @@
 //! neither lost nor reordered (the buffer may then hold one more value than
 //! `cap` for a moment; `len()` never reports more than `cap`).
 //!
-//! **selectgo** (`select.rs`): see that module. Cases are pinned locals of
+//! **Off the runtime**: `.await`, `select!`, `Stream` and `Sink` work in
+//! any executor's task or a plain thread's `block_on`; such a use marks
+//! the channel `foreign`, so goroutines parked on it are not counted by
+//! the deadlock detector (see `Chan::become_foreign`).
+//!
+//! **Sink** (`sink.rs`): `Sender` is a `futures::Sink` holding at most one
+//! value that the channel could not take yet.
+//!
+//! **selectgo** (`select.rs`): see that module. `Option` operands are
+//! Go's nil channels: `None` is a case that is never ready. Cases are pinned locals of
 //! the enclosing async fn, driven through `Pin<&mut dyn SelectCase>`;
 //! random poll order; a fast path that commits the first case whose
 //! channel's lock-free readiness hint is set under that one channel's
@@ -47,7 +59,7 @@
 //! one case commits.
 //!
 //! **Preemption**: every poll of a channel op first calls gmp-core's
-//! `poll_proceed`, so a goroutine whose channels are always ready still
+//! `poll_proceed_on_m`, so a goroutine whose channels are always ready still
 //! yields its P when its budget or time slice runs out.
 //!
 //! **loom**: `sync.rs` swaps the atomics, the lock and the scheduler hooks
@@ -57,19 +69,25 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
+mod block;
+mod case;
 mod ends;
 mod error;
 mod hchan;
 mod select;
+mod select_macro;
+mod sink;
+mod sudog;
 mod sync;
 
+pub use case::{RecvOperand, SendOperand};
 pub use ends::{bounded, never, Receiver, RecvFuture, SendFuture, Sender};
 pub use error::{RecvError, SendError, TryRecvError, TrySendError};
-pub use select::{RecvOperand, SendOperand};
 
 /// Macro support; not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::case::{RecvCase, SendCase};
     pub use crate::ends::bounded_never_closed;
 
     /// How many `Sender`s and `Receiver`s refer to `tx`'s channel. The
@@ -78,5 +96,8 @@ pub mod __private {
     pub fn handle_count<T>(tx: &crate::Sender<T>) -> usize {
         crate::sync::Arc::strong_count(&tx.chan)
     }
-    pub use crate::select::{erase, select_no_cases, RecvCase, Select, SelectCase, SendCase};
+    pub use crate::select::{erase, select_no_cases, Select, SelectCase};
+    /// loom models only: a loom thread that acts as a goroutine.
+    #[cfg(loom)]
+    pub use crate::sync::pretend_goroutine;
 }

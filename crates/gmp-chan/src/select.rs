@@ -1,6 +1,6 @@
-//! `select!` and Go's `selectgo`: the per-case state (`RecvCase`,
-//! `SendCase`, each embedding its sudog), the type-erased `SelectCase`
-//! interface `selectgo` drives them through, and the `Select` future.
+//! Go's `selectgo`: the type-erased `SelectCase` interface it drives the
+//! cases through (the cases are in `case.rs`, the macro in
+//! `select_macro.rs`) and the `Select` future.
 //!
 //! The macro evaluates every channel operand and send value once, in source
 //! order, into pinned case locals of the enclosing async fn, awaits
@@ -17,18 +17,16 @@
 //! pass 1 commits the first ready case in poll order, else `default`, else
 //! pass 2 queues a select sudog on every channel and parks. Wakers race on
 //! the shared `SelectDone`: only the one that wins the CAS completes a
-//! sudog and records its case in `fired`. Pass 3 (the poll after the wake)
+//! sudog and records it in `fired`. Pass 3 (the poll after the wake)
 //! unlinks the losing sudogs.
 
-use crate::ends::{Receiver, Sender};
-use crate::error::{RecvError, SendError};
-use crate::hchan::{Chan, SelectDone, SendTry, Waiter, CLOSED, OK, WAITING};
-use crate::sync::{fastrandn, poll_proceed, set_wait_reason, Wait};
+use crate::sudog::SelectDone;
+use crate::sync::{fastrandn, poll_proceed_on_m, set_wait_reason, set_wait_reason_external, Wait};
 use std::convert::Infallible;
 use std::future::Future;
 use std::marker::PhantomPinned;
 use std::pin::Pin;
-use std::sync::atomic::Ordering::{Acquire, Relaxed};
+use std::sync::atomic::Ordering::Acquire;
 use std::task::{Context, Poll, Waker};
 
 /// What `selectgo` needs from one case, whatever its element type.
@@ -55,392 +53,25 @@ pub trait SelectCase {
     /// # Safety
     /// The channel lock is held; `sel` outlives the queued sudog (the
     /// select unlinks every sudog before it goes away).
-    unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, case: usize, waker: &Waker);
+    /// `case` is this case's index (below the select's case count).
+    /// Returns whether the channel is foreign (see `is_foreign`), read
+    /// under its lock.
+    unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, case: u32) -> bool;
     /// Pass 3 / cancellation: unlink the sudog if still queued (takes the
     /// lock itself).
     fn dequeue(self: Pin<&mut Self>);
-    /// Refresh the queued sudog's waker (takes the lock itself).
+    /// Give the queued sudog its own waker, overriding the select's shared
+    /// one (takes the lock itself).
     fn update_waker(self: Pin<&mut Self>, waker: &Waker);
     /// This case won after parking: move the sudog's outcome into the
     /// case's result.
     fn complete(self: Pin<&mut Self>);
-}
-
-/// A `recv(..)` operand: a `Receiver` or a reference to one.
-pub trait RecvOperand {
-    /// The element type.
-    type Item;
-    /// The receiver behind the operand.
-    fn as_receiver(&self) -> &Receiver<Self::Item>;
-}
-
-impl<T> RecvOperand for Receiver<T> {
-    type Item = T;
-    fn as_receiver(&self) -> &Receiver<T> {
-        self
-    }
-}
-
-impl<R: RecvOperand + ?Sized> RecvOperand for &R {
-    type Item = R::Item;
-    fn as_receiver(&self) -> &Receiver<R::Item> {
-        (**self).as_receiver()
-    }
-}
-
-impl<R: RecvOperand + ?Sized> RecvOperand for &mut R {
-    type Item = R::Item;
-    fn as_receiver(&self) -> &Receiver<R::Item> {
-        (**self).as_receiver()
-    }
-}
-
-/// A `send(..)` operand: a `Sender` or a reference to one.
-pub trait SendOperand {
-    /// The element type.
-    type Item;
-    /// The sender behind the operand.
-    fn as_sender(&self) -> &Sender<Self::Item>;
-}
-
-impl<T> SendOperand for Sender<T> {
-    type Item = T;
-    fn as_sender(&self) -> &Sender<T> {
-        self
-    }
-}
-
-impl<S: SendOperand + ?Sized> SendOperand for &S {
-    type Item = S::Item;
-    fn as_sender(&self) -> &Sender<S::Item> {
-        (**self).as_sender()
-    }
-}
-
-impl<S: SendOperand + ?Sized> SendOperand for &mut S {
-    type Item = S::Item;
-    fn as_sender(&self) -> &Sender<S::Item> {
-        (**self).as_sender()
-    }
-}
-
-/// One `recv(rx) -> v` case.
-#[doc(hidden)]
-pub struct RecvCase<'a, T> {
-    chan: Option<&'a Chan<T>>,
-    waiter: Waiter<T>,
-    result: Option<Result<T, RecvError>>,
-}
-
-impl<'a, T> RecvCase<'a, T> {
-    /// Evaluate the operand (Go evaluates each channel expression once).
-    pub fn new<R: RecvOperand<Item = T> + ?Sized>(r: &'a R) -> Self {
-        RecvCase {
-            chan: r.as_receiver().chan.as_deref(),
-            waiter: Waiter::new(),
-            result: None,
-        }
-    }
-
-    /// The chosen case's outcome, for the arm's pattern.
-    pub fn take(self: Pin<&mut Self>) -> Result<T, RecvError> {
-        // SAFETY: `result` is not structurally pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        this.result.take().expect("select case taken twice")
-    }
-
-    fn chan(&self) -> &'a Chan<T> {
-        self.chan.expect("nil select case used")
-    }
-}
-
-impl<T> SelectCase for RecvCase<'_, T> {
-    fn probe(&self) -> (usize, bool) {
-        match self.chan {
-            Some(c) => (c as *const Chan<T> as usize, c.recv_looks_ready()),
-            None => (0, false),
-        }
-    }
-
-    fn lock(&self) {
-        self.chan().lock();
-    }
-
-    unsafe fn unlock(&self) {
-        // SAFETY: caller holds it.
-        unsafe { self.chan().unlock() }
-    }
-
-    unsafe fn try_fire(self: Pin<&mut Self>, wake: &mut Option<Waker>) -> bool {
-        // SAFETY: only `result` is written; the waiter is not moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        let c = this.chan();
-        // Under the lock the hint is exact (see `Chan::recv_ready`): a
-        // quick no, with the same outcome as `recv_locked`'s.
-        if !c.recv_looks_ready() {
-            return false;
-        }
-        // SAFETY: lock held (caller).
-        match unsafe { c.recv_locked(wake) } {
-            Some(r) => {
-                this.result = Some(r);
-                true
-            }
-            None => false,
-        }
-    }
-
-    unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, case: usize, waker: &Waker) {
-        // SAFETY: not moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        let c = this.chan();
-        let w = &mut this.waiter;
-        w.init_sg();
-        // SAFETY: the sudog is not queued (ours); lock held; the case is
-        // pinned and unlinks itself before it is dropped.
-        unsafe {
-            let i = w.sg().inner();
-            i.elem = None;
-            i.sel = sel;
-            i.case = case;
-            i.waker = Some(waker.clone());
-            w.sg().status.store(WAITING, Relaxed);
-            c.enqueue_locked(w.sg(), false);
-        }
-        w.queued = true;
-    }
-
-    fn dequeue(self: Pin<&mut Self>) {
-        // SAFETY: not moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        if !this.waiter.queued {
-            return;
-        }
-        let c = this.chan();
-        c.lock();
-        // SAFETY: lock held; queued on this channel's recvq.
-        unsafe {
-            c.remove_locked(this.waiter.sg(), false);
-            c.unlock();
-        }
-        if this.waiter.sg().status.load(Acquire) == WAITING {
-            this.waiter.queued = false;
-        }
-    }
-
-    fn update_waker(self: Pin<&mut Self>, waker: &Waker) {
-        // SAFETY: not moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        if !this.waiter.queued {
-            return;
-        }
-        let c = this.chan();
-        c.lock();
-        // SAFETY: lock held.
-        unsafe {
-            let sg = this.waiter.sg();
-            if sg.status.load(Relaxed) == WAITING {
-                sg.inner().waker = Some(waker.clone());
-            }
-            c.unlock();
-        }
-    }
-
-    fn complete(self: Pin<&mut Self>) {
-        // SAFETY: not moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        this.waiter.queued = false;
-        let s = this.waiter.sg().status.load(Acquire);
-        // SAFETY: completed and unlinked: ours.
-        let v = unsafe { this.waiter.sg().inner().elem.take() };
-        this.result = Some(match (s, v) {
-            (OK, Some(v)) => Ok(v),
-            _ => Err(RecvError),
-        });
-    }
-}
-
-impl<T> Drop for RecvCase<'_, T> {
-    fn drop(&mut self) {
-        if !self.waiter.queued {
-            return;
-        }
-        // SAFETY: a case is only used pinned; this is its drop.
-        unsafe { Pin::new_unchecked(&mut *self) }.dequeue();
-        if !self.waiter.queued {
-            return;
-        }
-        // Won but never reported (the select was dropped): pass the value on.
-        self.waiter.queued = false;
-        if self.waiter.sg().status.load(Acquire) == OK {
-            // SAFETY: completed and unlinked: ours.
-            if let Some(v) = unsafe { self.waiter.sg().inner().elem.take() } {
-                self.chan().reinject(v);
-            }
-        }
-    }
-}
-
-/// One `send(tx, value) -> res` case.
-#[doc(hidden)]
-pub struct SendCase<'a, T> {
-    chan: &'a Chan<T>,
-    value: Option<T>,
-    waiter: Waiter<T>,
-    result: Option<Result<(), SendError<T>>>,
-}
-
-impl<'a, T> SendCase<'a, T> {
-    /// Evaluate the operand and the value (both once, in source order).
-    pub fn new<S: SendOperand<Item = T> + ?Sized>(s: &'a S, value: T) -> Self {
-        SendCase {
-            chan: &s.as_sender().chan,
-            value: Some(value),
-            waiter: Waiter::new(),
-            result: None,
-        }
-    }
-
-    /// The chosen case's outcome, for the arm's pattern.
-    pub fn take(self: Pin<&mut Self>) -> Result<(), SendError<T>> {
-        // SAFETY: `result` is not structurally pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        this.result.take().expect("select case taken twice")
-    }
-}
-
-impl<T> SelectCase for SendCase<'_, T> {
-    fn probe(&self) -> (usize, bool) {
-        (
-            self.chan as *const Chan<T> as usize,
-            self.chan.send_looks_ready(),
-        )
-    }
-
-    fn lock(&self) {
-        self.chan.lock();
-    }
-
-    unsafe fn unlock(&self) {
-        // SAFETY: caller holds it.
-        unsafe { self.chan.unlock() }
-    }
-
-    unsafe fn try_fire(self: Pin<&mut Self>, wake: &mut Option<Waker>) -> bool {
-        // SAFETY: not moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        // As in `RecvCase::try_fire`: exact under the lock.
-        if !this.chan.send_looks_ready() {
-            return false;
-        }
-        let v = this.value.take().expect("send case without value");
-        // SAFETY: lock held (caller).
-        match unsafe { this.chan.send_locked(v) } {
-            SendTry::Sent(w) => {
-                *wake = w;
-                this.result = Some(Ok(()));
-                true
-            }
-            SendTry::Closed(v) => {
-                this.result = Some(Err(SendError(v)));
-                true
-            }
-            SendTry::Full(v) => {
-                this.value = Some(v);
-                false
-            }
-        }
-    }
-
-    unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, case: usize, waker: &Waker) {
-        // SAFETY: not moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        let w = &mut this.waiter;
-        w.init_sg();
-        // SAFETY: as in `RecvCase::enqueue`.
-        unsafe {
-            let i = w.sg().inner();
-            i.elem = this.value.take();
-            i.sel = sel;
-            i.case = case;
-            i.waker = Some(waker.clone());
-            w.sg().status.store(WAITING, Relaxed);
-            this.chan.enqueue_locked(w.sg(), true);
-        }
-        w.queued = true;
-    }
-
-    fn dequeue(self: Pin<&mut Self>) {
-        // SAFETY: not moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        if !this.waiter.queued {
-            return;
-        }
-        this.chan.lock();
-        // SAFETY: lock held; queued on this channel's sendq.
-        unsafe {
-            this.chan.remove_locked(this.waiter.sg(), true);
-            this.chan.unlock();
-        }
-        if this.waiter.sg().status.load(Acquire) == WAITING {
-            this.waiter.queued = false;
-        }
-    }
-
-    fn update_waker(self: Pin<&mut Self>, waker: &Waker) {
-        // SAFETY: not moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        if !this.waiter.queued {
-            return;
-        }
-        this.chan.lock();
-        // SAFETY: lock held.
-        unsafe {
-            if this.waiter.sg().status.load(Relaxed) == WAITING {
-                this.waiter.sg().inner().waker = Some(waker.clone());
-            }
-            this.chan.unlock();
-        }
-    }
-
-    fn complete(self: Pin<&mut Self>) {
-        // SAFETY: not moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        this.waiter.queued = false;
-        let s = this.waiter.sg().status.load(Acquire);
-        this.result = Some(if s == CLOSED {
-            // SAFETY: completed and unlinked: ours.
-            let v = unsafe { this.waiter.sg().inner().elem.take() };
-            Err(SendError(v.expect("closed send sudog lost its value")))
-        } else {
-            Ok(())
-        });
-    }
-}
-
-impl<T> Drop for SendCase<'_, T> {
-    fn drop(&mut self) {
-        if self.waiter.queued {
-            // SAFETY: a case is only used pinned; this is its drop.
-            unsafe { Pin::new_unchecked(&mut *self) }.dequeue();
-        }
-    }
-}
-
-impl<T> std::fmt::Debug for RecvCase<'_, T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecvCase")
-            .field("queued", &self.waiter.queued)
-            .finish()
-    }
-}
-
-impl<T> std::fmt::Debug for SendCase<'_, T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SendCase")
-            .field("queued", &self.waiter.queued)
-            .finish()
-    }
+    /// The select runs off the runtime: mark the channel as used from
+    /// outside (see `Chan::note_foreign`).
+    fn note_foreign(&self);
+    /// Whether code off the runtime has used the channel (the select then
+    /// parks as waiting on the outside, for the deadlock detector).
+    fn is_foreign(&self) -> bool;
 }
 
 impl<const N: usize> std::fmt::Debug for Select<'_, N> {
@@ -471,7 +102,12 @@ pub struct Select<'a, const N: usize> {
     sel: SelectDone,
     /// Sudogs are queued on every case's channel.
     parked: bool,
-    /// The waker the queued sudogs hold.
+    /// One of the channels was used from off the runtime (as of parking):
+    /// the select parks as waiting on the outside.
+    foreign: bool,
+    /// The waker the queued sudogs were last given, if the select was
+    /// polled again with a waker other than the shared one it parked with
+    /// (`SelectDone::waker`).
     waker: Option<Waker>,
     _pin: PhantomPinned,
 }
@@ -484,6 +120,7 @@ impl<'a, const N: usize> Select<'a, N> {
             has_default,
             sel: SelectDone::new(),
             parked: false,
+            foreign: false,
             waker: None,
             _pin: PhantomPinned,
         }
@@ -501,6 +138,16 @@ impl<'a, const N: usize> Select<'a, N> {
         self.cases[w].as_mut().complete();
         w
     }
+
+    /// The wait reason of a parked select: "select", marked as waiting on
+    /// the outside if any of its channels was used from off the runtime.
+    fn park_reason(&self) {
+        if self.foreign {
+            set_wait_reason_external(Wait::Select);
+        } else {
+            set_wait_reason(Wait::Select);
+        }
+    }
 }
 
 impl<const N: usize> Future for Select<'_, N> {
@@ -513,7 +160,9 @@ impl<const N: usize> Future for Select<'_, N> {
         if this.parked {
             let mut f = this.sel.fired.load(Acquire);
             if f == 0 {
-                if !this.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                // SAFETY: we are the select, past `set_waker`.
+                let current = this.waker.as_ref().or(unsafe { this.sel.waker() });
+                if !current.is_some_and(|w| w.will_wake(cx.waker())) {
                     for c in this.cases.iter_mut() {
                         c.as_mut().update_waker(cx.waker());
                     }
@@ -523,14 +172,24 @@ impl<const N: usize> Future for Select<'_, N> {
                     f = this.sel.fired.load(Acquire);
                 }
                 if f == 0 {
-                    set_wait_reason(Wait::Select);
+                    // A spurious wake, e.g. from `Chan::become_foreign`
+                    // (whose store the wake-up orders before this load):
+                    // look again.
+                    this.foreign = this.cases.iter().any(|c| c.is_foreign());
+                    this.park_reason();
                     return Poll::Pending;
                 }
             }
             return Poll::Ready(Some(this.finish(f - 1)));
         }
-        if poll_proceed(cx).is_pending() {
-            return Poll::Pending;
+        match poll_proceed_on_m(cx) {
+            Some(Poll::Pending) => return Poll::Pending,
+            Some(Poll::Ready(())) => {}
+            None => {
+                for c in this.cases.iter() {
+                    c.note_foreign();
+                }
+            }
         }
 
         // Poll order: Go's inside-out Fisher-Yates over the non-nil cases.
@@ -650,17 +309,22 @@ impl<const N: usize> Future for Select<'_, N> {
 
         // Pass 2: queue a sudog on every channel, in lock order, and park.
         let sel: *const SelectDone = &this.sel;
+        // SAFETY: nothing of this select is queued yet (a select parks
+        // once: after this it only returns `Ready` or stays parked).
+        unsafe { this.sel.set_waker(cx.waker()) };
+        let mut foreign = false;
         for &i in lockorder {
             // SAFETY: channel locked; `sel` lives in this pinned future,
             // which unlinks every sudog (pass 3 or drop) before it goes.
-            unsafe { this.cases[i].as_mut().enqueue(sel, i, cx.waker()) };
+            // `i < N`, a macro-generated case count.
+            foreign |= unsafe { this.cases[i].as_mut().enqueue(sel, i as u32) };
         }
+        this.foreign = foreign;
         unlock(&this.cases);
         if n > 0 {
             this.parked = true;
-            this.waker = Some(cx.waker().clone());
         }
-        set_wait_reason(Wait::Select);
+        this.park_reason();
         Poll::Pending
     }
 }
@@ -696,156 +360,4 @@ impl Future for NoCases {
         set_wait_reason(Wait::SelectNoCases);
         Poll::Pending
     }
-}
-
-/// Go's `select` statement. See the crate docs for the syntax.
-///
-/// ```ignore
-/// gmp::select! {
-///     recv(rx_a) -> v => { ... },
-///     send(tx_b, value) -> res => { ... },
-///     default => { ... },
-/// }
-/// ```
-#[macro_export]
-macro_rules! select {
-    () => {
-        match $crate::__private::select_no_cases().await {}
-    };
-    ($($arms:tt)+) => {
-        $crate::__select_parse!(@cases () @default () @idx (0usize) $($arms)+)
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __select_parse {
-    // All arms read.
-    (@cases ($($c:tt)*) @default $d:tt @idx ($i:expr)) => {
-        $crate::__select_emit!(($($c)*) $d)
-    };
-    // recv arms.
-    (@cases ($($c:tt)*) @default $d:tt @idx ($i:expr)
-        recv($rx:expr) -> $p:pat => $body:block, $($rest:tt)*) => {
-        $crate::__select_parse!(@cases ($($c)* [recv __op __case __res ($i) ($rx) ($p) {$body}])
-            @default $d @idx ($i + 1usize) $($rest)*)
-    };
-    (@cases ($($c:tt)*) @default $d:tt @idx ($i:expr)
-        recv($rx:expr) -> $p:pat => $body:block $($rest:tt)*) => {
-        $crate::__select_parse!(@cases ($($c)* [recv __op __case __res ($i) ($rx) ($p) {$body}])
-            @default $d @idx ($i + 1usize) $($rest)*)
-    };
-    (@cases ($($c:tt)*) @default $d:tt @idx ($i:expr)
-        recv($rx:expr) -> $p:pat => $body:expr, $($rest:tt)*) => {
-        $crate::__select_parse!(@cases ($($c)* [recv __op __case __res ($i) ($rx) ($p) {$body}])
-            @default $d @idx ($i + 1usize) $($rest)*)
-    };
-    (@cases ($($c:tt)*) @default $d:tt @idx ($i:expr)
-        recv($rx:expr) -> $p:pat => $body:expr) => {
-        $crate::__select_parse!(@cases ($($c)* [recv __op __case __res ($i) ($rx) ($p) {$body}])
-            @default $d @idx ($i + 1usize))
-    };
-    // send arms.
-    (@cases ($($c:tt)*) @default $d:tt @idx ($i:expr)
-        send($tx:expr, $v:expr) -> $p:pat => $body:block, $($rest:tt)*) => {
-        $crate::__select_parse!(@cases ($($c)* [send __op __case __res ($i) ($tx, $v) ($p) {$body}])
-            @default $d @idx ($i + 1usize) $($rest)*)
-    };
-    (@cases ($($c:tt)*) @default $d:tt @idx ($i:expr)
-        send($tx:expr, $v:expr) -> $p:pat => $body:block $($rest:tt)*) => {
-        $crate::__select_parse!(@cases ($($c)* [send __op __case __res ($i) ($tx, $v) ($p) {$body}])
-            @default $d @idx ($i + 1usize) $($rest)*)
-    };
-    (@cases ($($c:tt)*) @default $d:tt @idx ($i:expr)
-        send($tx:expr, $v:expr) -> $p:pat => $body:expr, $($rest:tt)*) => {
-        $crate::__select_parse!(@cases ($($c)* [send __op __case __res ($i) ($tx, $v) ($p) {$body}])
-            @default $d @idx ($i + 1usize) $($rest)*)
-    };
-    (@cases ($($c:tt)*) @default $d:tt @idx ($i:expr)
-        send($tx:expr, $v:expr) -> $p:pat => $body:expr) => {
-        $crate::__select_parse!(@cases ($($c)* [send __op __case __res ($i) ($tx, $v) ($p) {$body}])
-            @default $d @idx ($i + 1usize))
-    };
-    // default arm (at most one).
-    (@cases $c:tt @default () @idx ($i:expr) default => $body:block, $($rest:tt)*) => {
-        $crate::__select_parse!(@cases $c @default ({$body}) @idx ($i) $($rest)*)
-    };
-    (@cases $c:tt @default () @idx ($i:expr) default => $body:block $($rest:tt)*) => {
-        $crate::__select_parse!(@cases $c @default ({$body}) @idx ($i) $($rest)*)
-    };
-    (@cases $c:tt @default () @idx ($i:expr) default => $body:expr, $($rest:tt)*) => {
-        $crate::__select_parse!(@cases $c @default ({$body}) @idx ($i) $($rest)*)
-    };
-    (@cases $c:tt @default () @idx ($i:expr) default => $body:expr) => {
-        $crate::__select_parse!(@cases $c @default ({$body}) @idx ($i))
-    };
-    (@cases $c:tt @default ($d:tt) @idx ($i:expr) default $($rest:tt)*) => {
-        ::core::compile_error!("select!: more than one `default` arm")
-    };
-    (@cases $c:tt @default $d:tt @idx ($i:expr) $($rest:tt)+) => {
-        ::core::compile_error!(
-            "select!: expected `recv(rx) -> pat => body`, `send(tx, value) -> pat => body` or `default => body`"
-        )
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __select_case {
-    (recv $op:ident $case:ident ($rx:expr)) => {
-        let $op = &$rx;
-        let mut $case = ::core::pin::pin!($crate::__private::RecvCase::new($op));
-    };
-    (send $op:ident $case:ident ($tx:expr, $v:expr)) => {
-        let $op = &$tx;
-        let mut $case = ::core::pin::pin!($crate::__private::SendCase::new($op, $v));
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __select_emit {
-    (($([$kind:ident $op:ident $case:ident $res:ident ($i:expr) $args:tt ($p:pat) $body:tt])*) ()) => {
-        $crate::__select_emit!(@go ($([$kind $op $case $res ($i) $args ($p) $body])*)
-            false { ::core::unreachable!() })
-    };
-    (($([$kind:ident $op:ident $case:ident $res:ident ($i:expr) $args:tt ($p:pat) $body:tt])*) ($default:tt)) => {
-        $crate::__select_emit!(@go ($([$kind $op $case $res ($i) $args ($p) $body])*)
-            true $default)
-    };
-    (@go ($([$kind:ident $op:ident $case:ident $res:ident ($i:expr) $args:tt ($p:pat) $body:tt])*)
-        $has_default:tt $default:tt) => {{
-        // The chosen case's outcome is moved out here, so that the cases
-        // (and their borrows of the operands) are gone before an arm body
-        // runs: a body may reassign an operand, as Go code sets `c = nil`.
-        $( let mut $res = ::core::option::Option::None; )*
-        let __sel_idx = {
-            $( $crate::__select_case!($kind $op $case $args); )*
-            let __sel_idx = $crate::__private::Select::new(
-                [$($crate::__private::erase($case.as_mut())),*],
-                $has_default,
-            )
-            .await;
-            if let ::core::option::Option::Some(__sel_i) = __sel_idx {
-                $( if __sel_i == $i { $res = ::core::option::Option::Some($case.as_mut().take()); } else )*
-                {}
-            }
-            __sel_idx
-        };
-        match __sel_idx {
-            ::core::option::Option::None => $default,
-            ::core::option::Option::Some(__sel_i) => {
-                $(
-                    if __sel_i == $i {
-                        let $p = match $res {
-                            ::core::option::Option::Some(__v) => __v,
-                            ::core::option::Option::None => ::core::unreachable!(),
-                        };
-                        $body
-                    } else
-                )*
-                { ::core::unreachable!() }
-            }
-        }
-    }};
 }

@@ -6,9 +6,9 @@
 //! threads and loom's `block_on` waker in place of goroutines.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize};
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize};
 
 #[cfg(loom)]
 pub(crate) use loom::sync::Arc;
@@ -101,16 +101,10 @@ mod hooks {
         gmp_core::park::set_wait_reason_external(reason(w));
     }
 
+    /// `poll_proceed`, or `None` off the runtime.
     #[inline]
-    pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
-        gmp_core::poll_proceed(cx)
-    }
-
-    /// `poll_proceed` that panics off-runtime (first poll of an `.await`).
-    #[inline]
-    #[track_caller]
-    pub(crate) fn poll_proceed_in_runtime(cx: &mut Context<'_>, what: &str) -> Poll<()> {
-        gmp_core::poll_proceed_in_runtime(cx, what)
+    pub(crate) fn poll_proceed_on_m(cx: &mut Context<'_>) -> Option<Poll<()>> {
+        gmp_core::poll_proceed_on_m(cx)
     }
 
     #[inline]
@@ -156,14 +150,25 @@ mod hooks {
     pub(crate) fn set_wait_reason(_w: Wait) {}
 
     pub(crate) fn set_wait_reason_external(_w: Wait) {}
-    pub(crate) fn poll_proceed(_cx: &mut Context<'_>) -> Poll<()> {
-        Poll::Ready(())
+
+    loom::thread_local! {
+        /// Whether this loom thread stands for a goroutine (see
+        /// `pretend_goroutine`); by default loom threads are off the
+        /// runtime, like plain threads.
+        static ON_M: std::cell::Cell<bool> = std::cell::Cell::new(false);
     }
-    pub(crate) fn poll_proceed_in_runtime(_cx: &mut Context<'_>, _what: &str) -> Poll<()> {
-        Poll::Ready(())
+
+    /// Make the calling loom thread act as a goroutine: its channel
+    /// operations do not mark channels as used from outside.
+    pub fn pretend_goroutine() {
+        ON_M.with(|c| c.set(true));
+    }
+
+    pub(crate) fn poll_proceed_on_m(_cx: &mut Context<'_>) -> Option<Poll<()>> {
+        ON_M.with(|c| c.get()).then_some(Poll::Ready(()))
     }
     pub(crate) fn in_runtime() -> bool {
-        false
+        ON_M.with(|c| c.get())
     }
     /// Deterministic under loom: the models explore interleavings, not
     /// poll orders.
@@ -175,4 +180,6 @@ mod hooks {
     }
 }
 
+#[cfg(loom)]
+pub use hooks::pretend_goroutine;
 pub(crate) use hooks::*;

@@ -1,6 +1,10 @@
 //! loom models of the channel core: unbuffered hand-off, close racing with
 //! send and recv, and select committing exactly one of two cases fired
-//! concurrently. Run with:
+//! concurrently, the `Sink` flush path, nil select cases, and a channel's
+//! first use from off the runtime re-waking a parked goroutine. Loom
+//! threads are off the runtime unless they `pretend_goroutine`, so every
+//! model also runs a channel's first outside use (`Chan::become_foreign`,
+//! a lock and a walk of the wait queues) racing the others. Run with:
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p gmp-chan --release --test loom_chan`
 #![cfg(loom)]
 
@@ -260,5 +264,72 @@ fn select_fast_path_stale_hint_falls_back() {
             (Some(4), Err(RecvError)) | (None, Ok(4)) => {}
             other => panic!("value lost or duplicated: {other:?}"),
         }
+    });
+}
+
+/// The `Sink` path: a value held by the sink (unbuffered, no receiver yet)
+/// is flushed through a parked sudog while a receive and a close race it:
+/// it is received exactly when the flush succeeds, else it comes back.
+#[test]
+fn sink_flush_races_recv_and_close() {
+    use futures::SinkExt;
+    loom::model(|| {
+        let (mut tx, rx) = bounded::<u32>(0);
+        // Dropping the last sender would close the channel too.
+        let keep = tx.clone();
+        let rx2 = rx.clone();
+        let sender = thread::spawn(move || block_on(SinkExt::send(&mut tx, 4)));
+        let closer = thread::spawn(move || rx2.close());
+        let r = block_on(rx.recv());
+        let s = sender.join().unwrap();
+        assert!(closer.join().unwrap());
+        match (s, r) {
+            (Ok(()), Ok(4)) => {}
+            (Err(SendError(4)), Err(RecvError)) => {}
+            other => panic!("inconsistent outcome {other:?}"),
+        }
+        drop(keep);
+    });
+}
+
+/// A nil (`None`) case beside a live one while a sender fires: only the
+/// live case commits, and the nil send case's value is never moved.
+#[test]
+fn select_nil_cases_never_commit() {
+    loom::model(|| {
+        let (tx, rx) = bounded::<u32>(0);
+        let t = thread::spawn(move || block_on(tx.send(8)));
+        let nil_rx: Option<&gmp_chan::Receiver<u32>> = None;
+        let nil_tx: Option<&gmp_chan::Sender<u32>> = None;
+        let got = block_on(async {
+            gmp_chan::select! {
+                recv(nil_rx) -> _ => 0,
+                send(nil_tx, 9) -> _ => 1,
+                recv(rx) -> v => v.unwrap(),
+            }
+        });
+        assert_eq!(got, 8);
+        assert_eq!(t.join().unwrap(), Ok(()));
+    });
+}
+
+/// A goroutine parks on a channel no plain thread has used; then a plain
+/// thread's first use (`Chan::become_foreign`: under the lock, wake every
+/// queued sudog so it parks again marked as waiting on the outside) races
+/// the park, and then a send: the spurious wake neither loses the value
+/// nor leaves the goroutine parked.
+#[test]
+fn first_outside_use_rewakes_a_parked_goroutine() {
+    loom::model(|| {
+        let (tx, rx) = bounded::<u32>(0);
+        let rx2 = rx.clone();
+        let g = thread::spawn(move || {
+            gmp_chan::__private::pretend_goroutine();
+            block_on(rx.recv())
+        });
+        // This (plain) thread: the first outside use, then a send.
+        assert_eq!(rx2.try_recv(), Err(gmp_chan::TryRecvError::Empty));
+        assert_eq!(block_on(tx.send(5)), Ok(()));
+        assert_eq!(g.join().unwrap(), Ok(5));
     });
 }

@@ -31,6 +31,15 @@ pub fn poll_proceed_in_runtime(cx: &mut Context<'_>, what: &str) -> Poll<()> {
     }
 }
 
+/// [`poll_proceed`] that also says where it runs: `None` off the runtime
+/// (a plain thread, another executor's task), where there is no budget to
+/// take, so a caller that also works there can note that it was used from
+/// outside.
+#[inline]
+pub fn poll_proceed_on_m(cx: &mut Context<'_>) -> Option<Poll<()>> {
+    with_current(must_yield).map(|must| yield_if(must, cx))
+}
+
 #[inline]
 fn yield_if(must: bool, cx: &mut Context<'_>) -> Poll<()> {
     if must {

@@ -126,7 +126,7 @@ pub mod loom_api;
 #[cfg(not(loom))]
 pub use checkdead::DEADLOCK_MSG;
 #[cfg(not(loom))]
-pub use coop::{poll_proceed, poll_proceed_in_runtime};
+pub use coop::{poll_proceed, poll_proceed_in_runtime, poll_proceed_on_m};
 #[cfg(not(loom))]
 pub use join::{JoinError, JoinHandle};
 #[cfg(not(loom))]
