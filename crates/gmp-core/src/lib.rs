@@ -18,7 +18,7 @@
 //! `Runtime::block_on` is M0 and alone polls main (goroutine 1), which may
 //! be `!Send`.
 //!
-//! The **scheduler** (`sched.rs`) is Go's: `newproc` and `ready` put the G
+//! The **scheduler** (`sched/`) is Go's: `newproc` and `ready` put the G
 //! in the current P's `runnext` (the displaced one goes to the ring's
 //! tail), so a producer and its consumer stay on one P and the woken G
 //! inherits the time slice; `find_runnable` checks the global queue every

@@ -1,5 +1,5 @@
 //! loom model of the P hand-over when a syscall ends (`syscall.rs`
-//! `exitsyscall`, `sched.rs` `wait_for_p`/`pidleput_locked`/`handoffp`,
+//! `exitsyscall`, `sched/idle.rs` `wait_for_p`/`pidleput_locked`/`handoffp`,
 //! `sysmon.rs` `retake`).
 //!
 //! The protocol, in miniature but step for step: the M in the syscall
