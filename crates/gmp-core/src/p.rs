@@ -10,9 +10,10 @@
 //! nothing.
 
 use crate::g::{GPtr, Header};
-use crate::runq::RunQ;
+use crate::runq::{Local, RunQ};
 use crate::timer::PTimers;
 use std::cell::UnsafeCell;
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 
@@ -102,12 +103,20 @@ impl P {
         }
     }
 
+    /// The ownership guard for the scheduler loop, which holds its P in
+    /// `(m, RUNNING)` (sysmon never takes it in that state) and so needs
+    /// no CAS. Dropping it changes nothing.
+    ///
     /// # Safety
-    /// The caller's M owns the P in RUNNING or LOCKED state.
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn owned(&self) -> &mut POwned {
-        // SAFETY: per the function contract, no one else touches it.
-        unsafe { &mut *self.owned.get() }
+    /// The calling thread's M owns the P (RUNNING, or it took the P off
+    /// the idle list or won sysmon's retake CAS), and gives it up only
+    /// after the guard is gone.
+    #[inline]
+    pub(crate) unsafe fn assume_owned(&self) -> POwner<'_> {
+        POwner {
+            p: self,
+            restore: PRUNNING,
+        }
     }
 
     /// The owner M enters a goroutine poll.
@@ -165,6 +174,57 @@ impl P {
 pub(crate) struct POwner<'a> {
     p: &'a P,
     restore: u64,
+}
+
+impl POwner<'_> {
+    /// The owner's handle on the run queue.
+    #[inline]
+    pub(crate) fn runq(&mut self) -> Local<'_, Header> {
+        self.runq_and_owned().0
+    }
+
+    /// The owner-only fields.
+    #[inline]
+    pub(crate) fn owned(&mut self) -> &mut POwned {
+        self.runq_and_owned().1
+    }
+
+    /// Both at once (moving the yielders to the run queue).
+    #[inline]
+    pub(crate) fn runq_and_owned(&mut self) -> (Local<'_, Header>, &mut POwned) {
+        // SAFETY: the guard proves this thread's M owns the P: no other
+        // thread produces into its queue or reaches `owned`, and the
+        // `&mut` borrow of the guard keeps these the only references.
+        unsafe { (self.p.runq.local(), &mut *self.p.owned.get()) }
+    }
+}
+
+/// The owner's run queue operations in terms of Gs: every entry of a P's
+/// queue holds one reference to its G, which a take hands to the caller.
+impl Local<'_, Header> {
+    /// Go's `runqget`, with `inheritTime`.
+    #[inline]
+    pub(crate) fn runqget(&mut self) -> Option<(GPtr, bool)> {
+        let (g, inherit) = self.get()?;
+        // SAFETY: entries are non-null `GPtr::into_raw`s, each taken once.
+        Some((
+            unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) },
+            inherit,
+        ))
+    }
+
+    /// Go's `runqsteal` from `victim`: a G to run and how many were taken.
+    #[inline]
+    pub(crate) fn runqsteal(
+        &mut self,
+        victim: &RunQ<Header>,
+        steal_runnext: bool,
+        victim_running: bool,
+    ) -> Option<(GPtr, u32)> {
+        let (g, n) = self.steal(victim, steal_runnext, victim_running)?;
+        // SAFETY: as in `runqget`.
+        Some((unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) }, n))
+    }
 }
 
 impl std::ops::Deref for POwner<'_> {

@@ -36,7 +36,7 @@ use crate::gstate::{AfterPoll, MAIN};
 use crate::m::M;
 use crate::netpoll::Netpoller;
 use crate::p::{self, status_of, status_word, POwner, P};
-use crate::runq::RUNQ_SIZE;
+use crate::runq::{Local, RUNQ_SIZE};
 use crate::status::{GStatus, WaitReason};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
