@@ -13,6 +13,7 @@ use crate::g::{GPtr, Header};
 use crate::runq::{Local, RunQ};
 use crate::timer::PTimers;
 use std::cell::UnsafeCell;
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
@@ -103,20 +104,17 @@ impl P {
         }
     }
 
-    /// The ownership guard for the scheduler loop, which holds its P in
+    /// Ownership proof for the scheduler loop, which holds its P in
     /// `(m, RUNNING)` (sysmon never takes it in that state) and so needs
-    /// no CAS. Dropping it changes nothing.
+    /// no CAS; also for an M that took the P off the idle list or won
+    /// sysmon's retake CAS.
     ///
     /// # Safety
-    /// The calling thread's M owns the P (RUNNING, or it took the P off
-    /// the idle list or won sysmon's retake CAS), and gives it up only
-    /// after the guard is gone.
+    /// The calling thread's M owns the P, and uses the proof only while it
+    /// does (not after handing the P on).
     #[inline]
     pub(crate) unsafe fn assume_owned(&self) -> POwner<'_> {
-        POwner {
-            p: self,
-            restore: PRUNNING,
-        }
+        POwner::new(self)
     }
 
     /// The owner M enters a goroutine poll.
@@ -146,11 +144,11 @@ impl P {
     /// retake CAS cannot match, until the guard drops). None when the P is
     /// no longer this M's, or is in a syscall.
     #[inline]
-    pub(crate) fn try_own(&self, m: u64) -> Option<POwner<'_>> {
+    pub(crate) fn try_own(&self, m: u64) -> Option<PLocked<'_>> {
         let cur = self.status.load(Relaxed);
         if cur == status_word(m, PRUNNING) {
-            return Some(POwner {
-                p: self,
+            return Some(PLocked {
+                owner: POwner::new(self),
                 restore: cur,
             });
         }
@@ -160,8 +158,8 @@ impl P {
                 .compare_exchange(cur, status_word(m, PLOCKED), Acquire, Relaxed)
                 .is_ok()
         {
-            return Some(POwner {
-                p: self,
+            return Some(PLocked {
+                owner: POwner::new(self),
                 restore: cur,
             });
         }
@@ -169,14 +167,30 @@ impl P {
     }
 }
 
-/// Proof that the current M owns a P (`P::try_own`); dropping it gives a
-/// P locked mid-poll back to sysmon's view as `(m, POLLING)`.
+/// Proof that the current thread's M owns a P: from `P::try_own` (inside
+/// a `PLocked`) or `P::assume_owned`. Not `Send`: the proof is about this
+/// thread. Owner-only operations take `&mut POwner`.
 pub(crate) struct POwner<'a> {
     p: &'a P,
+    _not_send: PhantomData<*mut ()>,
+}
+
+/// `P::try_own`'s guard: dropping it gives a P locked mid-poll back to
+/// sysmon's view as `(m, POLLING)`.
+pub(crate) struct PLocked<'a> {
+    owner: POwner<'a>,
     restore: u64,
 }
 
-impl POwner<'_> {
+impl<'a> POwner<'a> {
+    #[inline]
+    fn new(p: &'a P) -> POwner<'a> {
+        POwner {
+            p,
+            _not_send: PhantomData,
+        }
+    }
+
     /// The owner's handle on the run queue.
     #[inline]
     pub(crate) fn runq(&mut self) -> Local<'_, Header> {
@@ -235,12 +249,27 @@ impl std::ops::Deref for POwner<'_> {
     }
 }
 
-impl Drop for POwner<'_> {
+impl<'a> std::ops::Deref for PLocked<'a> {
+    type Target = POwner<'a>;
+    #[inline]
+    fn deref(&self) -> &POwner<'a> {
+        &self.owner
+    }
+}
+
+impl<'a> std::ops::DerefMut for PLocked<'a> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut POwner<'a> {
+        &mut self.owner
+    }
+}
+
+impl Drop for PLocked<'_> {
     #[inline]
     fn drop(&mut self) {
         if status_of(self.restore) == PPOLLING {
             // Release: a retake after this sees our writes to the P.
-            self.p.status.store(self.restore, Release);
+            self.owner.p.status.store(self.restore, Release);
         }
     }
 }

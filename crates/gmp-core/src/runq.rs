@@ -122,16 +122,120 @@ impl<T> RunQ<T> {
         &self.buf[(i % RUNQ_SIZE) as usize]
     }
 
-    /// Go's `runqgrab`: copy ceil(n/2) Gs from `self` into `dst`'s ring
-    /// starting at `dst_tail` (slots only the thief owns, hence its
-    /// `Local`), then commit with a head CAS. Returns how many were grabbed.
-    fn grab(
+    // The owner's operations, reached only through `Local`. They take the
+    // queue itself so that the hot calls pass one pointer, as before the
+    // handle existed.
+
+    /// `Local::put`.
+    fn owner_put(&self, mut g: *mut T, next: bool) -> Option<Overflow<T>> {
+        if next {
+            // AcqRel: publishes `g` to a thief that takes runnext, and
+            // acquires the displaced G someone else may have published.
+            let old = self.runnext.swap(g, AcqRel);
+            if old.is_null() {
+                return None;
+            }
+            g = old;
+        }
+        loop {
+            // Acquire pairs with consumers' head CAS (Release): the slot we
+            // are about to overwrite has been read by them.
+            let h = self.head.load(Acquire);
+            // Only the owner writes tail.
+            let t = self.tail.load(Relaxed);
+            if t.wrapping_sub(h) < RUNQ_SIZE {
+                self.slot(t).store(g, Relaxed);
+                // Release: a consumer that sees the new tail sees the slot.
+                self.tail.store(t.wrapping_add(1), Release);
+                return None;
+            }
+            if let Some(batch) = self.put_slow(g, h, t) {
+                return Some(batch);
+            }
+            // A consumer moved head meanwhile: there is room now.
+        }
+    }
+
+    /// Go's `runqputslow`: move half the ring plus `g` out in one batch.
+    fn put_slow(&self, g: *mut T, h: u32, t: u32) -> Option<Overflow<T>> {
+        let n = t.wrapping_sub(h) / 2;
+        debug_assert_eq!(n, RUNQ_SIZE / 2);
+        let mut batch = Vec::with_capacity(n as usize + 1);
+        for i in 0..n {
+            batch.push(self.slot(h.wrapping_add(i)).load(Relaxed));
+        }
+        // Release/Acquire as in runqget: we consumed those slots.
+        if self
+            .head
+            .compare_exchange(h, h.wrapping_add(n), AcqRel, Relaxed)
+            .is_err()
+        {
+            return None;
+        }
+        batch.push(g);
+        Some(batch)
+    }
+
+    /// `Local::get`.
+    fn owner_get(&self) -> Option<(*mut T, bool)> {
+        let mut next = self.runnext.load(Acquire);
+        while !next.is_null() {
+            match self
+                .runnext
+                .compare_exchange(next, ptr::null_mut(), AcqRel, Acquire)
+            {
+                Ok(_) => return Some((next, true)),
+                Err(cur) => next = cur,
+            }
+        }
+        loop {
+            let h = self.head.load(Acquire);
+            let t = self.tail.load(Relaxed);
+            if t == h {
+                return None;
+            }
+            let g = self.slot(h).load(Relaxed);
+            // Release: tells the producer the slot is free to reuse.
+            if self
+                .head
+                .compare_exchange(h, h.wrapping_add(1), Release, Relaxed)
+                .is_ok()
+            {
+                return Some((g, false));
+            }
+        }
+    }
+
+    /// `Local::steal`: `grab` into our ring, then publish all but the G
+    /// returned to run.
+    fn owner_steal(
         &self,
-        dst: &mut Local<'_, T>,
-        dst_tail: u32,
+        victim: &RunQ<T>,
         steal_runnext: bool,
         victim_running: bool,
-    ) -> u32 {
+    ) -> Option<(*mut T, u32)> {
+        let t = self.tail.load(Relaxed);
+        let n = victim.grab(self, t, steal_runnext, victim_running);
+        if n == 0 {
+            return None;
+        }
+        let n = n - 1;
+        let g = self.slot(t.wrapping_add(n)).load(Relaxed);
+        if n > 0 {
+            debug_assert!(
+                t.wrapping_sub(self.head.load(Acquire)).wrapping_add(n) < RUNQ_SIZE,
+                "runqsteal: runq overflow"
+            );
+            // Release: our own consumers (thieves of us) see the slots.
+            self.tail.store(t.wrapping_add(n), Release);
+        }
+        Some((g, n + 1))
+    }
+
+    /// Go's `runqgrab`: copy ceil(n/2) Gs from `self` into `dst`'s ring
+    /// starting at `dst_tail` (slots only the thief, the owner of `dst`,
+    /// writes), then commit with a head CAS. Returns how many were grabbed.
+    fn grab(&self, dst: &RunQ<T>, dst_tail: u32, steal_runnext: bool, victim_running: bool) -> u32 {
         loop {
             let h = self.head.load(Acquire);
             // Acquire: pairs with the owner's Release tail store.
@@ -209,121 +313,34 @@ impl<T> RunQ<T> {
 }
 
 impl<T> Local<'_, T> {
-    #[inline]
-    fn slot(&self, i: u32) -> &AtomicPtr<T> {
-        self.q.slot(i)
+    /// Go's `runqput`. With `next`, `g` takes `runnext` and the G it
+    /// displaces goes to the tail. Returns the batch for the global queue
+    /// when the ring was full.
+    #[inline(always)]
+    pub fn put(&mut self, g: *mut T, next: bool) -> Option<Overflow<T>> {
+        self.q.owner_put(g, next)
     }
 
-    /// Go's `runqput`. With `next`, `g` takes `runnext` and the
-    /// G it displaces goes to the tail. Returns the batch for the global
-    /// queue when the ring was full.
-    pub fn put(&mut self, mut g: *mut T, next: bool) -> Option<Overflow<T>> {
-        if next {
-            // AcqRel: publishes `g` to a thief that takes runnext, and
-            // acquires the displaced G someone else may have published.
-            let old = self.runnext.swap(g, AcqRel);
-            if old.is_null() {
-                return None;
-            }
-            g = old;
-        }
-        loop {
-            // Acquire pairs with consumers' head CAS (Release): the slot we
-            // are about to overwrite has been read by them.
-            let h = self.head.load(Acquire);
-            // Only the owner writes tail.
-            let t = self.tail.load(Relaxed);
-            if t.wrapping_sub(h) < RUNQ_SIZE {
-                self.slot(t).store(g, Relaxed);
-                // Release: a consumer that sees the new tail sees the slot.
-                self.tail.store(t.wrapping_add(1), Release);
-                return None;
-            }
-            if let Some(batch) = self.put_slow(g, h, t) {
-                return Some(batch);
-            }
-            // A consumer moved head meanwhile: there is room now.
-        }
-    }
-
-    /// Go's `runqputslow`: move half the ring plus `g` out in one batch.
-    fn put_slow(&mut self, g: *mut T, h: u32, t: u32) -> Option<Overflow<T>> {
-        let n = t.wrapping_sub(h) / 2;
-        debug_assert_eq!(n, RUNQ_SIZE / 2);
-        let mut batch = Vec::with_capacity(n as usize + 1);
-        for i in 0..n {
-            batch.push(self.slot(h.wrapping_add(i)).load(Relaxed));
-        }
-        // Release/Acquire as in runqget: we consumed those slots.
-        if self
-            .head
-            .compare_exchange(h, h.wrapping_add(n), AcqRel, Relaxed)
-            .is_err()
-        {
-            return None;
-        }
-        batch.push(g);
-        Some(batch)
-    }
-
-    /// Go's `runqget`. The bool is `inheritTime`: true when the
-    /// G came from `runnext`.
+    /// Go's `runqget`. The bool is `inheritTime`: true when the G came
+    /// from `runnext`.
+    #[inline(always)]
     pub fn get(&mut self) -> Option<(*mut T, bool)> {
-        let mut next = self.runnext.load(Acquire);
-        while !next.is_null() {
-            match self
-                .runnext
-                .compare_exchange(next, ptr::null_mut(), AcqRel, Acquire)
-            {
-                Ok(_) => return Some((next, true)),
-                Err(cur) => next = cur,
-            }
-        }
-        loop {
-            let h = self.head.load(Acquire);
-            let t = self.tail.load(Relaxed);
-            if t == h {
-                return None;
-            }
-            let g = self.slot(h).load(Relaxed);
-            // Release: tells the producer the slot is free to reuse.
-            if self
-                .head
-                .compare_exchange(h, h.wrapping_add(1), Release, Relaxed)
-                .is_ok()
-            {
-                return Some((g, false));
-            }
-        }
+        self.q.owner_get()
     }
 
     /// Go's `runqsteal`: move about half of `victim`'s queue into ours and
-    /// return one G to run. `steal_runnext` is set only on the last
-    /// stealing pass; `victim_running` says whether
-    /// the victim's M is running a G, in which case we give it a few
+    /// return one G to run with the number taken. `steal_runnext` is set
+    /// only on the last stealing pass; `victim_running` says whether the
+    /// victim's M is running a G, in which case we give it a few
     /// microseconds to take its own runnext first (Go's `usleep(3)`).
+    #[inline(always)]
     pub fn steal(
         &mut self,
         victim: &RunQ<T>,
         steal_runnext: bool,
         victim_running: bool,
     ) -> Option<(*mut T, u32)> {
-        let t = self.tail.load(Relaxed);
-        let n = victim.grab(self, t, steal_runnext, victim_running);
-        if n == 0 {
-            return None;
-        }
-        let n = n - 1;
-        let g = self.slot(t.wrapping_add(n)).load(Relaxed);
-        if n > 0 {
-            debug_assert!(
-                t.wrapping_sub(self.head.load(Acquire)).wrapping_add(n) < RUNQ_SIZE,
-                "runqsteal: runq overflow"
-            );
-            // Release: our own consumers (thieves of us) see the slots.
-            self.tail.store(t.wrapping_add(n), Release);
-        }
-        Some((g, n + 1))
+        self.q.owner_steal(victim, steal_runnext, victim_running)
     }
 
     /// Take everything (teardown, or a retired P).

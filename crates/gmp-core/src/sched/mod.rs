@@ -35,7 +35,7 @@ use crate::g::{GPtr, Header, PollOutcome};
 use crate::gstate::{AfterPoll, MAIN};
 use crate::m::M;
 use crate::netpoll::Netpoller;
-use crate::p::{self, status_of, status_word, POwner, P};
+use crate::p::{self, status_of, status_word, PLocked, POwner, P};
 use crate::runq::{Local, RUNQ_SIZE};
 use crate::status::{GStatus, WaitReason};
 use std::ptr::{self, NonNull};

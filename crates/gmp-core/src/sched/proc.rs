@@ -107,7 +107,6 @@ impl Sched {
                 }
             }
             // Nothing: give up the P.
-            drop(p);
             let mut l = self.lock.lock().unwrap();
             if self.shutdown.load(Acquire) {
                 return Found::Shutdown;

@@ -112,7 +112,7 @@ impl Sched {
 
     /// The current P, locked for an owner-side put from inside a poll.
     #[inline]
-    pub(super) fn lock_curp(&self, ctx: &MCtx) -> Option<POwner<'_>> {
+    pub(super) fn lock_curp(&self, ctx: &MCtx) -> Option<PLocked<'_>> {
         if let Some(p) = ctx.p.get().map(|i| &self.allp[i]) {
             if let Some(owner) = p.try_own(ctx.m.id) {
                 return Some(owner);
@@ -128,7 +128,7 @@ impl Sched {
     /// took the P. Inside `gmp::syscall` itself (or at shutdown) the
     /// caller falls back to the global queue.
     #[cold]
-    pub(super) fn lock_curp_slow(&self, ctx: &MCtx) -> Option<POwner<'_>> {
+    pub(super) fn lock_curp_slow(&self, ctx: &MCtx) -> Option<PLocked<'_>> {
         if ctx.in_syscall.get() || ctx.curg.get().is_none() || self.shutdown.load(Acquire) {
             return None;
         }
@@ -162,7 +162,7 @@ impl Sched {
     /// parking it steals `runnext` after its ~3us grace. The `nmspinning`
     /// check keeps this to one M per burst (design.md, "wakep").
     #[inline]
-    pub(super) fn runqput_next(&self, mut p: POwner<'_>, g: GPtr) {
+    pub(super) fn runqput_next(&self, mut p: PLocked<'_>, g: GPtr) {
         let over = p.runq().put(g.into_raw().as_ptr(), true);
         drop(p);
         if let Some(batch) = over {
