@@ -7,7 +7,8 @@
 //! M's id, and every owner-side access made from inside a poll first CASes
 //! `(me, POLLING) -> (me, LOCKED)`. Outside polls the status is
 //! `(me, RUNNING)`, which sysmon never touches, so the scheduler loop pays
-//! nothing.
+//! nothing. The proof of ownership is a type, `POwner`: the owner-only
+//! fields and the run queue's owner handle are reached only through it.
 
 use crate::g::{GPtr, Header};
 use crate::runq::{Local, RunQ};

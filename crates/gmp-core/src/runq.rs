@@ -12,7 +12,7 @@
 //! of a steal); `put`, `get`, `steal` and `drain` live on `Local`, the
 //! owner's handle, which is neither `Send` nor `Sync`, takes `&mut self`,
 //! and comes from `RunQ::local`, whose caller vouches that it owns the P
-//! (the P's `POwner` guard does so once for all its users).
+//! (`POwner`, the proof of owning a P, does so once for all its users).
 //!
 //! Slots are atomics (relaxed) rather than plain cells: a thief may read a
 //! slot the owner is overwriting; its head CAS then fails and the value is
