@@ -7,12 +7,15 @@
 //! M's id, and every owner-side access made from inside a poll first CASes
 //! `(me, POLLING) -> (me, LOCKED)`. Outside polls the status is
 //! `(me, RUNNING)`, which sysmon never touches, so the scheduler loop pays
-//! nothing.
+//! nothing. The proof of ownership is a type, `POwner`: the owner-only
+//! fields and the run queue's owner handle are reached only through it.
 
 use crate::g::{GPtr, Header};
-use crate::runq::RunQ;
+use crate::runq::{Local, RunQ};
 use crate::timer::PTimers;
 use std::cell::UnsafeCell;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 
@@ -102,12 +105,17 @@ impl P {
         }
     }
 
+    /// Ownership proof for the scheduler loop, which holds its P in
+    /// `(m, RUNNING)` (sysmon never takes it in that state) and so needs
+    /// no CAS; also for an M that took the P off the idle list or won
+    /// sysmon's retake CAS.
+    ///
     /// # Safety
-    /// The caller's M owns the P in RUNNING or LOCKED state.
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn owned(&self) -> &mut POwned {
-        // SAFETY: per the function contract, no one else touches it.
-        unsafe { &mut *self.owned.get() }
+    /// The calling thread's M owns the P, and uses the proof only while it
+    /// does (not after handing the P on).
+    #[inline]
+    pub(crate) unsafe fn assume_owned(&self) -> POwner<'_> {
+        POwner::new(self)
     }
 
     /// The owner M enters a goroutine poll.
@@ -137,11 +145,11 @@ impl P {
     /// retake CAS cannot match, until the guard drops). None when the P is
     /// no longer this M's, or is in a syscall.
     #[inline]
-    pub(crate) fn try_own(&self, m: u64) -> Option<POwner<'_>> {
+    pub(crate) fn try_own(&self, m: u64) -> Option<PLocked<'_>> {
         let cur = self.status.load(Relaxed);
         if cur == status_word(m, PRUNNING) {
-            return Some(POwner {
-                p: self,
+            return Some(PLocked {
+                owner: POwner::new(self),
                 restore: cur,
             });
         }
@@ -151,8 +159,8 @@ impl P {
                 .compare_exchange(cur, status_word(m, PLOCKED), Acquire, Relaxed)
                 .is_ok()
         {
-            return Some(POwner {
-                p: self,
+            return Some(PLocked {
+                owner: POwner::new(self),
                 restore: cur,
             });
         }
@@ -160,11 +168,78 @@ impl P {
     }
 }
 
-/// Proof that the current M owns a P (`P::try_own`); dropping it gives a
-/// P locked mid-poll back to sysmon's view as `(m, POLLING)`.
+/// Proof that the current thread's M owns a P: from `P::try_own` (inside
+/// a `PLocked`) or `P::assume_owned`. Not `Send`: the proof is about this
+/// thread. Owner-only operations take `&mut POwner`.
 pub(crate) struct POwner<'a> {
     p: &'a P,
+    _not_send: PhantomData<*mut ()>,
+}
+
+/// `P::try_own`'s guard: dropping it gives a P locked mid-poll back to
+/// sysmon's view as `(m, POLLING)`.
+pub(crate) struct PLocked<'a> {
+    owner: POwner<'a>,
     restore: u64,
+}
+
+impl<'a> POwner<'a> {
+    #[inline]
+    fn new(p: &'a P) -> POwner<'a> {
+        POwner {
+            p,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The owner's handle on the run queue.
+    #[inline]
+    pub(crate) fn runq(&mut self) -> Local<'_, Header> {
+        self.runq_and_owned().0
+    }
+
+    /// The owner-only fields.
+    #[inline]
+    pub(crate) fn owned(&mut self) -> &mut POwned {
+        self.runq_and_owned().1
+    }
+
+    /// Both at once (moving the yielders to the run queue).
+    #[inline]
+    pub(crate) fn runq_and_owned(&mut self) -> (Local<'_, Header>, &mut POwned) {
+        // SAFETY: the guard proves this thread's M owns the P: no other
+        // thread produces into its queue or reaches `owned`, and the
+        // `&mut` borrow of the guard keeps these the only references.
+        unsafe { (self.p.runq.local(), &mut *self.p.owned.get()) }
+    }
+}
+
+/// The owner's run queue operations in terms of Gs: every entry of a P's
+/// queue holds one reference to its G, which a take hands to the caller.
+impl Local<'_, Header> {
+    /// Go's `runqget`, with `inheritTime`.
+    #[inline]
+    pub(crate) fn runqget(&mut self) -> Option<(GPtr, bool)> {
+        let (g, inherit) = self.get()?;
+        // SAFETY: entries are non-null `GPtr::into_raw`s, each taken once.
+        Some((
+            unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) },
+            inherit,
+        ))
+    }
+
+    /// Go's `runqsteal` from `victim`: a G to run and how many were taken.
+    #[inline]
+    pub(crate) fn runqsteal(
+        &mut self,
+        victim: &RunQ<Header>,
+        steal_runnext: bool,
+        victim_running: bool,
+    ) -> Option<(GPtr, u32)> {
+        let (g, n) = self.steal(victim, steal_runnext, victim_running)?;
+        // SAFETY: as in `runqget`.
+        Some((unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) }, n))
+    }
 }
 
 impl std::ops::Deref for POwner<'_> {
@@ -175,12 +250,27 @@ impl std::ops::Deref for POwner<'_> {
     }
 }
 
-impl Drop for POwner<'_> {
+impl<'a> std::ops::Deref for PLocked<'a> {
+    type Target = POwner<'a>;
+    #[inline]
+    fn deref(&self) -> &POwner<'a> {
+        &self.owner
+    }
+}
+
+impl<'a> std::ops::DerefMut for PLocked<'a> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut POwner<'a> {
+        &mut self.owner
+    }
+}
+
+impl Drop for PLocked<'_> {
     #[inline]
     fn drop(&mut self) {
         if status_of(self.restore) == PPOLLING {
             // Release: a retake after this sees our writes to the P.
-            self.p.status.store(self.restore, Release);
+            self.owner.p.status.store(self.restore, Release);
         }
     }
 }

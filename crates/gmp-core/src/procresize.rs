@@ -112,10 +112,10 @@ impl Sched {
     /// sysmon's status CAS) and holds the sched lock; it moves the timers
     /// (`move_timers_off`) once the lock is released, if it can.
     pub(crate) fn retire_locked(&self, p: usize) {
-        let pp = &self.allp[p];
         // SAFETY: the caller owns P.
-        unsafe { self.flush_yieldq(pp) };
-        let gs = pp.runq.drain();
+        let mut pp = unsafe { self.allp[p].assume_owned() };
+        self.flush_yieldq(&mut pp);
+        let gs = pp.runq().drain();
         if !gs.is_empty() {
             self.globq.put_raw_batch(gs);
         }

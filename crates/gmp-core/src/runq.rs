@@ -7,11 +7,19 @@
 //! `runqgrab`. `runnext` is a single slot the owner fills on `ready`/`newproc`
 //! so a freshly woken or spawned G runs next and inherits the time slice.
 //!
+//! The single-producer rule is a type: `RunQ` itself, shared by every M,
+//! offers only what any M may do (`len`, `is_empty`, and being the victim
+//! of a steal); `put`, `get`, `steal` and `drain` live on `Local`, the
+//! owner's handle, which is neither `Send` nor `Sync`, takes `&mut self`,
+//! and comes from `RunQ::local`, whose caller vouches that it owns the P
+//! (`POwner`, the proof of owning a P, does so once for all its users).
+//!
 //! Slots are atomics (relaxed) rather than plain cells: a thief may read a
 //! slot the owner is overwriting; its head CAS then fails and the value is
 //! discarded, but in Rust even that read must not be a data race.
 
 use crate::sync::{spin, AtomicPtr, AtomicU32};
+use std::marker::PhantomData;
 use std::ptr;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
@@ -50,7 +58,54 @@ impl<T> Default for RunQ<T> {
     }
 }
 
+/// The owner's handle on a `RunQ` (tokio's `Local`): the only way to
+/// write the ring's `tail`. Not `Send` or `Sync`, so it stays on the
+/// thread that proved ownership when it made it.
+pub struct Local<'a, T> {
+    q: &'a RunQ<T>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl<T> std::fmt::Debug for Local<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Local").field(self.q).finish()
+    }
+}
+
+impl<T> std::ops::Deref for Local<'_, T> {
+    type Target = RunQ<T>;
+    #[inline]
+    fn deref(&self) -> &RunQ<T> {
+        self.q
+    }
+}
+
 impl<T> RunQ<T> {
+    /// The owner's handle.
+    ///
+    /// # Safety
+    /// While the handle lives no other thread writes this queue's `tail`:
+    /// the calling thread's M owns the P, or the runtime has shut down and
+    /// no M produces any more (then several handles that only take are
+    /// fine: taking is a CAS on `head`).
+    #[inline]
+    pub unsafe fn local(&self) -> Local<'_, T> {
+        Local {
+            q: self,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The owner's handle from an exclusive borrow: nothing else can reach
+    /// the queue meanwhile, so no proof is needed.
+    #[cfg(test)]
+    pub fn exclusive(&mut self) -> Local<'_, T> {
+        Local {
+            q: self,
+            _not_send: PhantomData,
+        }
+    }
+
     pub fn new() -> Self {
         RunQ {
             head: AtomicU32::new(0),
@@ -67,10 +122,12 @@ impl<T> RunQ<T> {
         &self.buf[(i % RUNQ_SIZE) as usize]
     }
 
-    /// Go's `runqput`. Owner only. With `next`, `g` takes `runnext` and the
-    /// G it displaces goes to the tail. Returns the batch for the global
-    /// queue when the ring was full.
-    pub fn put(&self, mut g: *mut T, next: bool) -> Option<Overflow<T>> {
+    // The owner's operations, reached only through `Local`. They take the
+    // queue itself so that the hot calls pass one pointer, as before the
+    // handle existed.
+
+    /// `Local::put`.
+    fn owner_put(&self, mut g: *mut T, next: bool) -> Option<Overflow<T>> {
         if next {
             // AcqRel: publishes `g` to a thief that takes runnext, and
             // acquires the displaced G someone else may have published.
@@ -119,9 +176,8 @@ impl<T> RunQ<T> {
         Some(batch)
     }
 
-    /// Go's `runqget`. Owner only. The bool is `inheritTime`: true when the
-    /// G came from `runnext`.
-    pub fn get(&self) -> Option<(*mut T, bool)> {
+    /// `Local::get`.
+    fn owner_get(&self) -> Option<(*mut T, bool)> {
         let mut next = self.runnext.load(Acquire);
         while !next.is_null() {
             match self
@@ -150,12 +206,9 @@ impl<T> RunQ<T> {
         }
     }
 
-    /// Go's `runqsteal`: move about half of `victim`'s queue into ours (we
-    /// are the owner of `self`) and return one G to run. `steal_runnext`
-    /// is set only on the last stealing pass; `victim_running` says whether
-    /// the victim's M is running a G, in which case we give it a few
-    /// microseconds to take its own runnext first (Go's `usleep(3)`).
-    pub fn steal(
+    /// `Local::steal`: `grab` into our ring, then publish all but the G
+    /// returned to run.
+    fn owner_steal(
         &self,
         victim: &RunQ<T>,
         steal_runnext: bool,
@@ -180,8 +233,8 @@ impl<T> RunQ<T> {
     }
 
     /// Go's `runqgrab`: copy ceil(n/2) Gs from `self` into `dst`'s ring
-    /// starting at `dst_tail` (slots only the thief owns), then commit with
-    /// a head CAS. Returns how many were grabbed.
+    /// starting at `dst_tail` (slots only the thief, the owner of `dst`,
+    /// writes), then commit with a head CAS. Returns how many were grabbed.
     fn grab(&self, dst: &RunQ<T>, dst_tail: u32, steal_runnext: bool, victim_running: bool) -> u32 {
         loop {
             let h = self.head.load(Acquire);
@@ -257,9 +310,41 @@ impl<T> RunQ<T> {
             }
         }
     }
+}
 
-    /// Take everything (teardown); not concurrent with other consumers.
-    pub fn drain(&self) -> Vec<*mut T> {
+impl<T> Local<'_, T> {
+    /// Go's `runqput`. With `next`, `g` takes `runnext` and the G it
+    /// displaces goes to the tail. Returns the batch for the global queue
+    /// when the ring was full.
+    #[inline(always)]
+    pub fn put(&mut self, g: *mut T, next: bool) -> Option<Overflow<T>> {
+        self.q.owner_put(g, next)
+    }
+
+    /// Go's `runqget`. The bool is `inheritTime`: true when the G came
+    /// from `runnext`.
+    #[inline(always)]
+    pub fn get(&mut self) -> Option<(*mut T, bool)> {
+        self.q.owner_get()
+    }
+
+    /// Go's `runqsteal`: move about half of `victim`'s queue into ours and
+    /// return one G to run with the number taken. `steal_runnext` is set
+    /// only on the last stealing pass; `victim_running` says whether the
+    /// victim's M is running a G, in which case we give it a few
+    /// microseconds to take its own runnext first (Go's `usleep(3)`).
+    #[inline(always)]
+    pub fn steal(
+        &mut self,
+        victim: &RunQ<T>,
+        steal_runnext: bool,
+        victim_running: bool,
+    ) -> Option<(*mut T, u32)> {
+        self.q.owner_steal(victim, steal_runnext, victim_running)
+    }
+
+    /// Take everything (teardown, or a retired P).
+    pub fn drain(&mut self) -> Vec<*mut T> {
         let mut out = Vec::new();
         while let Some((g, _)) = self.get() {
             out.push(g);
@@ -294,38 +379,41 @@ mod tests {
         *unsafe { Box::from_raw(p) }
     }
 
-    fn drain(q: &RunQ<usize>) -> Vec<usize> {
+    fn drain(q: &mut Local<'_, usize>) -> Vec<usize> {
         q.drain().into_iter().map(take).collect()
     }
 
     #[test]
     fn fifo() {
-        let q = RunQ::new();
+        let mut ring = RunQ::new();
+        let mut q = ring.exclusive();
         for i in 0..10 {
             assert!(q.put(item(i), false).is_none());
         }
         assert_eq!(q.len(), 10);
-        assert_eq!(drain(&q), (0..10).collect::<Vec<_>>());
+        assert_eq!(drain(&mut q), (0..10).collect::<Vec<_>>());
         assert!(q.is_empty());
     }
 
     /// Go's runnext order: `go f(0..=5)` on one P runs 5, then 0..4.
     #[test]
     fn runnext_displacement_order() {
-        let q = RunQ::new();
+        let mut ring = RunQ::new();
+        let mut q = ring.exclusive();
         for i in 0..=5 {
             assert!(q.put(item(i), true).is_none());
         }
         let (first, inherit) = q.get().unwrap();
         assert!(inherit);
         assert_eq!(take(first), 5);
-        assert_eq!(drain(&q), vec![0, 1, 2, 3, 4]);
+        assert_eq!(drain(&mut q), vec![0, 1, 2, 3, 4]);
     }
 
     /// Go's runqputslow: a full ring spills half of it plus the new G (129).
     #[test]
     fn overflow_moves_half_plus_one() {
-        let q = RunQ::new();
+        let mut ring = RunQ::new();
+        let mut q = ring.exclusive();
         for i in 0..RUNQ_SIZE as usize {
             assert!(q.put(item(i), false).is_none());
         }
@@ -334,34 +422,38 @@ mod tests {
         let spilled: Vec<usize> = batch.into_iter().map(take).collect();
         assert_eq!(&spilled[..128], &(0..128).collect::<Vec<_>>()[..]);
         assert_eq!(spilled[128], 999);
-        assert_eq!(drain(&q), (128..256).collect::<Vec<_>>());
+        assert_eq!(drain(&mut q), (128..256).collect::<Vec<_>>());
     }
 
     /// ceil(n/2) for every ring length, up to a full ring (128 of 256).
     #[test]
     fn steal_takes_ceil_half_for_each_len() {
         for n in (1..=10).chain([RUNQ_SIZE as usize - 1, RUNQ_SIZE as usize]) {
-            let victim = RunQ::new();
-            let thief = RunQ::new();
+            let mut victim_ring = RunQ::new();
+            let mut victim = victim_ring.exclusive();
+            let mut thief_ring = RunQ::new();
+            let mut thief = thief_ring.exclusive();
             for i in 0..n {
                 assert!(victim.put(item(i), false).is_none());
             }
             let (g, got) = thief.steal(&victim, false, false).unwrap();
             assert_eq!(got as usize, n.div_ceil(2), "n={n}");
-            let mut stolen = drain(&thief);
+            let mut stolen = drain(&mut thief);
             stolen.push(take(g));
             stolen.sort();
             // The oldest half, from the head.
             assert_eq!(stolen, (0..n.div_ceil(2)).collect::<Vec<_>>(), "n={n}");
-            assert_eq!(drain(&victim), (n.div_ceil(2)..n).collect::<Vec<_>>());
+            assert_eq!(drain(&mut victim), (n.div_ceil(2)..n).collect::<Vec<_>>());
         }
     }
 
     /// Go's runqgrab: a steal takes ceil(n/2); runnext only when asked.
     #[test]
     fn steal_takes_half_rounded_up() {
-        let victim = RunQ::new();
-        let thief = RunQ::new();
+        let mut victim_ring = RunQ::new();
+        let mut victim = victim_ring.exclusive();
+        let mut thief_ring = RunQ::new();
+        let mut thief = thief_ring.exclusive();
         for i in 0..7 {
             victim.put(item(i), false);
         }
@@ -369,10 +461,10 @@ mod tests {
         let (g, n) = thief.steal(&victim, false, false).unwrap();
         assert_eq!(n, 4);
         let mut got = vec![take(g)];
-        got.extend(drain(&thief));
+        got.extend(drain(&mut thief));
         got.sort();
         assert_eq!(got, vec![0, 1, 2, 3]);
-        let rest = drain(&victim);
+        let rest = drain(&mut victim);
         assert_eq!(rest, vec![100, 4, 5, 6]);
         // Only runnext left: taken only on a last pass.
         victim.put(item(200), true);

@@ -15,7 +15,7 @@
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p gmp-core --release --test loom_runq`
 #![cfg(loom)]
 
-use gmp_core::loom_api::{RunQ, RUNQ_SIZE};
+use gmp_core::loom_api::{Local, RunQ, RUNQ_SIZE};
 use loom::sync::Arc;
 use loom::thread;
 use std::cell::RefCell;
@@ -66,30 +66,40 @@ unsafe impl Send for Q {}
 // SAFETY: as above; every shared field of RunQ is an atomic.
 unsafe impl Sync for Q {}
 
+impl Q {
+    /// The owner's handle, for the thread that produces into this queue.
+    fn own(&self) -> Local<'_, usize> {
+        // SAFETY: in every model one thread at a time produces into a
+        // given queue (puts, or is the thief stealing into it); the others
+        // only steal from it, or drain it after joining that thread.
+        unsafe { self.0.local() }
+    }
+}
+
 fn new_q() -> Arc<Q> {
     Arc::new(Q(RunQ::new()))
 }
 
 /// Take everything left in `q` (the caller is its owner, all else joined).
 fn drain(q: &Q) -> Vec<usize> {
-    q.0.drain().into_iter().map(take).collect()
+    q.own().drain().into_iter().map(take).collect()
 }
 
 /// Thief side of `findrunnable`: steal from `victim` into `mine`, run the
 /// returned G, then run whatever the batch left in our own queue.
 fn steal_all(mine: &Q, victim: &Q, steal_runnext: bool, victim_running: bool) -> Vec<usize> {
     let mut got = Vec::new();
-    if let Some((g, n)) = mine.0.steal(&victim.0, steal_runnext, victim_running) {
+    if let Some((g, n)) = mine.own().steal(&victim.0, steal_runnext, victim_running) {
         assert!((1..=RUNQ_SIZE / 2).contains(&n), "steal of {n}");
         got.push(take(g));
         // n - 1 Gs went to our ring; we are its owner.
         for _ in 1..n {
-            let (g, inherit) = mine.0.get().expect("stolen batch in the thief's ring");
+            let (g, inherit) = mine.own().get().expect("stolen batch in the thief's ring");
             assert!(!inherit, "a stolen batch never lands in runnext");
             got.push(take(g));
         }
         assert!(
-            mine.0.get().is_none(),
+            mine.own().get().is_none(),
             "more in the thief's ring than stolen"
         );
     }
@@ -126,22 +136,22 @@ fn put_get_vs_steal() {
         let thief_q = new_q();
         // Move head/tail to 3 so the items below wrap the 4-slot ring.
         for i in 0..3 {
-            victim.0.put(items.item(100 + i), false);
-            assert_eq!(take(victim.0.get().unwrap().0), 100 + i);
+            victim.own().put(items.item(100 + i), false);
+            assert_eq!(take(victim.own().get().unwrap().0), 100 + i);
         }
-        victim.0.put(items.item(0), false);
-        victim.0.put(items.item(1), false);
+        victim.own().put(items.item(0), false);
+        victim.own().put(items.item(1), false);
 
         let (v2, t2) = (victim.clone(), thief_q.clone());
         let thief = thread::spawn(move || steal_all(&t2, &v2, false, false));
 
-        assert!(victim.0.put(items.item(2), false).is_none());
+        assert!(victim.own().put(items.item(2), false).is_none());
         let mut owner = Vec::new();
-        if let Some((g, inherit)) = victim.0.get() {
+        if let Some((g, inherit)) = victim.own().get() {
             assert!(!inherit);
             owner.push(take(g));
         }
-        assert!(victim.0.put(items.item(3), false).is_none());
+        assert!(victim.own().put(items.item(3), false).is_none());
 
         let stolen = thief.join().unwrap();
         owner.extend(drain(&victim));
@@ -173,16 +183,16 @@ fn runnext_put_vs_last_pass_steal() {
         let items = Items::new();
         let victim = new_q();
         let thief_q = new_q();
-        assert!(victim.0.put(items.item(0), true).is_none());
+        assert!(victim.own().put(items.item(0), true).is_none());
 
         let (v2, t2) = (victim.clone(), thief_q.clone());
         // victim_running: exercise the back-off before taking runnext.
         let thief = thread::spawn(move || steal_all(&t2, &v2, true, true));
 
         // Displaces 0 into the ring (unless the thief took it already).
-        assert!(victim.0.put(items.item(1), true).is_none());
+        assert!(victim.own().put(items.item(1), true).is_none());
         let mut owner = Vec::new();
-        if let Some((g, inherit)) = victim.0.get() {
+        if let Some((g, inherit)) = victim.own().get() {
             let v = take(g);
             // runnext holds the newest G, unless the thief took it.
             assert_eq!(inherit, v == 1, "got {v} inherit={inherit}");
@@ -209,8 +219,8 @@ fn runnext_get_vs_last_pass_steal() {
         let thief_q = new_q();
         let (v2, t2) = (victim.clone(), thief_q.clone());
         let thief = thread::spawn(move || steal_all(&t2, &v2, true, false));
-        assert!(victim.0.put(items.item(0), true).is_none());
-        let owner = victim.0.get().map(|(g, inherit)| {
+        assert!(victim.own().put(items.item(0), true).is_none());
+        let owner = victim.own().get().map(|(g, inherit)| {
             assert!(inherit, "runnext comes back with inheritTime");
             take(g)
         });
@@ -233,13 +243,13 @@ fn overflow_vs_steal() {
         let victim = new_q();
         let thief_q = new_q();
         for i in 0..N {
-            assert!(victim.0.put(items.item(i), false).is_none());
+            assert!(victim.own().put(items.item(i), false).is_none());
         }
         let (v2, t2) = (victim.clone(), thief_q.clone());
         let thief = thread::spawn(move || steal_all(&t2, &v2, false, false));
 
         let mut all = Vec::new();
-        if let Some(batch) = victim.0.put(items.item(N), false) {
+        if let Some(batch) = victim.own().put(items.item(N), false) {
             // Go's runqputslow: the oldest half in order, then the new G.
             let batch: Vec<usize> = batch.into_iter().map(take).collect();
             assert_eq!(batch.len(), N / 2 + 1, "batch {batch:?}");
@@ -266,7 +276,7 @@ fn fill_past_size_vs_steal() {
         let thief = thread::spawn(move || steal_all(&t2, &v2, false, false));
         let mut all = Vec::new();
         for i in 0..=N {
-            if let Some(batch) = victim.0.put(items.item(i), false) {
+            if let Some(batch) = victim.own().put(items.item(i), false) {
                 assert_eq!(batch.len(), N / 2 + 1);
                 all.extend(batch.into_iter().map(take));
             }
@@ -285,7 +295,7 @@ fn two_thieves_one_victim() {
         let items = Items::new();
         let victim = new_q();
         for i in 0..3 {
-            assert!(victim.0.put(items.item(i), false).is_none());
+            assert!(victim.own().put(items.item(i), false).is_none());
         }
         let thieves: Vec<_> = (0..2)
             .map(|_| {
@@ -293,7 +303,12 @@ fn two_thieves_one_victim() {
                 thread::spawn(move || steal_all(&t2, &v2, false, false))
             })
             .collect();
-        let mut all: Vec<usize> = victim.0.get().map(|(g, _)| take(g)).into_iter().collect();
+        let mut all: Vec<usize> = victim
+            .own()
+            .get()
+            .map(|(g, _)| take(g))
+            .into_iter()
+            .collect();
         for t in thieves {
             all.extend(t.join().unwrap());
         }
@@ -311,7 +326,7 @@ fn two_thieves_vs_owner_put_get() {
         let items = Items::new();
         let victim = new_q();
         for i in 0..2 {
-            assert!(victim.0.put(items.item(i), false).is_none());
+            assert!(victim.own().put(items.item(i), false).is_none());
         }
         let thieves: Vec<_> = [false, true]
             .into_iter()
@@ -320,9 +335,14 @@ fn two_thieves_vs_owner_put_get() {
                 thread::spawn(move || steal_all(&t2, &v2, last_pass, false))
             })
             .collect();
-        assert!(victim.0.put(items.item(2), true).is_none());
-        assert!(victim.0.put(items.item(3), false).is_none());
-        let mut all: Vec<usize> = victim.0.get().map(|(g, _)| take(g)).into_iter().collect();
+        assert!(victim.own().put(items.item(2), true).is_none());
+        assert!(victim.own().put(items.item(3), false).is_none());
+        let mut all: Vec<usize> = victim
+            .own()
+            .get()
+            .map(|(g, _)| take(g))
+            .into_iter()
+            .collect();
         for t in thieves {
             all.extend(t.join().unwrap());
         }
@@ -341,12 +361,12 @@ fn steal_from_a_thief() {
         let v = new_q();
         let a = new_q();
         for i in 0..4 {
-            assert!(v.0.put(items.item(i), false).is_none());
+            assert!(v.own().put(items.item(i), false).is_none());
         }
         let (v2, a2) = (v.clone(), a.clone());
         // A keeps the G that steal returns and leaves the rest in its ring.
         let ta = thread::spawn(move || {
-            let (g, n) = a2.0.steal(&v2.0, false, false).expect("V has 4");
+            let (g, n) = a2.own().steal(&v2.0, false, false).expect("V has 4");
             assert_eq!(n, 2);
             take(g)
         });
@@ -370,14 +390,14 @@ fn retire_drain_vs_steal() {
         let items = Items::new();
         let victim = new_q();
         let thief_q = new_q();
-        victim.0.put(items.item(0), false);
-        victim.0.put(items.item(1), false);
-        victim.0.put(items.item(2), true);
+        victim.own().put(items.item(0), false);
+        victim.own().put(items.item(1), false);
+        victim.own().put(items.item(2), true);
 
         let (v2, t2) = (victim.clone(), thief_q.clone());
         let thief = thread::spawn(move || steal_all(&t2, &v2, true, false));
 
-        let mut all: Vec<usize> = victim.0.drain().into_iter().map(take).collect();
+        let mut all: Vec<usize> = victim.own().drain().into_iter().map(take).collect();
         all.extend(thief.join().unwrap());
         all.extend(drain(&victim));
         assert_each_once(&all, 3);

@@ -172,7 +172,7 @@ impl Sched {
         // SAFETY: sysmon took P from its M (status CAS), so it is ours
         // until handed on; the yielded goroutines must not wait for
         // whichever M gets the P next.
-        unsafe { self.flush_yieldq(pp) };
+        self.flush_yieldq(&mut unsafe { pp.assume_owned() });
         if !pp.runq.is_empty() || !self.globq.is_empty() {
             self.startm(Some(p), false);
             return;
@@ -274,13 +274,12 @@ impl Sched {
     /// them this one and stop. The yielders go to the global queue first,
     /// so they do not wait behind the other M's poll.
     #[cold]
-    pub(super) fn handoff_to_waiter(&self, ctx: &MCtx, p: &P) -> bool {
+    pub(super) fn handoff_to_waiter(&self, ctx: &MCtx, p: &mut POwner<'_>) -> bool {
         let mut l = self.lock.lock().unwrap();
         if l.pwait.is_empty() {
             return false;
         }
-        // SAFETY: this M holds P in RUNNING.
-        unsafe { self.flush_yieldq(p) };
+        self.flush_yieldq(p);
         ctx.p.set(None);
         self.pidleput_locked(&mut l, p.id);
         true

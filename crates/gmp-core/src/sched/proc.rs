@@ -30,8 +30,11 @@ impl Sched {
             if pi >= self.gomaxprocs() && self.retirep(ctx, pi) {
                 return Found::Stop;
             }
-            let p = &self.allp[pi];
-            self.check_timers(p);
+            // SAFETY: outside a poll this M holds its P in RUNNING, which
+            // sysmon never takes; the guard is not used once the P is
+            // handed on (handoff, pidleput).
+            let mut p = unsafe { self.allp[pi].assume_owned() };
+            self.check_timers(&p);
             // Fairness: every 61st tick look at the global queue first, so
             // two goroutines that keep readying each other via runnext
             // cannot starve it.
@@ -40,33 +43,29 @@ impl Sched {
                     return Found::Retrace;
                 }
                 if !self.globq.is_empty() {
-                    // SAFETY: this M holds P in RUNNING.
-                    unsafe { self.flush_yieldq(p) };
-                    if let Some(g) = self.globrunqget(p, 1) {
+                    self.flush_yieldq(&mut p);
+                    if let Some(g) = self.globrunqget(&mut p, 1) {
                         return Found::G { g, inherit: false };
                     }
                 }
-                if self.npwait.load(Relaxed) != 0 && self.handoff_to_waiter(ctx, p) {
+                if self.npwait.load(Relaxed) != 0 && self.handoff_to_waiter(ctx, &mut p) {
                     return Found::Stop;
                 }
                 // With the global queue empty, its head would be this P's
                 // oldest yielder: take that one and keep the others here
                 // (see `yieldq_to_local`).
-                // SAFETY: this M holds P in RUNNING.
-                if let Some(g) = unsafe { p.owned() }.yieldq.pop_front() {
+                if let Some(g) = p.owned().yieldq.pop_front() {
                     return Found::G { g, inherit: false };
                 }
             }
-            if let Some((g, inherit)) = p.runq.get() {
-                // SAFETY: run queues own one reference per entry.
-                let g = unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) };
+            if let Some((g, inherit)) = p.runq().runqget() {
                 if inherit && p.preempt.load(Relaxed) {
                     // A runnext chain has shared one time slice for 10ms
                     // (goroutines waking each other through any waker):
                     // end it as Go's preemption would, sending the next
                     // one to the global tail behind everything queued.
-                    self.end_inherited_slice(p, g);
-                    if self.npwait.load(Relaxed) != 0 && self.handoff_to_waiter(ctx, p) {
+                    self.end_inherited_slice(&p, g);
+                    if self.npwait.load(Relaxed) != 0 && self.handoff_to_waiter(ctx, &mut p) {
                         return Found::Stop;
                     }
                     continue 'top;
@@ -76,17 +75,15 @@ impl Sched {
             // The local queue is done: an M waiting for a P (back from a
             // syscall, or M0 for main) goes before the global queue, as
             // Go's exitsyscall'd goroutine would be ahead of later arrivals.
-            if self.npwait.load(Relaxed) != 0 && self.handoff_to_waiter(ctx, p) {
+            if self.npwait.load(Relaxed) != 0 && self.handoff_to_waiter(ctx, &mut p) {
                 return Found::Stop;
             }
-            // SAFETY: this M holds P in RUNNING.
-            if let Some(g) = unsafe { self.yieldq_to_local(p) } {
+            if let Some(g) = self.yieldq_to_local(&mut p) {
                 return Found::G { g, inherit: false };
             }
-            // SAFETY: this M holds P in RUNNING.
-            unsafe { self.flush_yieldq(p) };
+            self.flush_yieldq(&mut p);
             if !self.globq.is_empty() {
-                if let Some(g) = self.globrunqget(p, 0) {
+                if let Some(g) = self.globrunqget(&mut p, 0) {
                     return Found::G { g, inherit: false };
                 }
             }
@@ -105,7 +102,7 @@ impl Sched {
                     ctx.spinning.set(true);
                     self.nmspinning.fetch_add(1, SeqCst);
                 }
-                if let Some(g) = self.steal_work(ctx, pi) {
+                if let Some(g) = self.steal_work(ctx, &mut p) {
                     return Found::G { g, inherit: false };
                 }
             }
@@ -172,7 +169,9 @@ impl Sched {
                         self.acquirep(ctx, np);
                         let mut it = woken.into_iter();
                         let first = it.next();
-                        self.inject_local(&self.allp[np], it);
+                        // SAFETY: `acquirep` made this M the P's owner,
+                        // in RUNNING.
+                        self.inject_local(&mut unsafe { self.allp[np].assume_owned() }, it);
                         if let Some(g) = first {
                             return Found::G { g, inherit: false };
                         }
@@ -195,22 +194,22 @@ impl Sched {
 
     /// Go's `stealWork`: 4 passes over the other Ps in a random order;
     /// runnext only on the last.
-    pub(super) fn steal_work(&self, ctx: &MCtx, pi: usize) -> Option<GPtr> {
+    pub(super) fn steal_work(&self, ctx: &MCtx, me: &mut POwner<'_>) -> Option<GPtr> {
         // Every P that exists: a retired one whose M has not noticed yet
         // may still hold goroutines.
         let n = self.allp.len();
         if n == 1 {
             return None;
         }
-        let me = &self.allp[pi];
+        let pi = me.id;
+        let mut q = me.runq();
         for pass in 0..4 {
             let last = pass == 3;
             if last {
                 // Go runs other Ps' timers on the last pass.
                 self.run_all_timers();
-                if let Some((g, _)) = me.runq.get() {
-                    // SAFETY: run queues own one reference per entry.
-                    return Some(unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) });
+                if let Some((g, _)) = q.runqget() {
+                    return Some(g);
                 }
             }
             let r = ctx.fastrand() as usize;
@@ -231,14 +230,13 @@ impl Sched {
                     continue;
                 }
                 let running = st == p::PPOLLING || st == p::PLOCKED;
-                if let Some((g, k)) = me.runq.steal(&victim.runq, last, running) {
+                if let Some((g, k)) = q.runqsteal(&victim.runq, last, running) {
                     self.steals.fetch_add(k as u64, Relaxed);
                     if HOOKS && crate::trace::on() {
                         let ts = self.trace_now();
                         self.trace(ctx, ts, crate::trace::Kind::Steal { n: k, from: vi });
                     }
-                    // SAFETY: run queues own one reference per entry.
-                    return Some(unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) });
+                    return Some(g);
                 }
             }
         }
@@ -284,7 +282,8 @@ impl Sched {
         let mut it = woken.into_iter();
         let first = it.next()?;
         let p = ctx.curp().expect("netpoll_inject with a P");
-        self.inject_local(p, it);
+        // SAFETY: called from `find_runnable`, whose M holds P in RUNNING.
+        self.inject_local(&mut unsafe { p.assume_owned() }, it);
         Some(first)
     }
 

@@ -15,8 +15,8 @@ impl Sched {
     }
 
     /// Go's `globrunqget`: take a fair share of the global queue into P's
-    /// local queue and return one G. The caller holds P.
-    pub(super) fn globrunqget(&self, p: &P, max: usize) -> Option<GPtr> {
+    /// local queue and return one G.
+    pub(super) fn globrunqget(&self, p: &mut POwner<'_>, max: usize) -> Option<GPtr> {
         let size = self.globq.len();
         if size == 0 {
             return None;
@@ -28,9 +28,10 @@ impl Sched {
         n = n.min(RUNQ_SIZE as usize / 2);
         let mut spill = Vec::new();
         // An empty local queue takes 128 without spilling; stay correct.
+        let mut q = p.runq();
         let g = self
             .globq
-            .pop_batch(n, |g| runqput_or_spill(p, g, &mut spill))?;
+            .pop_batch(n, |g| runqput_or_spill(&mut q, g, &mut spill))?;
         self.globrunqput_spill(spill);
         Some(g)
     }
@@ -51,12 +52,18 @@ impl Sched {
             return;
         }
         match ctx.curp() {
-            Some(p) if !ctx.yield_global.get() => {
-                if let Some(b) = p.runq.put(g.into_raw().as_ptr(), false) {
-                    self.globrunqput_batch(b);
+            Some(p) => {
+                // SAFETY: `requeue` runs after the poll, with this M holding
+                // P in RUNNING (`end_poll` cleared `ctx.p` otherwise).
+                let mut p = unsafe { p.assume_owned() };
+                if !ctx.yield_global.get() {
+                    if let Some(b) = p.runq().put(g.into_raw().as_ptr(), false) {
+                        self.globrunqput_batch(b);
+                    }
+                } else {
+                    self.yieldput(&mut p, g);
                 }
             }
-            Some(p) => self.yieldput(p, g),
             None => {
                 self.globrunqput(g);
                 self.wakep();
@@ -74,25 +81,19 @@ impl Sched {
     /// procs = 2 alternate on the global queue's tail and head cache
     /// lines, and run slower than one M.
     #[inline]
-    pub(super) fn yieldput(&self, p: &P, g: GPtr) {
+    pub(super) fn yieldput(&self, p: &mut POwner<'_>, g: GPtr) {
         if self.npidle.load(Relaxed) != 0 {
             // An idle P's M may be looking for work: publish now.
             self.globrunqput(g);
             return;
         }
-        // SAFETY: `requeue` runs after the poll, with this M holding P
-        // in RUNNING.
-        unsafe { p.owned() }.yieldq.push_back(g);
+        p.owned().yieldq.push_back(g);
     }
 
     /// Move the P's yielded goroutines to the global tail, in order.
-    ///
-    /// # Safety
-    /// The caller owns P (its M holds it in RUNNING, or sysmon took it).
     #[inline]
-    pub(crate) unsafe fn flush_yieldq(&self, p: &P) {
-        // SAFETY: caller contract.
-        let own = unsafe { p.owned() };
+    pub(crate) fn flush_yieldq(&self, p: &mut POwner<'_>) {
+        let own = p.owned();
         if !own.yieldq.is_empty() {
             self.globq.put_batch(own.yieldq.drain(..));
         }
@@ -107,29 +108,26 @@ impl Sched {
     /// here keeps their cache lines on this core (every one of them moving
     /// between the Ms at every round was most of yield_many's cost at
     /// procs = 2).
-    ///
-    /// # Safety
-    /// This M holds P in RUNNING.
-    pub(super) unsafe fn yieldq_to_local(&self, p: &P) -> Option<GPtr> {
-        // SAFETY: caller contract.
-        let own = unsafe { p.owned() };
+    pub(super) fn yieldq_to_local(&self, p: &mut POwner<'_>) -> Option<GPtr> {
+        let (mut q, own) = p.runq_and_owned();
         if own.yieldq.is_empty() || !self.globq.is_empty() {
             return None;
         }
         let mut gs = own.yieldq.drain(..);
         let first = gs.next()?;
         let mut spill = Vec::new();
-        gs.for_each(|g| runqput_or_spill(p, g, &mut spill));
+        gs.for_each(|g| runqput_or_spill(&mut q, g, &mut spill));
         self.globrunqput_spill(spill);
         Some(first)
     }
 
     /// Go's `injectglist` with a P: onto the local queue, waking helpers.
-    pub(super) fn inject_local(&self, p: &P, gs: impl Iterator<Item = GPtr>) {
+    pub(super) fn inject_local(&self, p: &mut POwner<'_>, gs: impl Iterator<Item = GPtr>) {
         let mut any = false;
+        let mut q = p.runq();
         for g in gs {
             any = true;
-            if let Some(b) = p.runq.put(g.into_raw().as_ptr(), false) {
+            if let Some(b) = q.put(g.into_raw().as_ptr(), false) {
                 self.globrunqput_batch(b);
             }
         }
@@ -154,12 +152,12 @@ impl Sched {
     }
 }
 
-/// Append `g` to P's ring (the caller owns P); when the ring is full,
-/// `runqputslow`'s batch goes to `spill` for the caller to hand to the
-/// global queue once (possibly after releasing another lock).
+/// Append `g` to P's ring; when the ring is full, `runqputslow`'s batch
+/// goes to `spill` for the caller to hand to the global queue once
+/// (possibly after releasing another lock).
 #[inline]
-pub(super) fn runqput_or_spill(p: &P, g: GPtr, spill: &mut Vec<*mut Header>) {
-    if let Some(b) = p.runq.put(g.into_raw().as_ptr(), false) {
+pub(super) fn runqput_or_spill(q: &mut Local<'_, Header>, g: GPtr, spill: &mut Vec<*mut Header>) {
+    if let Some(b) = q.put(g.into_raw().as_ptr(), false) {
         spill.extend(b);
     }
 }

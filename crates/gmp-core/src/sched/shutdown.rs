@@ -43,10 +43,11 @@ impl Sched {
     /// sweeps and against Ms finishing their polls.
     pub(super) fn sweep(&self) {
         for p in self.allp.iter() {
-            for g in p.runq.drain() {
-                // SAFETY: run queue entries own one reference.
-                drop(unsafe { GPtr::from_raw(NonNull::new_unchecked(g)) });
-            }
+            // SAFETY: with `shutdown` set no M puts into a run queue any
+            // more; concurrent sweeps only take, each with a head CAS.
+            let mut q = unsafe { p.runq.local() };
+            let gs: Vec<GPtr> = std::iter::from_fn(|| q.runqget().map(|(g, _)| g)).collect();
+            drop(gs);
         }
         while self.globq.pop().is_some() {}
         // Drops may wake or spawn others; with `shutdown` set that runs
@@ -71,7 +72,7 @@ impl Sched {
     pub(crate) fn m_exit(&self, ctx: &MCtx) {
         if let Some(pi) = ctx.p.take() {
             // SAFETY: this M holds P.
-            unsafe { self.flush_yieldq(&self.allp[pi]) };
+            self.flush_yieldq(&mut unsafe { self.allp[pi].assume_owned() });
             let mut l = self.lock.lock().unwrap();
             self.pidleput_locked(&mut l, pi);
         }

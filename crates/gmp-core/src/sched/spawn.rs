@@ -41,9 +41,8 @@ pub(crate) fn ready(g: GPtr) {
 }
 
 impl Sched {
-    pub(super) fn alloc_goid_locked(&self, p: &P) -> u64 {
-        // SAFETY: the caller holds the P (RUNNING or LOCKED).
-        let own = unsafe { p.owned() };
+    pub(super) fn alloc_goid_locked(&self, p: &mut POwner<'_>) -> u64 {
+        let own = p.owned();
         if own.goid_next == own.goid_end {
             let end = self.goidgen.fetch_add(GOID_BATCH, Relaxed) + GOID_BATCH;
             own.goid_next = end - GOID_BATCH + 1;
@@ -63,8 +62,8 @@ impl Sched {
     ) -> NonNull<Header> {
         let spawner = ctx.spawner();
         let parent = spawner.goid;
-        let locked = self.lock_curp(ctx);
-        let goid = match &locked {
+        let mut locked = self.lock_curp(ctx);
+        let goid = match &mut locked {
             Some(p) => self.alloc_goid_locked(p),
             None => self.goidgen.fetch_add(1, Relaxed) + 1,
         };
@@ -113,7 +112,7 @@ impl Sched {
 
     /// The current P, locked for an owner-side put from inside a poll.
     #[inline]
-    pub(super) fn lock_curp(&self, ctx: &MCtx) -> Option<POwner<'_>> {
+    pub(super) fn lock_curp(&self, ctx: &MCtx) -> Option<PLocked<'_>> {
         if let Some(p) = ctx.p.get().map(|i| &self.allp[i]) {
             if let Some(owner) = p.try_own(ctx.m.id) {
                 return Some(owner);
@@ -129,7 +128,7 @@ impl Sched {
     /// took the P. Inside `gmp::syscall` itself (or at shutdown) the
     /// caller falls back to the global queue.
     #[cold]
-    pub(super) fn lock_curp_slow(&self, ctx: &MCtx) -> Option<POwner<'_>> {
+    pub(super) fn lock_curp_slow(&self, ctx: &MCtx) -> Option<PLocked<'_>> {
         if ctx.in_syscall.get() || ctx.curg.get().is_none() || self.shutdown.load(Acquire) {
             return None;
         }
@@ -163,8 +162,8 @@ impl Sched {
     /// parking it steals `runnext` after its ~3us grace. The `nmspinning`
     /// check keeps this to one M per burst (design.md, "wakep").
     #[inline]
-    pub(super) fn runqput_next(&self, p: POwner<'_>, g: GPtr) {
-        let over = p.runq.put(g.into_raw().as_ptr(), true);
+    pub(super) fn runqput_next(&self, mut p: PLocked<'_>, g: GPtr) {
+        let over = p.runq().put(g.into_raw().as_ptr(), true);
         drop(p);
         if let Some(batch) = over {
             self.globrunqput_batch(batch);
