@@ -34,6 +34,11 @@ pub struct RunQ<T> {
     tail: AtomicU32,
     buf: Box<[AtomicPtr<T>]>,
     runnext: AtomicPtr<T>,
+    /// How many times the owner took its own `runnext` (only the owner
+    /// writes it). A thief that waited for the owner compares it to tell
+    /// "the owner is busy elsewhere" from "the owner keeps handing its P
+    /// down a runnext chain", and leaves a chain alone.
+    runnext_taken: AtomicU32,
 }
 
 // SAFETY: the queue only moves raw pointers between threads; the items
@@ -114,6 +119,7 @@ impl<T> RunQ<T> {
                 .map(|_| AtomicPtr::new(ptr::null_mut()))
                 .collect(),
             runnext: AtomicPtr::new(ptr::null_mut()),
+            runnext_taken: AtomicU32::new(0),
         }
     }
 
@@ -184,7 +190,11 @@ impl<T> RunQ<T> {
                 .runnext
                 .compare_exchange(next, ptr::null_mut(), AcqRel, Acquire)
             {
-                Ok(_) => return Some((next, true)),
+                Ok(_) => {
+                    let n = self.runnext_taken.load(Relaxed);
+                    self.runnext_taken.store(n.wrapping_add(1), Relaxed);
+                    return Some((next, true));
+                }
                 Err(cur) => next = cur,
             }
         }
@@ -250,8 +260,16 @@ impl<T> RunQ<T> {
                             // The victim is likely about to schedule its
                             // runnext (it was just readied); taking it now
                             // would bounce a producer/consumer pair across
-                            // threads. Give it ~3us first.
+                            // threads. Give it ~3us first (Go's usleep(3)),
+                            // and if it took its runnext meanwhile, it is
+                            // running a chain (a ping-pong pair) whose next
+                            // G may be back in the slot: leave it, where Go
+                            // could steal that G and split the pair.
+                            let taken = self.runnext_taken.load(Relaxed);
                             backoff_3us();
+                            if self.runnext_taken.load(Relaxed) != taken {
+                                return 0;
+                            }
                         }
                         if self
                             .runnext
@@ -297,6 +315,13 @@ impl<T> RunQ<T> {
             }
             spin();
         }
+    }
+
+    /// Gs a thief could take now, `runnext` aside (it is the owner's
+    /// for a grace period). Approximate, for a spinning M's polling.
+    #[inline]
+    pub fn ring_nonempty(&self) -> bool {
+        self.tail.load(Relaxed) != self.head.load(Relaxed)
     }
 
     /// Go's `runqempty`.

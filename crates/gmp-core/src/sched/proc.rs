@@ -22,6 +22,9 @@ enum Found {
 impl Sched {
     #[inline(always)]
     fn find_runnable(&self, ctx: &MCtx) -> Found {
+        // When a spinning M that found nothing stops looking (see
+        // `spin_before_park`).
+        let mut spin_until: Option<Instant> = None;
         'top: loop {
             if self.shutdown.load(Acquire) {
                 return Found::Shutdown;
@@ -106,6 +109,9 @@ impl Sched {
                     return Found::G { g, inherit: false };
                 }
             }
+            if ctx.spinning.get() && self.spin_before_park(&mut spin_until) {
+                continue 'top;
+            }
             // Nothing: give up the P.
             let mut l = self.lock.lock().unwrap();
             if self.shutdown.load(Acquire) {
@@ -189,6 +195,44 @@ impl Sched {
                 }
             }
             return Found::Stop;
+        }
+    }
+
+    /// A spinning M found nothing to run. Go's gives its P back and parks
+    /// at once, and the next `ready` on a busy P pays a futex wake to start
+    /// it again: for a producer handing work to a consumer on its own P
+    /// (a ping-pong pair, a channel's senders and receivers) that is a
+    /// wake every few hand-offs. Ours keeps looking for `SPIN_BEFORE_PARK`
+    /// first, still holding its P, so `wakep` (which wants an idle P)
+    /// costs the waker nothing meanwhile. It reads only the queues'
+    /// lengths; any work seen sends it back through `find_runnable`'s
+    /// steal. True: look again.
+    #[cold]
+    fn spin_before_park(&self, until: &mut Option<Instant>) -> bool {
+        let end = *until.get_or_insert_with(|| Instant::now() + SPIN_BEFORE_PARK);
+        loop {
+            if self.shutdown.load(Relaxed) || self.npwait.load(Relaxed) != 0 {
+                return false;
+            }
+            // Rings only: a G alone in a busy P's runnext was offered to
+            // us by the steal that just failed, and its owner is taking
+            // its runnext chain itself. Polling gently keeps the owner's
+            // queue line from bouncing between the cores.
+            if !self.globq.is_empty()
+                || self
+                    .allp
+                    .iter()
+                    .take(self.gomaxprocs())
+                    .any(|p| p.runq.ring_nonempty())
+            {
+                return true;
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            for _ in 0..256 {
+                std::hint::spin_loop();
+            }
         }
     }
 
@@ -459,6 +503,11 @@ impl Sched {
         ctx.p.set(saved);
     }
 }
+
+/// How long a spinning M that found nothing keeps looking before it parks
+/// (`spin_before_park`): a few hand-off round trips' worth of futex wakes
+/// saved against a core kept busy briefly.
+const SPIN_BEFORE_PARK: Duration = Duration::from_micros(20);
 
 /// How a poll ended, for the trace (the wait reason of a park is the M
 /// context's).
