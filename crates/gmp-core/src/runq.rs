@@ -378,12 +378,13 @@ impl<T> Local<'_, T> {
     }
 }
 
+/// Go's `usleep(3)`: a real sleep, not a spin. The kernel rounds it up
+/// (tens of microseconds here), and that is the point: the thief leaves
+/// the victim's cache lines alone meanwhile, and, still counted as
+/// spinning, makes the victim's wake-ups skip `startm`.
 #[cfg(not(loom))]
 fn backoff_3us() {
-    let start = std::time::Instant::now();
-    while start.elapsed() < std::time::Duration::from_micros(3) {
-        std::hint::spin_loop();
-    }
+    std::thread::sleep(std::time::Duration::from_micros(3));
 }
 
 #[cfg(loom)]

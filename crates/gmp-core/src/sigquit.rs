@@ -72,9 +72,7 @@ fn install() {
             // SAFETY: reading one byte into a local from our own pipe.
             let n = unsafe { libc::read(rfd, &mut b as *mut u8 as *mut libc::c_void, 1) };
             if n == 1 {
-                if NOTIFIED.load(SeqCst) == 0 {
-                    dump_and_maybe_exit();
-                }
+                dump_and_maybe_exit();
             } else if n < 0
                 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
             {
@@ -84,7 +82,14 @@ fn install() {
     if spawned.is_err() {
         return;
     }
+    // Whether the program receives SIGQUIT itself is decided when the
+    // signal arrives (an atomic load is async-signal-safe), not when the
+    // thread gets to read the pipe: by then a `notify(Quit)` receiver
+    // that took this signal may be gone, and the dump would be wrong.
     let action = move || {
+        if NOTIFIED.load(SeqCst) != 0 {
+            return;
+        }
         let b = 1u8;
         // SAFETY: write(2) is async-signal-safe; the buffer is a local.
         unsafe { libc::write(wfd, &b as *const u8 as *const libc::c_void, 1) };

@@ -17,6 +17,14 @@ const WATCHDOG: Duration = Duration::from_secs(20);
 /// the parent. The child is killed if it outlives the watchdog.
 fn in_child(name: &str) -> Option<Output> {
     if std::env::var("GMP_CHILD").as_deref() == Ok(name) {
+        // A harness started as a background job of a non-interactive
+        // shell inherits SIGINT and SIGQUIT ignored; these tests are about
+        // the default actions, so the child starts from them.
+        for sig in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM] {
+            // SAFETY: only sets the disposition to the default, before the
+            // test body starts any runtime or handler.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
         return None;
     }
     let mut child = Command::new(std::env::current_exe().unwrap())
