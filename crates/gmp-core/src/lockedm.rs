@@ -201,6 +201,9 @@ pub(crate) fn run_main_goroutine<T>(
             if r.is_ok() {
                 crate::leakcheck::on_main_return(sched);
             }
+            if crate::trace::on() {
+                sched.let_main_poll_finish();
+            }
             break Some(r);
         }
         if sched.is_deadlocked() {
@@ -210,6 +213,21 @@ pub(crate) fn run_main_goroutine<T>(
     };
     sched.teardown();
     out
+}
+
+impl Sched {
+    /// Main's handle resolved while the M that polled it is still
+    /// finishing that poll, and it records main's last run slice only
+    /// then. With tracing on, give it (and the other Ms) a moment to reach
+    /// an idle P, at most a few milliseconds, so the trace the program
+    /// ends with shows main's end.
+    fn let_main_poll_finish(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(20);
+        while self.npidle.load(Acquire) < self.gomaxprocs() && std::time::Instant::now() < deadline
+        {
+            std::thread::yield_now();
+        }
+    }
 }
 
 /// Create a locked main's G: a header whose wakes signal M0 (`MAIN`).
