@@ -121,8 +121,24 @@ impl Sched {
         Some(first)
     }
 
-    /// Go's `injectglist` with a P: onto the local queue, waking helpers.
+    /// Go's `injectglist` with a P: one G per idle P goes to the global
+    /// queue with an M started for each (so a burst the netpoller readied
+    /// spreads over the idle Ps at once instead of queueing behind this
+    /// P's current G), the rest onto the local queue, waking a helper.
     pub(super) fn inject_local(&self, p: &mut POwner<'_>, gs: impl Iterator<Item = GPtr>) {
+        let mut gs = gs.peekable();
+        if gs.peek().is_none() {
+            return;
+        }
+        let idle = self.npidle.load(SeqCst);
+        if idle > 0 {
+            let glob: Vec<GPtr> = gs.by_ref().take(idle).collect();
+            let n = glob.len();
+            self.globq.put_batch(glob);
+            for _ in 0..n {
+                self.startm(None, false);
+            }
+        }
         let mut any = false;
         let mut q = p.runq();
         for g in gs {
