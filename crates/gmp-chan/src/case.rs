@@ -157,57 +157,23 @@ impl<T> SelectCase for RecvCase<'_, T> {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
         let c = this.chan();
-        let w = &mut this.waiter;
-        w.init_sg();
-        // SAFETY: the sudog is not queued (ours); lock held; the case is
-        // pinned and unlinks itself before it is dropped.
-        unsafe {
-            let i = w.sg().inner();
-            i.elem = None;
-            i.sel = sel;
-            // The select's shared waker (`SelectDone::waker`) serves.
-            i.waker = None;
-            w.sg().set_case(case);
-            w.sg().status.store(WAITING, Relaxed);
-            c.enqueue_locked(w.sg(), false);
-        }
-        w.queued = true;
-        c.is_foreign()
+        // SAFETY: caller contract (lock held, case pinned).
+        unsafe { queue_case(&mut this.waiter, c, sel, case, None, false) }
     }
 
     fn dequeue(self: Pin<&mut Self>) {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
-        if !this.waiter.queued {
-            return;
-        }
-        let c = this.chan();
-        c.lock();
-        // SAFETY: lock held; queued on this channel's recvq.
-        unsafe {
-            c.remove_locked(this.waiter.sg(), false);
-            c.unlock();
-        }
-        if this.waiter.sg().status.load(Acquire) == WAITING {
-            this.waiter.queued = false;
+        if let Some(c) = this.chan {
+            unqueue_case(&mut this.waiter, c, false);
         }
     }
 
     fn update_waker(self: Pin<&mut Self>, waker: &Waker) {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
-        if !this.waiter.queued {
-            return;
-        }
-        let c = this.chan();
-        c.lock();
-        // SAFETY: lock held.
-        unsafe {
-            let sg = this.waiter.sg();
-            if sg.status.load(Relaxed) == WAITING {
-                sg.inner().waker = Some(waker.clone());
-            }
-            c.unlock();
+        if let Some(c) = this.chan {
+            rewake_case(&mut this.waiter, c, waker);
         }
     }
 
@@ -337,55 +303,24 @@ impl<T> SelectCase for SendCase<'_, T> {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
         let c = this.chan();
-        let w = &mut this.waiter;
-        w.init_sg();
-        // SAFETY: as in `RecvCase::enqueue`.
-        unsafe {
-            let i = w.sg().inner();
-            i.elem = this.value.take();
-            i.sel = sel;
-            // The select's shared waker (`SelectDone::waker`) serves.
-            i.waker = None;
-            w.sg().set_case(case);
-            w.sg().status.store(WAITING, Relaxed);
-            c.enqueue_locked(w.sg(), true);
-        }
-        w.queued = true;
-        c.is_foreign()
+        let v = this.value.take();
+        // SAFETY: caller contract (lock held, case pinned).
+        unsafe { queue_case(&mut this.waiter, c, sel, case, v, true) }
     }
 
     fn dequeue(self: Pin<&mut Self>) {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
-        if !this.waiter.queued {
-            return;
-        }
-        let c = this.chan();
-        c.lock();
-        // SAFETY: lock held; queued on this channel's sendq.
-        unsafe {
-            c.remove_locked(this.waiter.sg(), true);
-            c.unlock();
-        }
-        if this.waiter.sg().status.load(Acquire) == WAITING {
-            this.waiter.queued = false;
+        if let Some(c) = this.chan {
+            unqueue_case(&mut this.waiter, c, true);
         }
     }
 
     fn update_waker(self: Pin<&mut Self>, waker: &Waker) {
         // SAFETY: not moved.
         let this = unsafe { self.get_unchecked_mut() };
-        if !this.waiter.queued {
-            return;
-        }
-        let c = this.chan();
-        c.lock();
-        // SAFETY: lock held.
-        unsafe {
-            if this.waiter.sg().status.load(Relaxed) == WAITING {
-                this.waiter.sg().inner().waker = Some(waker.clone());
-            }
-            c.unlock();
+        if let Some(c) = this.chan {
+            rewake_case(&mut this.waiter, c, waker);
         }
     }
 
@@ -436,5 +371,70 @@ impl<T> std::fmt::Debug for SendCase<'_, T> {
         f.debug_struct("SendCase")
             .field("queued", &self.waiter.queued)
             .finish()
+    }
+}
+
+// What a receive case and a send case do alike with their sudog: queue it
+// for a parked select, take it back out, and point it at a new waker.
+
+/// Queue `w`'s sudog on `c` for case `case` of select `sel`, carrying
+/// `elem` (a send's value), on `c`'s sendq if `send`. True if `c` is used
+/// from outside the runtime.
+///
+/// # Safety
+/// `c`'s lock is held, and the case that owns `w` is pinned and unlinks
+/// the sudog before it is dropped.
+unsafe fn queue_case<T>(
+    w: &mut Waiter<T>,
+    c: &Chan<T>,
+    sel: *const SelectDone,
+    case: u32,
+    elem: Option<T>,
+    send: bool,
+) -> bool {
+    w.init_sg();
+    // SAFETY: the sudog is not queued (ours); the lock is held (caller).
+    unsafe {
+        let i = w.sg().inner();
+        i.elem = elem;
+        i.sel = sel;
+        // The select's shared waker (`SelectDone::waker`) serves.
+        i.waker = None;
+        w.sg().set_case(case);
+        w.sg().status.store(WAITING, Relaxed);
+        c.enqueue_locked(w.sg(), send);
+    }
+    w.queued = true;
+    c.is_foreign()
+}
+
+/// Unlink `w`'s sudog from `c`'s recvq or sendq (`send`) if it is queued.
+fn unqueue_case<T>(w: &mut Waiter<T>, c: &Chan<T>, send: bool) {
+    if !w.queued {
+        return;
+    }
+    c.lock();
+    // SAFETY: lock held; queued on this queue of this channel.
+    unsafe {
+        c.remove_locked(w.sg(), send);
+        c.unlock();
+    }
+    if w.sg().status.load(Acquire) == WAITING {
+        w.queued = false;
+    }
+}
+
+/// Point `w`'s queued sudog at `waker` (a later poll of the select).
+fn rewake_case<T>(w: &mut Waiter<T>, c: &Chan<T>, waker: &Waker) {
+    if !w.queued {
+        return;
+    }
+    c.lock();
+    // SAFETY: lock held.
+    unsafe {
+        if w.sg().status.load(Relaxed) == WAITING {
+            w.sg().inner().waker = Some(waker.clone());
+        }
+        c.unlock();
     }
 }
