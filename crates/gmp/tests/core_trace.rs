@@ -78,9 +78,13 @@ fn trace_file_is_valid_json_with_events_for_every_p() {
     }
     assert!(spawns >= 2000, "spawn events: {spawns}");
     assert!(parks > 0, "no park events");
-    // Every JoinHandle wake and timer wake-up is a ready: while tracing,
-    // each one is recorded, not one in 256.
-    assert!(readies >= 1000, "ready events: {readies}");
+    // While tracing every ready is recorded, not one in 256 as the
+    // latency sampler does (which would give about 2000 / 256 here). How
+    // many wake-ups there are depends on timing: a short sleep whose
+    // deadline has passed by the time it is polled returns without one,
+    // and a JoinHandle done before main awaits it wakes nobody; runs here
+    // see 600-2000.
+    assert!(readies >= 200, "ready events: {readies}");
     // Every P has a track name and at least one run slice.
     for p in 0..2 {
         assert!(
