@@ -64,7 +64,7 @@ impl Sched {
     /// runtime).
     fn m0_wait_main(&self, ctx: &MCtx) -> bool {
         loop {
-            if self.shutdown.load(Acquire) || self.is_deadlocked() {
+            if self.shutdown.load(Acquire) || self.is_failed() {
                 return false;
             }
             ctx.m.parked.store(true, Relaxed);
@@ -206,7 +206,7 @@ pub(crate) fn run_main_goroutine<T>(
             }
             break Some(r);
         }
-        if sched.is_deadlocked() {
+        if sched.is_failed() {
             break None;
         }
         sched.m0.notesleep();

@@ -215,21 +215,10 @@ impl Runtime {
     /// such as `#[gmp::main]`, whose caller location would be their own).
     #[doc(hidden)]
     pub fn block_on_at<F: Future>(&self, fut: F, site: &'static Location<'static>) -> F::Output {
-        if on_m() {
-            panic!(
-                "Runtime::block_on called from inside a gmp runtime: \
-                 a goroutine must .await instead of blocking its M"
-            );
-        }
-        let sched = self.new_sched();
+        let sched = self.start("Runtime::block_on");
         let main_g = lockedm::new_main_g(&sched, site);
         let main_ptr = main_g.as_ptr();
         sched.set_main(main_g);
-        crate::sysmon::start(&sched);
-        #[cfg(unix)]
-        if self.sigquit_dump {
-            crate::sigquit::register(&sched);
-        }
         let mut fut = std::pin::pin!(fut);
         let mut out: Option<std::thread::Result<F::Output>> = None;
         lockedm::run_main(&sched, &mut |_ctx| {
@@ -251,10 +240,7 @@ impl Runtime {
                 }
             }
         });
-        crate::trace::checkpoint();
-        if let Some(text) = sched.deadlock.lock().unwrap().take() {
-            panic!("{text}");
-        }
+        end(&sched);
         match out.expect("main goroutine did not finish") {
             Ok(v) => v,
             Err(p) => resume_unwind(p),
@@ -284,9 +270,23 @@ impl Runtime {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        let sched = self.start("Runtime::block_on_goroutine");
+        let handle = lockedm::spawn_main_goroutine(&sched, fut, site);
+        let out = lockedm::run_main_goroutine(&sched, handle);
+        end(&sched);
+        match out.expect("main goroutine did not finish") {
+            Ok(v) => v,
+            Err(e) if e.is_panic() => resume_unwind(e.into_panic()),
+            Err(e) => panic!("gmp: main goroutine ended without finishing: {e}"),
+        }
+    }
+
+    /// A fresh scheduler with its sysmon (and the SIGQUIT dump) running,
+    /// for `what` called on a plain thread.
+    fn start(&self, what: &str) -> Arc<Sched> {
         if on_m() {
             panic!(
-                "Runtime::block_on_goroutine called from inside a gmp runtime: \
+                "{what} called from inside a gmp runtime: \
                  a goroutine must .await instead of blocking its M"
             );
         }
@@ -296,17 +296,7 @@ impl Runtime {
         if self.sigquit_dump {
             crate::sigquit::register(&sched);
         }
-        let handle = lockedm::spawn_main_goroutine(&sched, fut, site);
-        let out = lockedm::run_main_goroutine(&sched, handle);
-        crate::trace::checkpoint();
-        if let Some(text) = sched.deadlock.lock().unwrap().take() {
-            panic!("{text}");
-        }
-        match out.expect("main goroutine did not finish") {
-            Ok(v) => v,
-            Err(e) if e.is_panic() => resume_unwind(e.into_panic()),
-            Err(e) => panic!("gmp: main goroutine ended without finishing: {e}"),
-        }
+        sched
     }
 
     fn new_sched(&self) -> Arc<Sched> {
@@ -324,6 +314,15 @@ impl Runtime {
             },
             netpoll,
         )
+    }
+}
+
+/// Main is done (or the runtime failed): the trace file is made whole,
+/// and a deadlock or a propagated panic is raised here.
+fn end(sched: &Sched) {
+    crate::trace::checkpoint();
+    if let Some(text) = sched.deadlock.lock().unwrap().take() {
+        panic!("{text}");
     }
 }
 

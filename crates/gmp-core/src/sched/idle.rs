@@ -62,7 +62,7 @@ impl Sched {
             if let (Some(p), _) = ctx.m.notesleep() {
                 return Some(p);
             }
-            if self.shutdown.load(Acquire) || self.is_deadlocked() {
+            if self.shutdown.load(Acquire) || self.is_failed() {
                 return None;
             }
         }

@@ -121,10 +121,11 @@ impl Sched {
         std::process::exit(2);
     }
 
-    /// A goroutine's panic ends this runtime (`UnhandledPanic::Propagate`)
-    /// or a deadlock was declared: main must not be polled again.
+    /// A goroutine's panic ended this runtime (`UnhandledPanic::Propagate`)
+    /// or a deadlock was declared: main must not be polled again, and M0
+    /// and Ms waiting for a P stop waiting.
     pub(crate) fn is_failed(&self) -> bool {
-        self.deadlocked.load(Relaxed)
+        self.deadlocked.load(Acquire)
     }
 
     /// checkdead's view under the sched lock: idle Ps, empty queues, no
@@ -148,9 +149,5 @@ impl Sched {
         self.deadlocked.store(true, SeqCst);
         // M0 (block_on's thread) sleeps on its own note, never in `midle`.
         self.m0.notewakeup(None, false);
-    }
-
-    pub(crate) fn is_deadlocked(&self) -> bool {
-        self.deadlocked.load(Acquire)
     }
 }
