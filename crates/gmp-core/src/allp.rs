@@ -17,6 +17,10 @@ use crate::p::P;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicPtr, AtomicUsize};
 
+/// The largest GOMAXPROCS accepted (by `GMP_MAXPROCS`, the builder and
+/// `set_gomaxprocs`).
+pub const MAX_GOMAXPROCS: usize = 1 << 16;
+
 /// Segment `k` holds Ps `2^k - 1 .. 2^(k+1) - 1`; 17 segments cover the
 /// largest GOMAXPROCS accepted (`2^16`).
 const SEGS: usize = 17;

@@ -3,8 +3,8 @@
 //! # The design in prose
 //!
 //! A **G** (goroutine) is one heap allocation holding a 64-byte header and
-//! the future (`g.rs`). The header carries the scheduling state word
-//! (`gstate.rs`: run flags plus reference count, decided by single CASes),
+//! the future (`g/`). The header carries the scheduling state word
+//! (`g/state.rs`: run flags plus reference count, decided by single CASes),
 //! the goroutine id, its parent, its creation site, and the Go-visible
 //! status and wait reason that the goroutine dump prints. A G's `Waker` is
 //! the G itself: waking it is Go's `goready`.
@@ -47,34 +47,18 @@
 compile_error!("gmp supports Unix only (Linux is tested; other Unixes compile)");
 
 #[cfg(not(loom))]
-mod allgs;
-#[cfg(not(loom))]
 mod allp;
-#[cfg(not(loom))]
-mod ancestry;
-#[cfg(not(loom))]
-mod checkdead;
 #[cfg(not(loom))]
 mod coop;
 #[cfg(not(loom))]
-mod dump;
-#[cfg(not(loom))]
+mod diag;
 mod g;
 #[cfg(not(loom))]
-mod gcache;
-#[cfg(not(loom))]
 mod globrunq;
-pub(crate) mod gstate;
-#[cfg(not(loom))]
-mod join;
-#[cfg(not(loom))]
-mod leakcheck;
 #[cfg(not(loom))]
 mod lockedm;
 #[cfg(not(loom))]
 mod m;
-#[cfg(not(loom))]
-mod metrics;
 #[cfg(not(loom))]
 pub mod netpoll;
 #[cfg(not(loom))]
@@ -83,10 +67,6 @@ mod p;
 pub mod park;
 #[cfg(not(loom))]
 mod procresize;
-#[cfg(not(loom))]
-mod profile;
-#[cfg(not(loom))]
-mod protobuf;
 #[cfg(not(loom))]
 mod rand;
 #[cfg(not(loom))]
@@ -98,14 +78,10 @@ mod runtime;
 #[cfg(not(loom))]
 mod sched;
 #[cfg(not(loom))]
-mod schedtrace;
-#[cfg(all(unix, not(loom)))]
 #[doc(hidden)]
-pub mod sigquit;
+pub use diag::sigquit;
 #[cfg(not(loom))]
 mod sleep;
-#[cfg(not(loom))]
-mod status;
 pub(crate) mod sync;
 #[cfg(not(loom))]
 mod syscall;
@@ -116,19 +92,21 @@ pub mod timer;
 #[cfg(not(loom))]
 mod timers;
 #[cfg(not(loom))]
-pub mod trace;
-#[cfg(not(loom))]
-mod trace_json;
+pub use diag::trace;
 
 #[cfg(loom)]
 pub mod loom_api;
 
 #[cfg(not(loom))]
-pub use checkdead::DEADLOCK_MSG;
-#[cfg(not(loom))]
 pub use coop::{poll_proceed, poll_proceed_in_runtime, poll_proceed_on_m};
 #[cfg(not(loom))]
-pub use join::{JoinError, JoinHandle};
+pub use diag::checkdead::DEADLOCK_MSG;
+#[cfg(not(loom))]
+pub use diag::schedtrace::{parse_debug, DebugConfig, DEBUG_ENV};
+#[cfg(not(loom))]
+pub use g::join::{JoinError, JoinHandle};
+#[cfg(not(loom))]
+pub use g::status::{GStatus, WaitReason};
 #[cfg(not(loom))]
 pub use runtime::{go, parse_maxprocs, spawn, UnhandledPanic, MAXPROCS_ENV};
 /// The runtime without a netpoller: the `gmp` facade wraps it with one
@@ -138,10 +116,6 @@ pub use runtime::{go, parse_maxprocs, spawn, UnhandledPanic, MAXPROCS_ENV};
 #[doc(hidden)]
 pub use runtime::{Builder, Runtime};
 #[cfg(not(loom))]
-pub use schedtrace::{parse_debug, DebugConfig, DEBUG_ENV};
-#[cfg(not(loom))]
-pub use status::{GStatus, WaitReason};
-#[cfg(not(loom))]
 pub use syscall::syscall;
 #[cfg(not(loom))]
 pub use trace::{parse_trace, TRACE_ENV};
@@ -150,9 +124,9 @@ pub use trace::{parse_trace, TRACE_ENV};
 #[cfg(not(loom))]
 pub mod rt {
     pub use crate::coop::{gosched, Gosched};
-    pub use crate::dump::{dump, goroutines, GoroutineInfo};
-    pub use crate::metrics::{metrics, Histogram, Metrics};
-    pub use crate::profile::goroutine_profile;
+    pub use crate::diag::dump::{dump, goroutines, GoroutineInfo};
+    pub use crate::diag::metrics::{metrics, Histogram, Metrics};
+    pub use crate::diag::profile::goroutine_profile;
     use crate::sched::expect_current;
 
     /// The current goroutine's id (main is 1). Panics outside a goroutine.
@@ -191,9 +165,7 @@ pub mod rt {
         })
     }
 
-    /// The largest GOMAXPROCS accepted (by `GMP_MAXPROCS`, the builder and
-    /// `set_gomaxprocs`).
-    pub const MAX_GOMAXPROCS: usize = 1 << 16;
+    pub use crate::allp::MAX_GOMAXPROCS;
 
     /// A fast per-M pseudo-random number in `0..n` (Go's `fastrandn`), for
     /// select's poll order and similar. Works off-runtime too.

@@ -22,12 +22,12 @@
 //! Either way, when main returns the program ends: `teardown` runs on M0
 //! and `block_on` returns without waiting for Ms still inside a poll.
 
+use crate::g::join::JoinHandle;
+use crate::g::state::SCHEDULED;
+use crate::g::status::GStatus;
 use crate::g::{self, GPtr, Header};
-use crate::gstate::SCHEDULED;
 use crate::p;
 use crate::sched::{Enter, MCtx, RunEnd, Sched, HOOKS};
-use crate::status::GStatus;
-use crate::JoinHandle;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::fence;
@@ -94,7 +94,7 @@ impl Sched {
         }
         h.set_status(GStatus::Running);
         ctx.curg.set(Some(mg.as_ptr()));
-        let traced = HOOKS && crate::trace::on();
+        let traced = HOOKS && crate::diag::trace::on();
         let t0 = if traced { self.trace_now() } else { 0 };
         let pid = p.id;
         p.begin_poll(ctx.m.id);
@@ -199,9 +199,9 @@ pub(crate) fn run_main_goroutine<T>(
     let out = loop {
         if let Poll::Ready(r) = Pin::new(&mut handle).poll(&mut cx) {
             if r.is_ok() {
-                crate::leakcheck::on_main_return(sched);
+                crate::diag::leakcheck::on_main_return(sched);
             }
-            if crate::trace::on() {
+            if crate::diag::trace::on() {
                 sched.let_main_poll_finish();
             }
             break Some(r);
@@ -236,7 +236,7 @@ pub(crate) fn new_main_g(sched: &Arc<Sched>, site: &'static std::panic::Location
         sched,
         g::go_vtable::<std::future::Pending<()>>(),
         1,
-        crate::ancestry::Spawner::NONE,
+        crate::g::ancestry::Spawner::NONE,
         site,
         false,
         true,
@@ -262,7 +262,7 @@ where
         sched,
         g::spawn_vtable::<F>(),
         1,
-        crate::ancestry::Spawner::NONE,
+        crate::g::ancestry::Spawner::NONE,
         site,
         true,
         false,

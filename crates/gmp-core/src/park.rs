@@ -3,8 +3,8 @@
 //! reason. The park itself is returning `Pending` with the waker stored;
 //! `goready` is `Waker::wake`, which puts the G in the waker's `runnext`.
 
+use crate::g::status::WaitReason;
 use crate::sched::{on_m, with_current};
-use crate::status::WaitReason;
 
 /// Record why the current goroutine is about to return `Pending`. Shown by
 /// the goroutine dump; a no-op outside a goroutine.

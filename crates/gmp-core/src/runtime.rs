@@ -4,10 +4,10 @@
 //! returns, as Go's `main` does.
 
 use crate::g::Header;
+use crate::g::{self, join::JoinHandle};
 use crate::lockedm;
 use crate::netpoll::NetpollerFactory;
 use crate::sched::{expect_current, on_m, Config, Sched};
-use crate::{g, JoinHandle};
 use std::future::Future;
 use std::io;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
@@ -99,12 +99,12 @@ impl Builder {
                     "gmp: procs must be at least 1",
                 ))
             }
-            Some(n) if n > crate::rt::MAX_GOMAXPROCS => {
+            Some(n) if n > crate::allp::MAX_GOMAXPROCS => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!(
                         "gmp: procs({n}) is too large: GOMAXPROCS must be at most {}",
-                        crate::rt::MAX_GOMAXPROCS
+                        crate::allp::MAX_GOMAXPROCS
                     ),
                 ))
             }
@@ -115,23 +115,26 @@ impl Builder {
                 _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
             },
         };
-        let debug = match std::env::var(crate::schedtrace::DEBUG_ENV) {
-            Ok(v) => crate::schedtrace::parse_debug(&v)?,
+        let debug = match std::env::var(crate::diag::schedtrace::DEBUG_ENV) {
+            Ok(v) => crate::diag::schedtrace::parse_debug(&v)?,
             Err(std::env::VarError::NotPresent) => Default::default(),
             Err(std::env::VarError::NotUnicode(v)) => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
-                    format!("{}={v:?} is not valid UTF-8", crate::schedtrace::DEBUG_ENV),
+                    format!(
+                        "{}={v:?} is not valid UTF-8",
+                        crate::diag::schedtrace::DEBUG_ENV
+                    ),
                 ))
             }
         };
         // Last, so that a configuration error leaves no trace file behind.
-        if let Some(v) = std::env::var_os(crate::trace::TRACE_ENV) {
+        if let Some(v) = std::env::var_os(crate::diag::trace::TRACE_ENV) {
             let path = match v.to_str() {
-                Some(s) => crate::trace::parse_trace(s)?,
+                Some(s) => crate::diag::trace::parse_trace(s)?,
                 None => std::path::PathBuf::from(v),
             };
-            crate::trace::start_from_env(&path)?;
+            crate::diag::trace::start_from_env(&path)?;
         }
         Ok(Runtime {
             procs,
@@ -148,7 +151,7 @@ impl Builder {
 /// Parse a `GMP_MAXPROCS` value: a positive integer, nothing else.
 pub fn parse_maxprocs(v: &str) -> io::Result<usize> {
     match v.trim().parse::<usize>() {
-        Ok(n) if n > 0 && n <= crate::rt::MAX_GOMAXPROCS => Ok(n),
+        Ok(n) if n > 0 && n <= crate::allp::MAX_GOMAXPROCS => Ok(n),
         _ => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{MAXPROCS_ENV}={v:?} is not valid: expected a positive integer (GOMAXPROCS)"),
@@ -166,7 +169,7 @@ pub struct Runtime {
     sigquit_exit: bool,
     sigquit_dump: bool,
     unhandled_panic: UnhandledPanic,
-    debug: crate::schedtrace::DebugConfig,
+    debug: crate::diag::schedtrace::DebugConfig,
     netpoller: Option<NetpollerFactory>,
 }
 
@@ -230,7 +233,7 @@ impl Runtime {
             match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
                 Ok(Poll::Pending) => false,
                 Ok(Poll::Ready(v)) => {
-                    crate::leakcheck::on_main_return(&sched);
+                    crate::diag::leakcheck::on_main_return(&sched);
                     out = Some(Ok(v));
                     true
                 }
@@ -294,7 +297,7 @@ impl Runtime {
         crate::sysmon::start(&sched);
         #[cfg(unix)]
         if self.sigquit_dump {
-            crate::sigquit::register(&sched);
+            crate::diag::sigquit::register(&sched);
         }
         sched
     }
@@ -320,7 +323,7 @@ impl Runtime {
 /// Main is done (or the runtime failed): the trace file is made whole,
 /// and a deadlock or a propagated panic is raised here.
 fn end(sched: &Sched) {
-    crate::trace::checkpoint();
+    crate::diag::trace::checkpoint();
     if let Some(text) = sched.deadlock.lock().unwrap().take() {
         panic!("{text}");
     }

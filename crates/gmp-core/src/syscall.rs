@@ -10,9 +10,9 @@
 //! its place). GOMAXPROCS therefore bounds the goroutine code running at
 //! once, syscalls aside.
 
+use crate::g::status::GStatus;
 use crate::p::{self, status_word};
 use crate::sched::with_current;
-use crate::status::GStatus;
 use std::sync::atomic::Ordering::{AcqRel, Relaxed, SeqCst};
 
 /// Run a blocking closure on this M without holding up the P's other

@@ -4,10 +4,10 @@
 //! flags a poll leaves for the scheduler).
 
 use super::{Sched, BUDGET};
+use crate::g::status::WaitReason;
 use crate::g::{GPtr, Header};
 use crate::m::M;
 use crate::p::P;
-use crate::status::WaitReason;
 use std::cell::{Cell, RefCell};
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
@@ -35,7 +35,7 @@ pub(crate) struct MCtx {
     pub(super) rng: Cell<u64>,
     /// While polling the netpoller: woken Gs are collected, then injected.
     pub(super) batch: RefCell<Option<Vec<GPtr>>>,
-    pub(crate) trace_buf: Arc<crate::trace::MBuf>,
+    pub(crate) trace_buf: Arc<crate::diag::trace::MBuf>,
     /// The version of the scheduler loop running: traced or not.
     pub(crate) traced: Cell<bool>,
 }
@@ -110,7 +110,7 @@ impl MCtx {
             in_syscall: Cell::new(false),
             rng: Cell::new(seed),
             batch: RefCell::new(None),
-            trace_buf: crate::trace::MBuf::new(),
+            trace_buf: crate::diag::trace::MBuf::new(),
             traced: Cell::new(false),
         }
     }

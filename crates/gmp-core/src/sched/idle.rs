@@ -262,7 +262,7 @@ impl Sched {
             return Some(ctx.m.notesleep());
         }
         let epoch = self.activity_epoch();
-        match ctx.m.notesleep_timeout(crate::checkdead::GRACE) {
+        match ctx.m.notesleep_timeout(crate::diag::checkdead::GRACE) {
             Some(w) => Some(w),
             None if self.checkdead(epoch) => None,
             None => Some(ctx.m.notesleep()),

@@ -30,14 +30,14 @@
 //! startm, handoffp, stopm, P waiters) and `shutdown` (teardown, the
 //! exit sweep, deadlock and panic reports).
 
-use crate::allgs::AllGs;
+use crate::g::allgs::AllGs;
+use crate::g::state::{AfterPoll, MAIN};
+use crate::g::status::{GStatus, WaitReason};
 use crate::g::{GPtr, Header, PollOutcome};
-use crate::gstate::{AfterPoll, MAIN};
 use crate::m::M;
 use crate::netpoll::Netpoller;
 use crate::p::{self, status_of, status_word, PLocked, POwner, P};
 use crate::runq::{Local, RUNQ_SIZE};
-use crate::status::{GStatus, WaitReason};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
@@ -75,7 +75,7 @@ pub enum UnhandledPanic {
 
 pub(crate) struct Config {
     pub(crate) unhandled_panic: UnhandledPanic,
-    pub(crate) debug: crate::schedtrace::DebugConfig,
+    pub(crate) debug: crate::diag::schedtrace::DebugConfig,
     /// SIGQUIT exits the process after the dump (Go's behaviour).
     pub(crate) sigquit_exit: bool,
     /// A deadlock prints Go's report and exits with code 2 (`#[gmp::main]`)
@@ -136,7 +136,7 @@ pub(crate) struct Sched {
     deadlocked: AtomicBool,
     /// Goroutines created without a P (per-P counts live in each P).
     spawned_nop: AtomicU64,
-    pub(crate) latency: crate::metrics::LatencyHist,
+    pub(crate) latency: crate::diag::metrics::LatencyHist,
     /// This runtime's process id in the execution trace.
     pub(crate) trace_id: u32,
 }
@@ -207,7 +207,7 @@ impl Sched {
             deadlock: Mutex::new(None),
             deadlocked: AtomicBool::new(false),
             latency: Default::default(),
-            trace_id: crate::trace::next_runtime_id(),
+            trace_id: crate::diag::trace::next_runtime_id(),
         })
     }
 

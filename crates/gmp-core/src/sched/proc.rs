@@ -42,7 +42,7 @@ impl Sched {
             // two goroutines that keep readying each other via runnext
             // cannot starve it.
             if p.schedtick.load(Relaxed).is_multiple_of(61) {
-                if HOOKS && ctx.traced.get() != crate::trace::on() {
+                if HOOKS && ctx.traced.get() != crate::diag::trace::on() {
                     return Found::Retrace;
                 }
                 if !self.globq.is_empty() {
@@ -276,9 +276,9 @@ impl Sched {
                 let running = st == p::PPOLLING || st == p::PLOCKED;
                 if let Some((g, k)) = q.runqsteal(&victim.runq, last, running) {
                     self.steals.fetch_add(k as u64, Relaxed);
-                    if HOOKS && crate::trace::on() {
+                    if HOOKS && crate::diag::trace::on() {
                         let ts = self.trace_now();
-                        self.trace(ctx, ts, crate::trace::Kind::Steal { n: k, from: vi });
+                        self.trace(ctx, ts, crate::diag::trace::Kind::Steal { n: k, from: vi });
                     }
                     return Some(g);
                 }
@@ -339,7 +339,7 @@ impl Sched {
     /// the loop switches versions.
     pub(crate) fn schedule(&self, ctx: &MCtx) {
         loop {
-            let traced = HOOKS && crate::trace::on();
+            let traced = HOOKS && crate::diag::trace::on();
             ctx.traced.set(traced);
             let retrace = if traced {
                 self.schedule_g::<true>(ctx)
@@ -434,7 +434,7 @@ impl Sched {
             return;
         };
         h.set_status(GStatus::Running);
-        if HOOKS && was & crate::gstate::SAMPLED != 0 {
+        if HOOKS && was & crate::g::state::SAMPLED != 0 {
             self.record_latency(h);
         }
         ctx.curg.set(Some(g.as_ptr()));
@@ -475,7 +475,7 @@ impl Sched {
     #[cold]
     pub(crate) fn trace_ready(&self, ctx: &MCtx, goid: u64) {
         let ts = self.trace_now();
-        self.trace(ctx, ts, crate::trace::Kind::Ready { goid });
+        self.trace(ctx, ts, crate::diag::trace::Kind::Ready { goid });
     }
 
     #[cold]
@@ -493,7 +493,7 @@ impl Sched {
         self.trace(
             ctx,
             t0,
-            crate::trace::Kind::Run {
+            crate::diag::trace::Kind::Run {
                 goid,
                 dur_us,
                 end,

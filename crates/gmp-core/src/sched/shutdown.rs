@@ -117,7 +117,7 @@ impl Sched {
             return;
         }
         eprintln!("{report}");
-        crate::trace::finish_on_exit();
+        crate::diag::trace::finish_on_exit();
         std::process::exit(2);
     }
 

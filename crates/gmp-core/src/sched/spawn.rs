@@ -12,7 +12,7 @@ pub(crate) fn ready(g: GPtr) {
     if h.state.load() & MAIN != 0 {
         // `g` (holding a strong Sched reference) outlives the call.
         let s = h.sched();
-        if HOOKS && crate::trace::on() {
+        if HOOKS && crate::diag::trace::on() {
             with_current(|ctx| s.trace_ready(ctx, 1));
         }
         s.ready_main();
@@ -58,7 +58,7 @@ impl Sched {
     pub(crate) fn newproc(
         self: &Arc<Sched>,
         ctx: &MCtx,
-        make: impl FnOnce(u64, crate::ancestry::Spawner) -> NonNull<Header>,
+        make: impl FnOnce(u64, crate::g::ancestry::Spawner) -> NonNull<Header>,
     ) -> NonNull<Header> {
         let spawner = ctx.spawner();
         let parent = spawner.goid;
@@ -82,12 +82,12 @@ impl Sched {
             // registry sweep closes it.
             return ptr;
         }
-        if HOOKS && crate::trace::on() {
+        if HOOKS && crate::diag::trace::on() {
             let ts = self.trace_now();
             self.trace(
                 ctx,
                 ts,
-                crate::trace::Kind::Spawn {
+                crate::diag::trace::Kind::Spawn {
                     parent,
                     child: goid,
                 },
@@ -140,7 +140,7 @@ impl Sched {
     /// to the global queue instead.
     pub(super) fn ready_local(&self, ctx: &MCtx, g: GPtr) -> Option<GPtr> {
         if let Some(b) = ctx.batch.borrow_mut().as_mut() {
-            if HOOKS && crate::trace::on() {
+            if HOOKS && crate::diag::trace::on() {
                 self.trace_ready(ctx, g.header().goid);
             }
             b.push(g);
@@ -187,11 +187,11 @@ impl Sched {
 
     #[cold]
     pub(super) fn ready_hook(&self, ready: Option<&MCtx>, p: &P, h: &Header) {
-        let tracing = crate::trace::on();
+        let tracing = crate::diag::trace::on();
         let every = if tracing {
             1
         } else {
-            crate::metrics::SAMPLE_EVERY
+            crate::diag::metrics::SAMPLE_EVERY
         };
         p.readytick.store(every, Relaxed);
         h.since.store(self.micros(), Relaxed);

@@ -1,8 +1,8 @@
 //! Seeing inside: `goroutines()` (a snapshot of allgs) and `dump()`, Go's
 //! goroutine dump text (`goroutine 7 [chan receive, 2 minutes]:`).
 
+use crate::g::status::{GStatus, WaitReason};
 use crate::sched::{expect_current, Sched};
-use crate::status::{GStatus, WaitReason};
 use std::fmt::Write;
 use std::panic::Location;
 use std::time::Duration;

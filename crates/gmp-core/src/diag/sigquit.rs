@@ -11,7 +11,7 @@
 //! thread leaves the signal to it. A runtime built with
 //! `Builder::sigquit_dump(false)` registers nothing.
 
-use crate::dump::format_dump;
+use crate::diag::dump::format_dump;
 use crate::sched::Sched;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Mutex, Once, Weak};
@@ -115,7 +115,7 @@ fn dump_and_maybe_exit() {
     }
     eprint!("{out}");
     if exit {
-        crate::trace::finish_on_exit();
+        crate::diag::trace::finish_on_exit();
         std::process::exit(2);
     }
 }

@@ -80,7 +80,7 @@ pub(crate) enum Kind {
         goid: u64,
         dur_us: u64,
         end: crate::sched::RunEnd,
-        reason: crate::status::WaitReason,
+        reason: crate::g::status::WaitReason,
     },
     Spawn {
         parent: u64,
@@ -117,7 +117,7 @@ impl MBuf {
 struct Session {
     out: BufWriter<File>,
     path: PathBuf,
-    json: crate::trace_json::Writer,
+    json: crate::diag::trace_json::Writer,
     /// A batch's text, reused.
     text: Vec<u8>,
     /// The first write error; later writes are skipped, `stop` reports it.
@@ -130,11 +130,11 @@ impl Session {
         let mut s = Session {
             out: BufWriter::with_capacity(1 << 16, file),
             path: path.to_path_buf(),
-            json: crate::trace_json::Writer::default(),
+            json: crate::diag::trace_json::Writer::default(),
             text: Vec::new(),
             error: None,
         };
-        s.io(|out| out.write_all(crate::trace_json::HEAD));
+        s.io(|out| out.write_all(crate::diag::trace_json::HEAD));
         s.checkpoint();
         match s.error.take() {
             Some(e) => Err(e),
@@ -164,7 +164,7 @@ impl Session {
     /// and step back over it so the next events replace it.
     fn checkpoint(&mut self) {
         self.io(|out| {
-            let tail = crate::trace_json::TAIL;
+            let tail = crate::diag::trace_json::TAIL;
             out.write_all(tail)?;
             out.flush()?;
             out.seek(SeekFrom::Current(-(tail.len() as i64)))?;

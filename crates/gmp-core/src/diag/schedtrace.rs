@@ -1,9 +1,9 @@
 //! `GMP_DEBUG=schedtrace=N[,scheddetail=1]`: Go's `SCHED` lines, printed by
 //! sysmon every N ms (runtime/proc.go `schedtrace`).
 
+use crate::g::status::GStatus;
 use crate::p::status_of;
 use crate::sched::Sched;
-use crate::status::GStatus;
 use std::fmt::Write;
 use std::io;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};

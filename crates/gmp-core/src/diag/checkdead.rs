@@ -14,10 +14,10 @@
 //! plain thread has used is never counted as dead, and the grace period
 //! lets a plain thread that is about to make its first send do so.
 
-use crate::dump::format_dump;
-use crate::gstate::{RUNNING, SCHEDULED};
+use crate::diag::dump::format_dump;
+use crate::g::state::{RUNNING, SCHEDULED};
+use crate::g::status::{GStatus, EXTERNAL, REASON_MASK};
 use crate::sched::Sched;
-use crate::status::{GStatus, EXTERNAL, REASON_MASK};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
@@ -59,7 +59,7 @@ impl Sched {
         if self.config.exit_on_deadlock {
             // A Go program (`#[gmp::main]`): report and exit like Go.
             eprint!("{text}");
-            crate::trace::finish_on_exit();
+            crate::diag::trace::finish_on_exit();
             std::process::exit(2);
         }
         // `block_on`'s caller gets the report as its panic message.

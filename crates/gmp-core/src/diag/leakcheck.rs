@@ -11,10 +11,10 @@
 //! Goroutines sleeping, waiting for I/O, in a syscall, or parked on a
 //! foreign future are not counted: they may be waiting on the world.
 
-use crate::dump::format_dump;
-use crate::gstate::{RUNNING, SCHEDULED};
+use crate::diag::dump::format_dump;
+use crate::g::state::{RUNNING, SCHEDULED};
+use crate::g::status::{GStatus, WaitReason};
 use crate::sched::Sched;
-use crate::status::{GStatus, WaitReason};
 
 /// Waits that only another goroutine can end.
 fn blocks_on_primitive(r: WaitReason) -> bool {

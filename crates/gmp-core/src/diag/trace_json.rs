@@ -7,9 +7,9 @@
 //! integers) rather than through `write!`: with tracing on, formatting is
 //! most of what an event costs, and `core::fmt` took four times as long.
 
+use crate::diag::trace::{Event, Kind};
+use crate::g::status::WaitReason;
 use crate::sched::RunEnd;
-use crate::status::WaitReason;
-use crate::trace::{Event, Kind};
 
 #[derive(Default)]
 pub(crate) struct Writer {

@@ -8,10 +8,10 @@
 //! gzipped `profile.proto` for `go tool pprof`; `debug = 1` as Go's text
 //! form; `debug >= 2` is the goroutine dump.
 
-use crate::ancestry;
-use crate::protobuf::Message;
+use crate::diag::protobuf::Message;
+use crate::g::ancestry;
+use crate::g::status::{GStatus, WaitReason};
 use crate::sched::{expect_current, Sched};
-use crate::status::{GStatus, WaitReason};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -291,7 +291,7 @@ pub fn goroutine_profile(debug: u8) -> Vec<u8> {
                 gzip(&proto(&sched.profile_groups(), now))
             }
             1 => text(&sched.profile_groups()).into_bytes(),
-            _ => crate::dump::format_dump(&sched.goroutines()).into_bytes(),
+            _ => crate::diag::dump::format_dump(&sched.goroutines()).into_bytes(),
         }
     })
 }

@@ -1,7 +1,7 @@
 //! `JoinHandle<T>`: awaiting a `spawn`ed goroutine, and `JoinError`.
 
+use crate::g::status::WaitReason;
 use crate::g::Header;
-use crate::status::WaitReason;
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
@@ -45,7 +45,7 @@ impl<T> JoinHandle<T> {
 
     /// True once the goroutine has finished.
     pub fn is_finished(&self) -> bool {
-        self.header().state.load() & (crate::gstate::COMPLETE | crate::gstate::CLOSED) != 0
+        self.header().state.load() & (crate::g::state::COMPLETE | crate::g::state::CLOSED) != 0
     }
 
     fn read_output(&self) -> Result<T, JoinError> {
