@@ -156,7 +156,15 @@ impl TimerInner {
         st.period = period.min(MAX_WHEN);
         st.armed = true;
         st.fired = false;
-        let p = self.sched.timer_p();
+        // On the arming M's own P, held across the push so that sysmon
+        // cannot retake the P in between: its M runs the P's timers when it
+        // next schedules, and `handoffp` sees the timer if the P is taken
+        // later. Anywhere else some other M must be told.
+        let own = self.sched.lock_timer_p();
+        let p = match &own {
+            Some(owner) => owner.id,
+            None => self.sched.timer_p(),
+        };
         st.p = p;
         let timers = &self.sched.allp[p].timers;
         let heaped = timers.push(TimerEntry {
@@ -164,6 +172,7 @@ impl TimerInner {
             seq: st.seq,
             t: Arc::clone(self),
         });
+        let own = own.is_some();
         if !heaped {
             // The runtime has ended: this timer never fires.
             st.armed = false;
@@ -171,7 +180,11 @@ impl TimerInner {
         }
         timers.maybe_sweep();
         if st.when < MAX_WHEN {
-            self.sched.wake_netpoller(st.when);
+            if own {
+                self.sched.netpoll_break_before(st.when);
+            } else {
+                self.sched.wake_netpoller(st.when);
+            }
         }
     }
 

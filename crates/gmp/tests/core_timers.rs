@@ -136,3 +136,65 @@ fn idle_on_a_two_second_sleep_uses_under_5_percent() {
     let out = run_child(NAME, &[]);
     assert!(out.success(), "{}", out.stderr);
 }
+
+/// A timer armed by a goroutine on its own P wakes no M. When another M is
+/// blocked in the netpoller until a much later timer, the earlier timers
+/// must still fire on their own schedule, not when the later one does.
+#[test]
+fn a_short_timer_armed_on_a_busy_p_cuts_a_long_poller_wait_short() {
+    for procs in [1, 2] {
+        let elapsed = rt(procs).block_on_goroutine(async {
+            // The long timer: whichever M goes idle blocks in the poller
+            // until it (10 s away).
+            let long = gmp::spawn(gmp::time::sleep(Duration::from_secs(10)));
+            // Let that M settle into its wait.
+            for _ in 0..100 {
+                gmp::runtime::gosched().await;
+            }
+            gmp::time::sleep(Duration::from_millis(30)).await;
+            let t = Instant::now();
+            let mut n = 0;
+            // Many short timers armed in turn by the running goroutine.
+            while n < 20 {
+                gmp::time::sleep(Duration::from_millis(5)).await;
+                n += 1;
+            }
+            drop(long);
+            t.elapsed()
+        });
+        // 20 x 5 ms; a missed wake-up would cost up to 10 s.
+        assert!(
+            elapsed < Duration::from_secs(5),
+            "procs {procs}: 20 short sleeps took {elapsed:?}"
+        );
+    }
+}
+
+/// A timer armed on a P that sysmon then takes (its goroutine hogs the
+/// poll) still fires: `handoffp` hands the P's timers on.
+#[test]
+fn a_timer_on_a_p_retaken_mid_poll_still_fires() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::Arc;
+    let fired_during_hog = rt(2).block_on_goroutine(async {
+        let hogging = Arc::new(AtomicBool::new(true));
+        let h = hogging.clone();
+        let sleeper = gmp::spawn(async move {
+            gmp::time::sleep(Duration::from_millis(20)).await;
+            h.load(SeqCst)
+        });
+        let h = hogging.clone();
+        let hog = gmp::spawn(async move {
+            // One poll that never yields, up to 3 s.
+            let end = Instant::now() + Duration::from_secs(3);
+            while h.load(SeqCst) && Instant::now() < end {
+                std::hint::spin_loop();
+            }
+        });
+        let fired = sleeper.await.unwrap();
+        hogging.store(false, SeqCst);
+        hog.await.unwrap();
+        fired
+    });
+    assert!(fired_during_hog, "the sleeper waited for the hog to end");
+}

@@ -264,14 +264,40 @@ impl Sched {
     /// blocked in the poller past `when`, interrupt it; if none is, make
     /// sure some M is around to notice.
     pub(crate) fn wake_netpoller(&self, when: u64) {
-        if self.netpoll_blocked.load(SeqCst) {
-            let until = self.poll_until.load(SeqCst);
-            if until == 0 || when < until {
-                self.poller().netpoll_break();
-            }
-        } else {
+        if !self.netpoll_break_before(when) {
             self.wakep();
         }
+    }
+
+    /// The half of `wake_netpoller` a timer armed on the arming M's own P
+    /// needs: that M runs the P's timers when it next schedules, and if it
+    /// goes idle it blocks in the poller until the earliest timer itself,
+    /// or finds another M blocked there, which this interrupts when it
+    /// would sleep past `when`. Go's `wakep` here, on every timer a
+    /// request arms (an HTTP header timeout), woke an M that found nothing
+    /// to do. False when no M is blocked in the poller.
+    pub(crate) fn netpoll_break_before(&self, when: u64) -> bool {
+        if !self.netpoll_blocked.load(SeqCst) {
+            return false;
+        }
+        let until = self.poll_until.load(SeqCst);
+        if until == 0 || when < until {
+            self.poller().netpoll_break();
+        }
+        true
+    }
+
+    /// This M's P, locked against sysmon's retake, when the caller runs on
+    /// an M of this runtime that still holds it.
+    pub(crate) fn lock_timer_p(&self) -> Option<crate::p::PLocked<'_>> {
+        with_current(|ctx| {
+            if !ptr::eq(&*ctx.sched, self) {
+                return None;
+            }
+            let p = &self.allp[ctx.p.get()?];
+            p.try_own(ctx.m.id)
+        })
+        .flatten()
     }
 
     pub(crate) fn spawned_total(&self) -> u64 {
