@@ -112,6 +112,15 @@ impl<E: Send + 'static> ErrGroup<E> {
         *l = (n != usize::MAX).then(|| Arc::new(Semaphore::new(n as u64)));
     }
 
+    /// The semaphore `set_limit` installed, if any.
+    fn limit(&self) -> Option<Arc<Semaphore>> {
+        self.inner
+            .limit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Start `fut` in a new goroutine (x/sync's `Go`). With a limit set,
     /// `go` returns at once and the goroutine waits for a slot (FIFO)
     /// before it polls `fut`: a goroutine cannot block its caller without
@@ -126,12 +135,7 @@ impl<E: Send + 'static> ErrGroup<E> {
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
-        let sem = self
-            .inner
-            .limit
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let sem = self.limit();
         if let Some(s) = &sem {
             assert!(
                 s.size() > 0,
@@ -148,12 +152,7 @@ impl<E: Send + 'static> ErrGroup<E> {
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
-        let sem = self
-            .inner
-            .limit
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let sem = self.limit();
         if let Some(s) = &sem {
             if !s.try_acquire(1) {
                 return false;

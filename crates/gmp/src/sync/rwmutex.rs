@@ -117,34 +117,82 @@ pub struct Write<'a, T: ?Sized> {
     waiter: Option<Arc<Waiter>>,
 }
 
-impl<'a, T: ?Sized> Future for Read<'a, T> {
-    type Output = RwMutexReadGuard<'a, T>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+/// Which side of the lock a waiter wants.
+#[derive(Clone, Copy)]
+enum Mode {
+    Read,
+    Write,
+}
+
+impl State {
+    /// Take the lock at once if nobody is in the way (a queued writer is:
+    /// it holds back new readers).
+    fn try_take(&mut self, mode: Mode) -> bool {
+        let free = match mode {
+            Mode::Read => !self.writer && self.wq.is_empty(),
+            Mode::Write => !self.writer && self.readers == 0 && self.wq.is_empty(),
+        };
+        if free {
+            match mode {
+                Mode::Read => self.readers += 1,
+                Mode::Write => self.writer = true,
+            }
+        }
+        free
+    }
+
+    fn queue(&mut self, mode: Mode) -> &mut WaitQueue {
+        match mode {
+            Mode::Read => &mut self.rq,
+            Mode::Write => &mut self.wq,
+        }
+    }
+}
+
+impl<T: ?Sized> RwMutex<T> {
+    /// Both futures' poll: Ready once the lock is held in `mode` (taken
+    /// now, or granted by an unlock while queued).
+    fn poll_acquire(
+        &self,
+        waiter: &mut Option<Arc<Waiter>>,
+        mode: Mode,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
         if gmp_core::poll_proceed(cx).is_pending() {
             return Poll::Pending;
         }
-        let m = self.m;
-        let mut s = m.st.lock().unwrap();
-        match &self.waiter {
+        let mut s = self.st.lock().unwrap();
+        match waiter {
             Some(w) if w.is_granted() => {
                 drop(s);
-                self.waiter = None;
-                return Poll::Ready(RwMutexReadGuard { m });
+                *waiter = None;
+                return Poll::Ready(());
             }
             Some(w) => w.update(cx.waker()),
             None => {
-                if !s.writer && s.wq.is_empty() {
-                    s.readers += 1;
-                    return Poll::Ready(RwMutexReadGuard { m });
+                if s.try_take(mode) {
+                    return Poll::Ready(());
                 }
                 let w = Waiter::new(cx.waker());
-                s.rq.push_back(w.clone());
+                s.queue(mode).push_back(w.clone());
                 drop(s);
-                self.waiter = Some(w);
+                *waiter = Some(w);
             }
         }
-        gmp_core::park::set_wait_reason(WaitReason::SyncRWMutexRLock);
+        gmp_core::park::set_wait_reason(match mode {
+            Mode::Read => WaitReason::SyncRWMutexRLock,
+            Mode::Write => WaitReason::SyncRWMutexLock,
+        });
         Poll::Pending
+    }
+}
+
+impl<'a, T: ?Sized> Future for Read<'a, T> {
+    type Output = RwMutexReadGuard<'a, T>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let m = self.m;
+        m.poll_acquire(&mut self.waiter, Mode::Read, cx)
+            .map(|()| RwMutexReadGuard { m })
     }
 }
 
@@ -163,31 +211,9 @@ impl<T: ?Sized> Drop for Read<'_, T> {
 impl<'a, T: ?Sized> Future for Write<'a, T> {
     type Output = RwMutexWriteGuard<'a, T>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if gmp_core::poll_proceed(cx).is_pending() {
-            return Poll::Pending;
-        }
         let m = self.m;
-        let mut s = m.st.lock().unwrap();
-        match &self.waiter {
-            Some(w) if w.is_granted() => {
-                drop(s);
-                self.waiter = None;
-                return Poll::Ready(RwMutexWriteGuard { m });
-            }
-            Some(w) => w.update(cx.waker()),
-            None => {
-                if !s.writer && s.readers == 0 && s.wq.is_empty() {
-                    s.writer = true;
-                    return Poll::Ready(RwMutexWriteGuard { m });
-                }
-                let w = Waiter::new(cx.waker());
-                s.wq.push_back(w.clone());
-                drop(s);
-                self.waiter = Some(w);
-            }
-        }
-        gmp_core::park::set_wait_reason(WaitReason::SyncRWMutexLock);
-        Poll::Pending
+        m.poll_acquire(&mut self.waiter, Mode::Write, cx)
+            .map(|()| RwMutexWriteGuard { m })
     }
 }
 
