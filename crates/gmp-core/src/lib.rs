@@ -51,6 +51,8 @@ mod allp;
 #[cfg(not(loom))]
 mod coop;
 #[cfg(not(loom))]
+mod cpuload;
+#[cfg(not(loom))]
 mod diag;
 mod g;
 #[cfg(not(loom))]

@@ -115,6 +115,7 @@ fn sysmon(sched: Arc<Sched>) {
     let trace = sched.config.debug.schedtrace;
     let detail = sched.config.debug.scheddetail;
     let mut next_trace = sched.start;
+    let mut next_load_sample = sched.start;
     let schedtrace = |next_trace: &mut Instant, now: Instant| {
         if let Some(period) = trace {
             if now >= *next_trace {
@@ -180,6 +181,12 @@ fn sysmon(sched: Arc<Sched>) {
             // server whose P idles between requests would keep sysmon
             // spinning); a syscall asks for that (`wake_for_syscall`).
             continue;
+        }
+        if now >= next_load_sample {
+            next_load_sample = now + crate::cpuload::SAMPLE_EVERY;
+            let procs = sched.gomaxprocs();
+            let busy = procs.saturating_sub(sched.npidle.load(Relaxed));
+            sched.cpuload.sample(busy as u32 + 1, procs as u32);
         }
         // Go: poll the network if nobody has for 10ms, so ready I/O is
         // not stuck behind busy Ps.

@@ -125,6 +125,8 @@ pub(crate) struct Sched {
     coarse_ms: AtomicU32,
     pub(crate) config: Config,
     pub(crate) sysmon: crate::sysmon::SysmonCtl,
+    /// Whether other processes leave a core for every P (`cpuload.rs`).
+    pub(crate) cpuload: crate::cpuload::CpuLoad,
     // metrics
     pub(crate) steals: AtomicU64,
     pub(crate) mparks: AtomicU64,
@@ -199,6 +201,7 @@ impl Sched {
             coarse_ms: AtomicU32::new(0),
             config,
             sysmon: crate::sysmon::SysmonCtl::default(),
+            cpuload: crate::cpuload::CpuLoad::new(),
             steals: AtomicU64::new(0),
             mparks: AtomicU64::new(0),
             netpoll_wakeups: AtomicU64::new(0),

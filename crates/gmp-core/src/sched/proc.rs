@@ -109,7 +109,10 @@ impl Sched {
                     return Found::G { g, inherit: false };
                 }
             }
-            if ctx.spinning.get() && self.spin_before_park(&mut spin_until) {
+            if ctx.spinning.get()
+                && !self.cpuload.scarce()
+                && self.spin_before_park(&mut spin_until)
+            {
                 continue 'top;
             }
             // Nothing: give up the P.
