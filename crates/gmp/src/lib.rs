@@ -118,6 +118,9 @@ pub mod __private {
     /// back to [`RunOnThisThread`] on `MainFut<F>`.
     pub struct MainFut<F>(std::cell::Cell<Option<F>>);
 
+    /// Where main was written (for the goroutine dump and profile).
+    pub type Site = &'static std::panic::Location<'static>;
+
     impl<F> MainFut<F> {
         pub fn new(f: F) -> Self {
             MainFut(std::cell::Cell::new(Some(f)))
@@ -130,11 +133,7 @@ pub mod __private {
 
     pub trait RunAsGoroutine {
         type Output;
-        fn run_main(
-            &self,
-            rt: &crate::Runtime,
-            site: &'static std::panic::Location<'static>,
-        ) -> Self::Output;
+        fn run_main(&self, rt: &crate::Runtime, site: Site) -> Self::Output;
     }
 
     impl<F> RunAsGoroutine for &MainFut<F>
@@ -143,31 +142,19 @@ pub mod __private {
         F::Output: Send + 'static,
     {
         type Output = F::Output;
-        fn run_main(
-            &self,
-            rt: &crate::Runtime,
-            site: &'static std::panic::Location<'static>,
-        ) -> F::Output {
+        fn run_main(&self, rt: &crate::Runtime, site: Site) -> F::Output {
             rt.block_on_goroutine_at(self.take(), site)
         }
     }
 
     pub trait RunOnThisThread {
         type Output;
-        fn run_main(
-            &self,
-            rt: &crate::Runtime,
-            site: &'static std::panic::Location<'static>,
-        ) -> Self::Output;
+        fn run_main(&self, rt: &crate::Runtime, site: Site) -> Self::Output;
     }
 
     impl<F: std::future::Future> RunOnThisThread for MainFut<F> {
         type Output = F::Output;
-        fn run_main(
-            &self,
-            rt: &crate::Runtime,
-            site: &'static std::panic::Location<'static>,
-        ) -> F::Output {
+        fn run_main(&self, rt: &crate::Runtime, site: Site) -> F::Output {
             rt.block_on_at(self.take(), site)
         }
     }
