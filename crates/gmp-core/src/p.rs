@@ -75,6 +75,10 @@ pub(crate) struct P {
     pub(crate) spawned: AtomicU64,
     /// Readies left before the next latency sample (counts down).
     pub(crate) readytick: AtomicU32,
+    /// A spawn on this P whose goroutine id is at least this takes the
+    /// spawn hook (`Sched::spawn_hook`): a latency sample, and the trace
+    /// event while tracing, when `trace::start` sets it to 0 on every P.
+    pub(crate) spawn_mark: AtomicU64,
     /// Go's `p.timers`.
     pub(crate) timers: PTimers,
     owned: UnsafeCell<POwned>,
@@ -96,6 +100,7 @@ impl P {
             spawned: AtomicU64::new(0),
             // The first ready takes a sample and sets the countdown.
             readytick: AtomicU32::new(1),
+            spawn_mark: AtomicU64::new(0),
             timers: PTimers::default(),
             owned: UnsafeCell::new(POwned {
                 goid_next: 0,

@@ -24,7 +24,10 @@ use crate::sched::{MCtx, Sched};
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicU32,
+    Ordering::{Relaxed, SeqCst},
+};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Instant;
 
@@ -49,6 +52,22 @@ static EPOCH: OnceLock<Instant> = OnceLock::new();
 #[inline]
 pub(crate) fn on() -> bool {
     ON.load(Relaxed)
+}
+
+/// Whether tracing is on now, ordered with `open`'s store (the spawn
+/// hook's re-check; see `Sched::spawn_hook`).
+pub(crate) fn on_ordered() -> bool {
+    ON.load(SeqCst)
+}
+
+/// Every runtime of the process, for `start` to reach their Ps.
+static RUNTIMES: Mutex<Vec<Weak<Sched>>> = Mutex::new(Vec::new());
+
+/// Register a new runtime for `start`.
+pub(crate) fn register(sched: &Arc<Sched>) {
+    let mut rs = RUNTIMES.lock().unwrap_or_else(|e| e.into_inner());
+    rs.retain(|w| w.strong_count() > 0);
+    rs.push(Arc::downgrade(sched));
 }
 
 /// The trace's process id for a new runtime (one track group each).
@@ -215,7 +234,16 @@ fn open(path: &Path) -> io::Result<()> {
         ));
     }
     *cur = Some(Session::create(path)?);
-    ON.store(true, Relaxed);
+    ON.store(true, SeqCst);
+    let live: Vec<Arc<Sched>> = RUNTIMES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect();
+    for s in live {
+        s.trace_started();
+    }
     Ok(())
 }
 
