@@ -73,6 +73,7 @@ impl Sched {
                 ctx.m.parked.store(false, Relaxed);
                 return true;
             }
+            self.collect_timers_if_idle();
             let watch = self.leaves_runtime_idle();
             let woken = self.notesleep_watching(ctx, watch);
             ctx.m.parked.store(false, Relaxed);
