@@ -135,13 +135,16 @@ impl P {
     /// The owner M leaves a poll; false when sysmon took the P meanwhile.
     #[inline]
     pub(crate) fn end_poll(&self, m: u64) -> bool {
+        self.owner_step(m, PPOLLING, PRUNNING)
+    }
+
+    /// M `m`'s P goes from state `from` to `to` (leaving a poll, entering
+    /// and leaving a syscall); false when it was not `(m, from)` any more
+    /// (sysmon took it).
+    #[inline]
+    pub(crate) fn owner_step(&self, m: u64, from: u64, to: u64) -> bool {
         self.status
-            .compare_exchange(
-                status_word(m, PPOLLING),
-                status_word(m, PRUNNING),
-                AcqRel,
-                Relaxed,
-            )
+            .compare_exchange(status_word(m, from), status_word(m, to), AcqRel, Relaxed)
             .is_ok()
     }
 

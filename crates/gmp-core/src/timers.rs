@@ -379,7 +379,7 @@ mod tests {
     /// taken from its heap and moved to another P still fires.
     #[test]
     fn timers_moved_to_another_p_still_fire() {
-        let rt = crate::Runtime::builder().procs(2).build().unwrap();
+        let rt = crate::Builder::new().procs(2).build().unwrap();
         rt.block_on(async {
             let done = Arc::new(AtomicUsize::new(0));
             let hs: Vec<_> = (0..50u64)

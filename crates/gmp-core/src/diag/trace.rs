@@ -20,6 +20,7 @@
 //! the scheduler loop is monomorphised on tracing and switches versions at
 //! its 61st-tick check when tracing starts or stops.
 
+use crate::diag::registry::Registry;
 use crate::sched::{MCtx, Sched};
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
@@ -28,7 +29,7 @@ use std::sync::atomic::{
     AtomicBool, AtomicU32,
     Ordering::{Relaxed, SeqCst},
 };
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 /// The environment variable naming the trace file.
@@ -42,7 +43,7 @@ static ON: AtomicBool = AtomicBool::new(false);
 /// The open trace file, if any.
 static SESSION: Mutex<Option<Session>> = Mutex::new(None);
 /// Every M's buffer, for the exit paths to drain.
-static BUFS: Mutex<Vec<Weak<MBuf>>> = Mutex::new(Vec::new());
+static BUFS: Registry<MBuf> = Registry::new();
 /// GMP_TRACE opened its session already in this process.
 static ENV_STARTED: AtomicBool = AtomicBool::new(false);
 static NEXT_RUNTIME: AtomicU32 = AtomicU32::new(1);
@@ -61,13 +62,11 @@ pub(crate) fn on_ordered() -> bool {
 }
 
 /// Every runtime of the process, for `start` to reach their Ps.
-static RUNTIMES: Mutex<Vec<Weak<Sched>>> = Mutex::new(Vec::new());
+static RUNTIMES: Registry<Sched> = Registry::new();
 
 /// Register a new runtime for `start`.
 pub(crate) fn register(sched: &Arc<Sched>) {
-    let mut rs = RUNTIMES.lock().unwrap_or_else(|e| e.into_inner());
-    rs.retain(|w| w.strong_count() > 0);
-    rs.push(Arc::downgrade(sched));
+    RUNTIMES.add(sched);
 }
 
 /// The trace's process id for a new runtime (one track group each).
@@ -121,9 +120,7 @@ impl MBuf {
     /// A buffer registered for the exit paths to drain.
     pub(crate) fn new() -> Arc<MBuf> {
         let b = Arc::new(MBuf(Mutex::new(Vec::new())));
-        let mut all = BUFS.lock().unwrap_or_else(|e| e.into_inner());
-        all.retain(|w| w.strong_count() > 0);
-        all.push(Arc::downgrade(&b));
+        BUFS.add(&b);
         b
     }
 
@@ -213,13 +210,7 @@ fn write_out(events: &[Event], shutdown: &std::sync::atomic::AtomicBool) {
 
 /// Drain every M's buffer into the file and checkpoint it.
 fn drain_and_checkpoint(s: &mut Session) {
-    let bufs: Vec<Arc<MBuf>> = BUFS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .filter_map(Weak::upgrade)
-        .collect();
-    for b in bufs {
+    for b in BUFS.live() {
         s.write(&b.take());
     }
     s.checkpoint();
@@ -235,13 +226,7 @@ fn open(path: &Path) -> io::Result<()> {
     }
     *cur = Some(Session::create(path)?);
     ON.store(true, SeqCst);
-    let live: Vec<Arc<Sched>> = RUNTIMES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .filter_map(Weak::upgrade)
-        .collect();
-    for s in live {
+    for s in RUNTIMES.live() {
         s.trace_started();
     }
     Ok(())

@@ -64,23 +64,17 @@ impl Sched {
     pub(crate) fn newproc(
         self: &Arc<Sched>,
         ctx: &MCtx,
-        make: impl FnOnce(u64, crate::g::ancestry::Spawner) -> NonNull<Header>,
+        make: impl FnOnce(u64, crate::g::ancestry::Spawner) -> crate::g::NewG,
     ) -> NonNull<Header> {
         let mut locked = self.lock_curp(ctx);
         let goid = match &mut locked {
             Some(p) => self.alloc_goid_locked(p),
             None => self.goidgen.fetch_add(1, Relaxed) + 1,
         };
-        let ptr = make(goid, ctx.spawner());
         // Shard by goroutine id: the G usually exits on another P or M
         // than the one that made it, so per-P shards would still contend.
-        let shard = goid as usize;
-        // The registry's reference.
-        // SAFETY: freshly allocated, not shared yet; the G was created with
-        // two references (runnable + registry).
-        unsafe { self.allgs.insert(shard, GPtr::from_raw(ptr)) };
-        // SAFETY: this is the runnable's reference.
-        let g = unsafe { GPtr::from_raw(ptr) };
+        let g = self.allgs.insert(goid as usize, make(goid, ctx.spawner()));
+        let ptr = g.as_ptr();
         if self.shutdown.load(Acquire) {
             // Spawned by a drop during teardown: never runs; teardown's
             // registry sweep closes it.
