@@ -73,6 +73,7 @@ impl Sched {
                 ctx.m.parked.store(false, Relaxed);
                 return true;
             }
+            self.collect_timers_if_idle();
             let watch = self.leaves_runtime_idle();
             let woken = self.notesleep_watching(ctx, watch);
             ctx.m.parked.store(false, Relaxed);
@@ -241,11 +242,9 @@ pub(crate) fn new_main_g(sched: &Arc<Sched>, site: &'static std::panic::Location
         false,
         true,
     );
-    let ptr = g::new_go(header, std::future::pending::<()>());
-    // SAFETY: fresh G with two references: registry + ours.
-    unsafe { sched.allgs.insert(0, GPtr::from_raw(ptr)) };
-    // SAFETY: the second reference.
-    unsafe { GPtr::from_raw(ptr) }
+    sched
+        .allgs
+        .insert(0, g::new_go(header, std::future::pending::<()>()))
 }
 
 /// Create a `Send` main as goroutine 1, queued to run on any M.
@@ -258,7 +257,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let ptr = g::pre_spawn(fut).finish(Header::new(
+    let g = g::pre_spawn(fut).finish(Header::new(
         sched,
         g::spawn_vtable::<F>(),
         1,
@@ -267,12 +266,9 @@ where
         true,
         false,
     ));
-    // SAFETY: fresh G with two references: the registry's and the
-    // runnable's (taken below); HANDLE is set for the JoinHandle.
-    unsafe {
-        sched.allgs.insert(0, GPtr::from_raw(ptr));
-        sched.globrunqput(GPtr::from_raw(ptr));
-        sched.startm(None, false);
-        JoinHandle::new(ptr)
-    }
+    let ptr = g.as_ptr();
+    sched.globrunqput(sched.allgs.insert(0, g));
+    sched.startm(None, false);
+    // SAFETY: a spawn G of output F::Output, created with HANDLE set.
+    unsafe { JoinHandle::new(ptr) }
 }

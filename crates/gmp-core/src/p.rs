@@ -75,6 +75,10 @@ pub(crate) struct P {
     pub(crate) spawned: AtomicU64,
     /// Readies left before the next latency sample (counts down).
     pub(crate) readytick: AtomicU32,
+    /// A spawn on this P whose goroutine id is at least this takes the
+    /// spawn hook (`Sched::spawn_hook`): a latency sample, and the trace
+    /// event while tracing, when `trace::start` sets it to 0 on every P.
+    pub(crate) spawn_mark: AtomicU64,
     /// Go's `p.timers`.
     pub(crate) timers: PTimers,
     owned: UnsafeCell<POwned>,
@@ -96,6 +100,7 @@ impl P {
             spawned: AtomicU64::new(0),
             // The first ready takes a sample and sets the countdown.
             readytick: AtomicU32::new(1),
+            spawn_mark: AtomicU64::new(0),
             timers: PTimers::default(),
             owned: UnsafeCell::new(POwned {
                 goid_next: 0,
@@ -130,13 +135,16 @@ impl P {
     /// The owner M leaves a poll; false when sysmon took the P meanwhile.
     #[inline]
     pub(crate) fn end_poll(&self, m: u64) -> bool {
+        self.owner_step(m, PPOLLING, PRUNNING)
+    }
+
+    /// M `m`'s P goes from state `from` to `to` (leaving a poll, entering
+    /// and leaving a syscall); false when it was not `(m, from)` any more
+    /// (sysmon took it).
+    #[inline]
+    pub(crate) fn owner_step(&self, m: u64, from: u64, to: u64) -> bool {
         self.status
-            .compare_exchange(
-                status_word(m, PPOLLING),
-                status_word(m, PRUNNING),
-                AcqRel,
-                Relaxed,
-            )
+            .compare_exchange(status_word(m, from), status_word(m, to), AcqRel, Relaxed)
             .is_ok()
     }
 

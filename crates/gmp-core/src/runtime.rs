@@ -181,16 +181,10 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
+/// Built by `Builder::new()...build()`: the facade's `gmp::Runtime` is
+/// the one with `Runtime::builder()` and `Runtime::new()`, since only it
+/// installs the netpoller.
 impl Runtime {
-    pub fn builder() -> Builder {
-        Builder::new()
-    }
-
-    /// A runtime with the default configuration.
-    pub fn new() -> io::Result<Runtime> {
-        Builder::new().build()
-    }
-
     /// GOMAXPROCS of this runtime.
     pub fn procs(&self) -> usize {
         self.procs

@@ -11,9 +11,9 @@
 //! once, syscalls aside.
 
 use crate::g::status::GStatus;
-use crate::p::{self, status_word};
+use crate::p;
 use crate::sched::with_current;
-use std::sync::atomic::Ordering::{AcqRel, Relaxed, SeqCst};
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 
 /// Run a blocking closure on this M without holding up the P's other
 /// goroutines. Outside a goroutine it just calls `f`.
@@ -21,7 +21,7 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
     // None: not in a goroutine. Some(entered): counted in nmsys; entered
     // says whether we hold a P in _Psyscall.
     let state = with_current(|ctx| {
-        let g = ctx.curg.get()?;
+        let g = ctx.curg_header()?;
         ctx.sched.nmsys.fetch_add(1, SeqCst);
         ctx.sched.sysmon.wake_for_syscall();
         ctx.in_syscall.set(true);
@@ -30,22 +30,12 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
         let me = ctx.m.id;
         pp.syscalltick
             .store(pp.syscalltick.load(Relaxed).wrapping_add(1), Relaxed);
-        if pp
-            .status
-            .compare_exchange(
-                status_word(me, p::PPOLLING),
-                status_word(me, p::PSYSCALL),
-                AcqRel,
-                Relaxed,
-            )
-            .is_err()
-        {
+        if !pp.owner_step(me, p::PPOLLING, p::PSYSCALL) {
             // Taken by sysmon already (long poll): we are P-less.
             ctx.p.set(None);
             return Some(false);
         }
-        // SAFETY: curg is the G being polled on this M.
-        unsafe { g.as_ref().set_status(GStatus::Syscall) };
+        g.set_status(GStatus::Syscall);
         Some(true)
     })
     .flatten();
@@ -73,17 +63,10 @@ fn exitsyscall(entered: bool) {
         let me = ctx.m.id;
         let sched = &ctx.sched;
         let kept = entered
-            && ctx.p.get().is_some_and(|pi| {
-                sched.allp[pi]
-                    .status
-                    .compare_exchange(
-                        status_word(me, p::PSYSCALL),
-                        status_word(me, p::PPOLLING),
-                        AcqRel,
-                        Relaxed,
-                    )
-                    .is_ok()
-            });
+            && ctx
+                .p
+                .get()
+                .is_some_and(|pi| sched.allp[pi].owner_step(me, p::PSYSCALL, p::PPOLLING));
         // A P kept across a GOMAXPROCS decrease is given up here.
         let retired = kept
             && ctx
@@ -96,9 +79,8 @@ fn exitsyscall(entered: bool) {
             ctx.p.set(None);
             let _ = sched.acquirep_polling(ctx);
         }
-        if let Some(g) = ctx.curg.get() {
-            // SAFETY: curg is the G being polled on this M.
-            unsafe { g.as_ref().set_status(GStatus::Running) };
+        if let Some(h) = ctx.curg_header() {
+            h.set_status(GStatus::Running);
         }
     });
 }

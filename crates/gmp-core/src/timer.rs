@@ -147,6 +147,16 @@ impl TimerInner {
         true
     }
 
+    /// Entry `seq` is live and its firing can still be observed (checkdead:
+    /// only such a timer can wake anyone). A timer whose lock is busy counts
+    /// as observed. Never blocks.
+    pub(crate) fn observed_entry(&self, seq: u64) -> bool {
+        let Ok(st) = self.state.try_lock() else {
+            return true;
+        };
+        st.armed && st.seq == seq && self.action.observed()
+    }
+
     pub(crate) fn arm(self: &Arc<Self>, st: &mut TState, when: u64, period: u64) {
         if st.armed {
             self.sched.allp[st.p].timers.note_stale();

@@ -14,7 +14,10 @@
 //! (Go 1.23's zombie cleaning) when stale entries are many, and whenever it
 //! has doubled since the last sweep; the sweep also drops collectable
 //! timers nobody can observe any more, so a loop that abandons one `after`
-//! per iteration holds a bounded heap.
+//! per iteration holds a bounded heap. When every timer left is one nobody
+//! can observe, they are all dropped before an M would block in the
+//! netpoller for them, and `checkdead` does not count them: they cannot
+//! keep a deadlocked program from being reported.
 //!
 //! Runtime teardown closes every heap (`close_timers`): the entries, which
 //! hold the runtime alive through their timers, are dropped, and later
@@ -161,6 +164,13 @@ impl PTimers {
         }
     }
 
+    /// Whether any entry's timer can still be observed: stale entries and
+    /// collectable timers nobody can observe do not count.
+    fn any_observed(&self) -> bool {
+        let h = self.lock();
+        h.entries.iter().any(|Reverse(e)| e.t.observed_entry(e.seq))
+    }
+
     /// Count an entry made stale by a stop or re-arm.
     pub(crate) fn note_stale(&self) {
         self.stale.fetch_add(1, Relaxed);
@@ -288,7 +298,40 @@ impl Sched {
         }
     }
 
-    /// Live timers over all Ps (deadlock detection, metrics).
+    /// Whether some timer can still fire for someone: a sleep, an
+    /// `after_func`, a channel timer whose channel is still held. A timer
+    /// nobody can observe (an `after` whose receiver was dropped) wakes no
+    /// one, so it keeps neither `checkdead` from reporting nor an M in the
+    /// poller (Go 1.23 does not heap unreferenced timers at all).
+    pub(crate) fn timers_observed(&self) -> bool {
+        self.allp.iter().any(|p| p.timers.any_observed())
+    }
+
+    /// The runtime is going idle (an M found no work, or main parked, and
+    /// every P is idle) with no I/O waiter, only timers: if none of them
+    /// can be observed, drop them all, so that the deadlock watch runs
+    /// instead of an M sleeping in the netpoller until a deadline that
+    /// would wake nobody. An M already sleeping there (for a timer that was
+    /// observed when it went in) is woken to look again, and goes idle
+    /// last, watching. The scan stops at the first observed timer, so a
+    /// heap of sleeps costs one look.
+    pub(crate) fn collect_timers_if_idle(&self) {
+        if self.npidle.load(SeqCst) != self.gomaxprocs()
+            || self.poller().has_waiters()
+            || self.earliest_timer() == NO_TIMER
+            || self.timers_observed()
+        {
+            return;
+        }
+        for p in self.allp.iter() {
+            p.timers.sweep();
+        }
+        if self.netpoll_is_blocked() {
+            self.poller().netpoll_break();
+        }
+    }
+
+    /// Live timers over all Ps (metrics).
     pub(crate) fn timers_pending(&self) -> usize {
         self.allp.iter().map(|p| p.timers.live()).sum()
     }
@@ -336,7 +379,7 @@ mod tests {
     /// taken from its heap and moved to another P still fires.
     #[test]
     fn timers_moved_to_another_p_still_fire() {
-        let rt = crate::Runtime::builder().procs(2).build().unwrap();
+        let rt = crate::Builder::new().procs(2).build().unwrap();
         rt.block_on(async {
             let done = Arc::new(AtomicUsize::new(0));
             let hs: Vec<_> = (0..50u64)

@@ -194,3 +194,95 @@ fn send_blocking_from_plain_thread_is_not_a_deadlock() {
     assert!(out.success(), "{err}");
     assert!(!err.contains("deadlock"), "{err}");
 }
+
+/// Leaves 100 `after(1h)` timers behind, each the losing case of a
+/// `select!` whose other case was ready: nobody can receive from them.
+async fn abandon_100_afters() {
+    let (tx, rx) = gmp::chan::bounded::<u32>(1);
+    for i in 0..100u32 {
+        tx.try_send(i).unwrap();
+        gmp::select! {
+            recv(rx) -> v => assert_eq!(v, Ok(i)),
+            recv(gmp::time::after(Duration::from_secs(3600))) -> _ => unreachable!(),
+        }
+    }
+}
+
+/// Go 1.23 collects unreferenced timers, so abandoned `after`s keep no
+/// deadlocked program alive: main blocked for ever on a silent channel is
+/// reported, with the exit code of any deadlock (the run is a child
+/// process under `run_child`'s watchdog: a missed report fails, not hangs).
+#[test]
+fn abandoned_after_timers_do_not_hide_a_deadlock() {
+    const NAME: &str = "abandoned_after_timers_do_not_hide_a_deadlock";
+    if is_child(NAME) {
+        let rt = gmp::Runtime::builder()
+            .procs(2)
+            .exit_on_deadlock(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            abandon_100_afters().await;
+            let (_tx, rx) = gmp::chan::bounded::<u8>(0);
+            let _ = rx.recv().await;
+        });
+        unreachable!("the deadlock report ends the process");
+    }
+    let out = run_child(NAME);
+    let err = out.stderr.as_str();
+    assert_eq!(out.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with("fatal error: all goroutines are asleep - deadlock!"),
+        "{err}"
+    );
+    assert!(err.contains("goroutine 1 [chan receive]:"), "{err}");
+}
+
+/// The converse: beside the abandoned timers, a goroutine's `sleep` that
+/// outlasts the detector's grace is a live program; its wake-up sends
+/// main the value it waits for.
+#[test]
+fn a_sleep_beside_abandoned_timers_is_not_a_deadlock() {
+    const NAME: &str = "a_sleep_beside_abandoned_timers_is_not_a_deadlock";
+    if is_child(NAME) {
+        let nap = DEADLOCK_GRACE + Duration::from_millis(500);
+        let v = rt(2).block_on(async move {
+            abandon_100_afters().await;
+            let (tx, rx) = gmp::chan::bounded::<u8>(0);
+            gmp::go(async move {
+                gmp::time::sleep(nap).await;
+                tx.send(7).await.unwrap();
+            });
+            rx.recv().await.unwrap()
+        });
+        assert_eq!(v, 7);
+        return;
+    }
+    let out = run_child(NAME);
+    let err = out.stderr.as_str();
+    assert!(out.success(), "{err}");
+    assert!(!err.contains("deadlock"), "{err}");
+}
+
+/// The converse with a held `Timer`: main waits on its channel beside the
+/// abandoned timers, past the detector's grace, and gets the value.
+#[test]
+fn a_held_timer_beside_abandoned_timers_is_not_a_deadlock() {
+    const NAME: &str = "a_held_timer_beside_abandoned_timers_is_not_a_deadlock";
+    if is_child(NAME) {
+        let d = DEADLOCK_GRACE + Duration::from_millis(500);
+        let waited = rt(2).block_on(async move {
+            abandon_100_afters().await;
+            let t = gmp::time::Timer::new(d);
+            let start = std::time::Instant::now();
+            t.channel().recv().await.unwrap();
+            start.elapsed()
+        });
+        assert!(waited >= d - Duration::from_millis(100), "{waited:?}");
+        return;
+    }
+    let out = run_child(NAME);
+    let err = out.stderr.as_str();
+    assert!(out.success(), "{err}");
+    assert!(!err.contains("deadlock"), "{err}");
+}

@@ -2,7 +2,8 @@
 //!
 //! The M whose park leaves every P idle, with no M in the netpoller and
 //! none in `gmp::syscall`, sleeps for a short grace period and then checks:
-//! run queues empty, main not runnable, no timer armed, no I/O waiter, and
+//! run queues empty, main not runnable, no timer that anyone could observe
+//! (an abandoned `after` is not one), no I/O waiter, and
 //! every goroutine parked on a gmp primitive (a channel, a WaitGroup, a
 //! JoinHandle, `select {}`) that no plain thread can complete. If nothing
 //! was scheduled meanwhile, the program is dead: print Go's message and the
@@ -36,7 +37,7 @@ impl Sched {
         let Some(l) = self.quiescent_locked() else {
             return false;
         };
-        if self.timers_pending() > 0 || self.poller().has_waiters() {
+        if self.timers_observed() || self.poller().has_waiters() {
             return false;
         }
         let mut dead = true;

@@ -9,7 +9,8 @@
 //! - `metrics`: counters and histograms;
 //! - `profile`, `protobuf`: the goroutine profile in pprof's format;
 //! - `leakcheck`: goroutines still blocked when main returns;
-//! - `sigquit`: the SIGQUIT dump.
+//! - `sigquit`: the SIGQUIT dump;
+//! - `registry`: the lists of live runtimes and trace buffers those use.
 
 pub(crate) mod checkdead;
 pub(crate) mod dump;
@@ -17,6 +18,7 @@ pub(crate) mod leakcheck;
 pub(crate) mod metrics;
 pub(crate) mod profile;
 mod protobuf;
+mod registry;
 pub(crate) mod schedtrace;
 #[doc(hidden)]
 pub mod sigquit;

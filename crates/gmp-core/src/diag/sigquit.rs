@@ -12,11 +12,12 @@
 //! `Builder::sigquit_dump(false)` registers nothing.
 
 use crate::diag::dump::format_dump;
+use crate::diag::registry::Registry;
 use crate::sched::Sched;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Mutex, Once, Weak};
+use std::sync::Once;
 
-static RUNTIMES: Mutex<Vec<Weak<Sched>>> = Mutex::new(Vec::new());
+static RUNTIMES: Registry<Sched> = Registry::new();
 static INSTALL: Once = Once::new();
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 /// Live `notify(Quit)` subscriptions.
@@ -25,9 +26,7 @@ static NOTIFIED: AtomicUsize = AtomicUsize::new(0);
 /// Register a runtime for the SIGQUIT dump (installing the action once).
 pub(crate) fn register(sched: &std::sync::Arc<Sched>) {
     INSTALL.call_once(install);
-    let mut rs = RUNTIMES.lock().unwrap();
-    rs.retain(|w| w.strong_count() > 0);
-    rs.push(std::sync::Arc::downgrade(sched));
+    RUNTIMES.add(sched);
 }
 
 /// True once the dump action is registered in this process.
@@ -101,12 +100,7 @@ fn install() {
 }
 
 fn dump_and_maybe_exit() {
-    let live: Vec<_> = RUNTIMES
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|w| w.upgrade())
-        .collect();
+    let live = RUNTIMES.live();
     let mut exit = live.is_empty();
     let mut out = String::from("SIGQUIT: quit\n\n");
     for s in &live {

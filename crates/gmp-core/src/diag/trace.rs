@@ -20,12 +20,16 @@
 //! the scheduler loop is monomorphised on tracing and switches versions at
 //! its 61st-tick check when tracing starts or stops.
 
+use crate::diag::registry::Registry;
 use crate::sched::{MCtx, Sched};
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::atomic::{
+    AtomicBool, AtomicU32,
+    Ordering::{Relaxed, SeqCst},
+};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 /// The environment variable naming the trace file.
@@ -39,7 +43,7 @@ static ON: AtomicBool = AtomicBool::new(false);
 /// The open trace file, if any.
 static SESSION: Mutex<Option<Session>> = Mutex::new(None);
 /// Every M's buffer, for the exit paths to drain.
-static BUFS: Mutex<Vec<Weak<MBuf>>> = Mutex::new(Vec::new());
+static BUFS: Registry<MBuf> = Registry::new();
 /// GMP_TRACE opened its session already in this process.
 static ENV_STARTED: AtomicBool = AtomicBool::new(false);
 static NEXT_RUNTIME: AtomicU32 = AtomicU32::new(1);
@@ -49,6 +53,20 @@ static EPOCH: OnceLock<Instant> = OnceLock::new();
 #[inline]
 pub(crate) fn on() -> bool {
     ON.load(Relaxed)
+}
+
+/// Whether tracing is on now, ordered with `open`'s store (the spawn
+/// hook's re-check; see `Sched::spawn_hook`).
+pub(crate) fn on_ordered() -> bool {
+    ON.load(SeqCst)
+}
+
+/// Every runtime of the process, for `start` to reach their Ps.
+static RUNTIMES: Registry<Sched> = Registry::new();
+
+/// Register a new runtime for `start`.
+pub(crate) fn register(sched: &Arc<Sched>) {
+    RUNTIMES.add(sched);
 }
 
 /// The trace's process id for a new runtime (one track group each).
@@ -102,9 +120,7 @@ impl MBuf {
     /// A buffer registered for the exit paths to drain.
     pub(crate) fn new() -> Arc<MBuf> {
         let b = Arc::new(MBuf(Mutex::new(Vec::new())));
-        let mut all = BUFS.lock().unwrap_or_else(|e| e.into_inner());
-        all.retain(|w| w.strong_count() > 0);
-        all.push(Arc::downgrade(&b));
+        BUFS.add(&b);
         b
     }
 
@@ -194,13 +210,7 @@ fn write_out(events: &[Event], shutdown: &std::sync::atomic::AtomicBool) {
 
 /// Drain every M's buffer into the file and checkpoint it.
 fn drain_and_checkpoint(s: &mut Session) {
-    let bufs: Vec<Arc<MBuf>> = BUFS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .filter_map(Weak::upgrade)
-        .collect();
-    for b in bufs {
+    for b in BUFS.live() {
         s.write(&b.take());
     }
     s.checkpoint();
@@ -215,7 +225,10 @@ fn open(path: &Path) -> io::Result<()> {
         ));
     }
     *cur = Some(Session::create(path)?);
-    ON.store(true, Relaxed);
+    ON.store(true, SeqCst);
+    for s in RUNTIMES.live() {
+        s.trace_started();
+    }
     Ok(())
 }
 

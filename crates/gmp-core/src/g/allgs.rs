@@ -7,7 +7,7 @@
 //! walks it to drop the futures of goroutines that never finished, and the
 //! goroutine dump walks it for a snapshot.
 
-use crate::g::{GPtr, Header};
+use crate::g::{GPtr, Header, NewG};
 use crate::rawlock::RawLock;
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
@@ -61,19 +61,15 @@ impl AllGs {
         }
     }
 
-    /// Register a G that is not yet shared with anyone; records its slot.
-    ///
-    /// # Safety
-    /// `g` is freshly allocated and not yet visible to other threads.
-    pub(crate) unsafe fn insert(&self, shard: usize, g: GPtr) {
+    /// Register a G that is not yet shared with anyone, keeping its
+    /// registry reference; returns the runnable's.
+    pub(crate) fn insert(&self, shard: usize, g: NewG) -> GPtr {
         let shard = shard & (self.shards.len() - 1);
-        let p = g.into_raw();
-        let idx = self.shards[shard].with(|s| s.0.insert(p)) as u32;
-        // SAFETY: not yet shared, so plain writes are fine.
-        unsafe {
-            (*p.as_ptr()).reg_idx = idx;
-            (*p.as_ptr()).reg_shard = shard as u16;
-        }
+        let idx = self.shards[shard].with(|s| s.0.insert(g.as_ptr())) as u32;
+        let (registry, runnable) = g.register(shard as u16, idx);
+        // The slab's entry is the registry's reference from now on.
+        let _ = registry.into_raw();
+        runnable
     }
 
     /// Unregister a finished G, dropping the registry's reference.

@@ -87,11 +87,9 @@ impl crate::sched::MCtx {
     /// hooks by `without-observability`.
     #[inline]
     pub(crate) fn spawner(&self) -> Spawner {
-        let Some(g) = self.curg.get() else {
+        let Some(h) = self.curg_header() else {
             return Spawner::NONE;
         };
-        // SAFETY: curg is the G being polled on this M; alive.
-        let h = unsafe { g.as_ref() };
         let chain = if cfg!(feature = "without-observability") {
             Chain::NONE
         } else {

@@ -102,6 +102,39 @@ impl Header {
     }
 }
 
+/// A G just built and not yet shared with anyone (`PreG::finish`): it owns
+/// the two references its state word starts with (the registry's and the
+/// runnable's), which `AllGs::insert` splits.
+pub(crate) struct NewG(NonNull<Header>);
+
+impl NewG {
+    /// # Safety
+    /// `p` is a fully written G that nobody else can reach, created with
+    /// the two references of `State::new`.
+    #[inline]
+    pub(super) unsafe fn new(p: NonNull<Header>) -> NewG {
+        NewG(p)
+    }
+
+    #[inline]
+    pub(crate) fn as_ptr(&self) -> NonNull<Header> {
+        self.0
+    }
+
+    /// Record the G's registry slot and split its two references.
+    #[inline]
+    pub(super) fn register(self, shard: u16, idx: u32) -> (GPtr, GPtr) {
+        let p = self.0;
+        // SAFETY: nobody else can reach the G yet, so plain writes are
+        // fine, and `self` owns the two references handed out.
+        unsafe {
+            (*p.as_ptr()).reg_idx = idx;
+            (*p.as_ptr()).reg_shard = shard;
+            (GPtr::from_raw(p), GPtr::from_raw(p))
+        }
+    }
+}
+
 /// An owned reference to a G: the runnable in a run queue, or a waker's
 /// reference in transit to one.
 pub(crate) struct GPtr(NonNull<Header>);
@@ -235,18 +268,73 @@ pub(crate) unsafe fn drop_ref(p: NonNull<Header>) {
 }
 
 pub(super) fn wake_awaiter(h: &Header) {
-    if h.state.lock_awaiter_for_take() {
-        // SAFETY: only JoinKind Gs register awaiters (HANDLE); LOCKED gives
-        // exclusive access to the slot.
-        let w = unsafe { (*awaiter_slot(NonNull::from(h))).take() };
-        h.state.unlock_awaiter();
-        if let Some(w) = w {
-            w.wake();
+    let w = h.awaiter_for_take().and_then(|mut slot| slot.take());
+    if let Some(w) = w {
+        w.wake();
+    }
+}
+
+/// The JoinHandle's awaiter slot, locked (LOCKED in the state word) until
+/// the guard drops.
+pub(crate) struct AwaiterSlot<'a> {
+    h: &'a Header,
+    slot: &'a mut Option<Waker>,
+    /// Unlock as the handle does (a waker is now registered) rather than as
+    /// the completing side (the waker was taken).
+    registering: bool,
+}
+
+impl Header {
+    /// Completion side: the awaiter slot, if a waker is (or is being)
+    /// registered there.
+    fn awaiter_for_take(&self) -> Option<AwaiterSlot<'_>> {
+        self.state
+            .lock_awaiter_for_take()
+            .then(|| self.awaiter_locked(false))
+    }
+
+    /// JoinHandle side: the awaiter slot, unless the G has completed (or
+    /// was closed) and the output should be read instead.
+    pub(crate) fn awaiter_for_register(&self) -> Option<AwaiterSlot<'_>> {
+        self.state
+            .lock_awaiter_unless_done()
+            .then(|| self.awaiter_locked(true))
+    }
+
+    fn awaiter_locked(&self, registering: bool) -> AwaiterSlot<'_> {
+        // SAFETY: the caller set LOCKED, which gives this guard exclusive
+        // access to the slot until it drops; the slot exists because only
+        // `spawn` Gs (JoinKind, whose vtable's `awaiter` finds it) have a
+        // handle to register a waker, and other Gs' `awaiter` is never
+        // reached (no AWAITER, no handle).
+        let slot = unsafe { &mut *(self.vtable.awaiter)(NonNull::from(self)) };
+        AwaiterSlot {
+            h: self,
+            slot,
+            registering,
         }
     }
 }
 
-fn awaiter_slot(p: NonNull<Header>) -> *mut Option<Waker> {
-    // SAFETY: the vtable matches the allocation.
-    unsafe { (p.as_ref().vtable.awaiter)(p) }
+impl std::ops::Deref for AwaiterSlot<'_> {
+    type Target = Option<Waker>;
+    fn deref(&self) -> &Option<Waker> {
+        self.slot
+    }
+}
+
+impl std::ops::DerefMut for AwaiterSlot<'_> {
+    fn deref_mut(&mut self) -> &mut Option<Waker> {
+        self.slot
+    }
+}
+
+impl Drop for AwaiterSlot<'_> {
+    fn drop(&mut self) {
+        if self.registering {
+            self.h.state.unlock_awaiter_registered();
+        } else {
+            self.h.state.unlock_awaiter();
+        }
+    }
 }

@@ -75,16 +75,12 @@ impl<T> Future for JoinHandle<T> {
                 }
                 Ok(false) => {}
             }
-            if h.state.lock_awaiter_unless_done() {
-                // SAFETY: LOCKED gives exclusive access to the slot.
-                unsafe {
-                    let slot = &mut *(h.vtable.awaiter)(self.g);
-                    match slot {
-                        Some(w) if w.will_wake(cx.waker()) => {}
-                        _ => *slot = Some(cx.waker().clone()),
-                    }
+            if let Some(mut slot) = h.awaiter_for_register() {
+                match &*slot {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *slot = Some(cx.waker().clone()),
                 }
-                h.state.unlock_awaiter_registered();
+                drop(slot);
                 crate::park::set_wait_reason(WaitReason::Join);
                 return Poll::Pending;
             }

@@ -30,7 +30,7 @@ pub(crate) mod status;
 mod waker;
 
 #[cfg(not(loom))]
-pub(crate) use header::{GPtr, Header, PollOutcome};
+pub(crate) use header::{GPtr, Header, NewG, PollOutcome};
 #[cfg(not(loom))]
 pub(crate) use raw::{go_vtable, new_go, pre_go, pre_spawn, spawn_vtable};
 #[cfg(not(loom))]

@@ -9,7 +9,7 @@
 //! output and awaiter. The slot sits before the future so a `JoinHandle<T>`
 //! can find it knowing only `T`.
 
-use super::header::{wake_awaiter, GVTable, Header, PollOutcome};
+use super::header::{wake_awaiter, GVTable, Header, NewG, PollOutcome};
 use super::join::JoinError;
 use super::state as gstate;
 use super::status::GStatus;
@@ -133,7 +133,7 @@ where
     };
 
     /// One allocation per goroutine, recycled through `gcache` (Go's gFree).
-    fn alloc(header: Header, future: F) -> NonNull<Header> {
+    fn alloc(header: Header, future: F) -> NewG {
         PreG::<F, K>::new(future).finish(header)
     }
 
@@ -221,19 +221,21 @@ impl<F: Future + Send + 'static, K: Kind<F::Output>> PreG<F, K> {
         PreG { p }
     }
 
-    /// Write the header (and the JoinHandle slot): a complete G.
+    /// Write the header (and the JoinHandle slot): a complete G, not yet
+    /// shared.
     #[inline]
-    pub(crate) fn finish(self, header: Header) -> NonNull<Header> {
+    pub(crate) fn finish(self, header: Header) -> NewG {
         let p = self.p;
         std::mem::forget(self);
-        // SAFETY: the prefix is unwritten memory of our allocation.
+        // SAFETY: the prefix is unwritten memory of our allocation; once it
+        // is written the G is complete, and only this function has it.
         unsafe {
             std::ptr::addr_of_mut!((*p.as_ptr()).prefix).write(Prefix {
                 header,
                 slot: K::new_slot(),
             });
+            NewG::new(p.cast())
         }
-        p.cast()
     }
 }
 
@@ -267,7 +269,7 @@ where
 }
 
 /// Allocate a `go` goroutine.
-pub(crate) fn new_go<F>(header: Header, f: F) -> NonNull<Header>
+pub(crate) fn new_go<F>(header: Header, f: F) -> NewG
 where
     F: Future<Output = ()> + Send + 'static,
 {

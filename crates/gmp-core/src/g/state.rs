@@ -13,7 +13,7 @@
 //! the count reaches zero with no JoinHandle.
 
 use crate::sync::{spin, AtomicUsize};
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::sync::atomic::Ordering::{self, AcqRel, Acquire, Relaxed, Release};
 
 /// In a run queue or about to be put there; the runnable owns a reference.
 pub const SCHEDULED: usize = 1 << 0;
@@ -55,6 +55,36 @@ pub fn refs(s: usize) -> usize {
     s >> REF_ONE.trailing_zeros()
 }
 
+/// What a state transition does with the word it read (`State::transition`).
+enum Step<R> {
+    /// CAS the word to this value; on success, return `R`.
+    Set(usize, R),
+    /// Return `R` without writing.
+    Done(R),
+    /// Someone holds the awaiter slot (LOCKED): spin, then look again.
+    Spin,
+}
+
+/// A wake found the G already SCHEDULED, so there is nothing to change,
+/// but the waker must still publish what it did before waking (say, a
+/// channel send) to the poll that SCHEDULED promises. Returning after the
+/// plain load would leave the waker's earlier store and its load of the
+/// state unordered against the poller's `transition_to_running` CAS and its
+/// later read of that store: the store-buffering pattern, in which both can
+/// read the old values (on x86 too, the waker's store can still sit in its
+/// store buffer), so the poll misses the event, parks, and the wake is
+/// lost. Writing the same value back with an AcqRel CAS puts the wake in
+/// the state word's modification order: either it precedes the poller's
+/// CAS, which then reads from it and acquires the waker's writes, or it
+/// follows it and fails (the state changed), and the wake re-decides on
+/// the new state (RUNNING without SCHEDULED: set it, the poller will
+/// requeue). async-task's `wake_by_ref` does the same. Found by the loom
+/// model `wake_by_ref_vs_whole_poll_no_lost_wakeup` (tests/loom_gstate.rs).
+#[inline(always)]
+fn publish_scheduled(s: usize) -> Step<bool> {
+    Step::Set(s, false)
+}
+
 impl State {
     /// A new G: scheduled, with the runnable's and the registry's references.
     pub fn new(handle: bool, main: bool) -> State {
@@ -91,83 +121,63 @@ impl State {
         refs(prev) == 1 && prev & HANDLE == 0
     }
 
+    /// Every transition below is one CAS loop: `f` looks at the state it
+    /// read and says what to do; a failed CAS re-reads and asks again.
+    /// `success` is the CAS's ordering on success (Acquire on failure).
+    #[inline(always)]
+    fn transition<R>(&self, success: Ordering, mut f: impl FnMut(usize) -> Step<R>) -> R {
+        let mut s = self.0.load(Acquire);
+        loop {
+            let (new, r) = match f(s) {
+                Step::Done(r) => return r,
+                Step::Spin => {
+                    spin();
+                    s = self.0.load(Acquire);
+                    continue;
+                }
+                Step::Set(new, r) => (new, r),
+            };
+            match self.0.compare_exchange_weak(s, new, success, Acquire) {
+                Ok(_) => return r,
+                Err(cur) => s = cur,
+            }
+        }
+    }
+
     /// `Waker::wake_by_ref`. True when the caller must enqueue the G; a
     /// reference was added for the runnable it enqueues.
     pub fn wake_by_ref(&self) -> bool {
-        let mut s = self.0.load(Acquire);
-        loop {
+        self.wake(REF_ONE)
+    }
+
+    /// `Waker::wake`, consuming the waker's reference. True: enqueue (the
+    /// reference became the runnable's); false: nothing to do but the
+    /// caller must drop its reference.
+    pub fn wake_by_val(&self) -> bool {
+        self.wake(0)
+    }
+
+    /// A wake; `new_ref` is what the runnable's reference adds to the
+    /// count when the G is idle (a fresh one for `wake_by_ref`, none for
+    /// `wake_by_val`, whose waker's reference becomes it).
+    #[inline(always)]
+    fn wake(&self, new_ref: usize) -> bool {
+        self.transition(AcqRel, |s| {
             if s & (COMPLETE | CLOSED) != 0 {
-                return false;
+                return Step::Done(false);
             }
             if s & SCHEDULED != 0 {
-                if self.publish_scheduled(&mut s) {
-                    return false;
-                }
-                continue;
+                return publish_scheduled(s);
             }
             // While running, the M that polls owns the runnable and will
             // requeue it when it sees SCHEDULED after the poll.
             let new = if s & RUNNING != 0 {
                 s | SCHEDULED
             } else {
-                (s | SCHEDULED) + REF_ONE
+                (s | SCHEDULED) + new_ref
             };
-            match self.0.compare_exchange_weak(s, new, AcqRel, Acquire) {
-                Ok(_) => return s & RUNNING == 0,
-                Err(cur) => s = cur,
-            }
-        }
-    }
-
-    /// `Waker::wake`, consuming the waker's reference. `Some(true)`: enqueue
-    /// (the reference became the runnable's); `Some(false)`: nothing to do
-    /// but the caller must drop its reference.
-    pub fn wake_by_val(&self) -> bool {
-        let mut s = self.0.load(Acquire);
-        loop {
-            if s & (COMPLETE | CLOSED) != 0 {
-                return false;
-            }
-            if s & SCHEDULED != 0 {
-                if self.publish_scheduled(&mut s) {
-                    return false;
-                }
-                continue;
-            }
-            let new = s | SCHEDULED;
-            match self.0.compare_exchange_weak(s, new, AcqRel, Acquire) {
-                Ok(_) => return s & RUNNING == 0,
-                Err(cur) => s = cur,
-            }
-        }
-    }
-
-    /// A wake found the G already SCHEDULED, so there is nothing to change,
-    /// but the waker must still publish what it did before waking (say, a
-    /// channel send) to the poll that SCHEDULED promises. Returning after
-    /// the plain load would leave the waker's earlier store and its load of
-    /// the state unordered against the poller's `transition_to_running`
-    /// CAS and its later read of that store: the store-buffering pattern,
-    /// in which both can read the old values (on x86 too, the waker's store
-    /// can still sit in its store buffer), so the poll misses the event,
-    /// parks, and the wake is lost. Writing the same value back with an
-    /// AcqRel CAS puts the wake in the state word's modification order:
-    /// either it precedes the poller's CAS, which then reads from it and
-    /// acquires the waker's writes, or it follows it and fails (the state
-    /// changed), and the caller re-decides on the new state (RUNNING
-    /// without SCHEDULED: set it, the poller will requeue). async-task's
-    /// `wake_by_ref` does the same. Found by the loom model
-    /// `wake_by_ref_vs_whole_poll_no_lost_wakeup` (tests/loom_gstate.rs).
-    /// True when published; on false `s` holds the current state.
-    #[inline]
-    fn publish_scheduled(&self, s: &mut usize) -> bool {
-        match self.0.compare_exchange_weak(*s, *s, AcqRel, Acquire) {
-            Ok(_) => true,
-            Err(cur) => {
-                *s = cur;
-                false
-            }
-        }
+            Step::Set(new, s & RUNNING == 0)
+        })
     }
 
     /// The M is about to poll: SCHEDULED -> RUNNING. Err when the G was
@@ -175,18 +185,13 @@ impl State {
     // pub only for the loom models (loom_api); crate-private otherwise.
     #[cfg_attr(loom, allow(clippy::result_unit_err))]
     pub fn transition_to_running(&self) -> Result<usize, ()> {
-        let mut s = self.0.load(Acquire);
-        loop {
+        self.transition(AcqRel, |s| {
             debug_assert!(s & RUNNING == 0);
             if s & (CLOSED | COMPLETE) != 0 {
-                return Err(());
+                return Step::Done(Err(()));
             }
-            let new = (s & !(SCHEDULED | SAMPLED)) | RUNNING;
-            match self.0.compare_exchange_weak(s, new, AcqRel, Acquire) {
-                Ok(_) => return Ok(s),
-                Err(cur) => s = cur,
-            }
-        }
+            Step::Set((s & !(SCHEDULED | SAMPLED)) | RUNNING, Ok(s))
+        })
     }
 
     /// Stamp a scheduled G for the latency histogram. Relaxed: the stamp
@@ -198,75 +203,51 @@ impl State {
 
     /// The poll returned Pending: clear RUNNING.
     pub fn transition_to_idle(&self) -> AfterPoll {
-        let mut s = self.0.load(Acquire);
-        loop {
-            let new = s & !RUNNING;
-            match self.0.compare_exchange_weak(s, new, AcqRel, Acquire) {
-                Ok(_) => {
-                    return if s & SCHEDULED != 0 && s & CLOSED == 0 {
-                        AfterPoll::Requeue
-                    } else {
-                        AfterPoll::Park
-                    }
-                }
-                Err(cur) => s = cur,
-            }
-        }
+        self.transition(AcqRel, |s| {
+            let after = if s & SCHEDULED != 0 && s & CLOSED == 0 {
+                AfterPoll::Requeue
+            } else {
+                AfterPoll::Park
+            };
+            Step::Set(s & !RUNNING, after)
+        })
     }
 
     /// The poll returned Pending after the G asked to run again (a yield
     /// through its own waker, which skipped the wake CAS): RUNNING ->
     /// SCHEDULED in one step. `Park` only if teardown closed it meanwhile.
     pub fn transition_to_yield(&self) -> AfterPoll {
-        let mut s = self.0.load(Acquire);
-        loop {
+        self.transition(AcqRel, |s| {
             if s & CLOSED != 0 {
-                let new = s & !RUNNING;
-                match self.0.compare_exchange_weak(s, new, AcqRel, Acquire) {
-                    Ok(_) => return AfterPoll::Park,
-                    Err(cur) => s = cur,
-                }
-                continue;
+                Step::Set(s & !RUNNING, AfterPoll::Park)
+            } else {
+                Step::Set((s & !RUNNING) | SCHEDULED, AfterPoll::Requeue)
             }
-            let new = (s & !RUNNING) | SCHEDULED;
-            match self.0.compare_exchange_weak(s, new, AcqRel, Acquire) {
-                Ok(_) => return AfterPoll::Requeue,
-                Err(cur) => s = cur,
-            }
-        }
+        })
     }
 
     /// The future finished and its output (if any) is stored: RUNNING ->
     /// COMPLETE. With no JoinHandle the output is nobody's, so CLOSED too.
     /// Returns the previous state.
     pub fn transition_to_complete(&self) -> usize {
-        let mut s = self.0.load(Acquire);
-        loop {
+        self.transition(AcqRel, |s| {
             let mut new = (s & !(RUNNING | SCHEDULED)) | COMPLETE;
             if s & HANDLE == 0 {
                 new |= CLOSED;
             }
-            match self.0.compare_exchange_weak(s, new, AcqRel, Acquire) {
-                Ok(_) => return s,
-                Err(cur) => s = cur,
-            }
-        }
+            Step::Set(new, s)
+        })
     }
 
     /// Teardown: mark closed. True when the caller must drop the future
     /// (nobody polls it and it has not completed).
     pub fn close(&self) -> bool {
-        let mut s = self.0.load(Acquire);
-        loop {
+        self.transition(AcqRel, |s| {
             if s & (CLOSED | COMPLETE) != 0 {
-                return false;
+                return Step::Done(false);
             }
-            let new = s | CLOSED;
-            match self.0.compare_exchange_weak(s, new, AcqRel, Acquire) {
-                Ok(_) => return s & RUNNING == 0,
-                Err(cur) => s = cur,
-            }
-        }
+            Step::Set(s | CLOSED, s & RUNNING == 0)
+        })
     }
 
     /// JoinHandle poll: take the output if it is there. `Ok(true)`: the
@@ -275,89 +256,59 @@ impl State {
     // pub only for the loom models (loom_api); crate-private otherwise.
     #[cfg_attr(loom, allow(clippy::result_unit_err))]
     pub fn take_output(&self) -> Result<bool, ()> {
-        let mut s = self.0.load(Acquire);
-        loop {
+        self.transition(AcqRel, |s| {
             if s & COMPLETE == 0 {
-                return if s & CLOSED != 0 { Err(()) } else { Ok(false) };
+                return Step::Done(if s & CLOSED != 0 { Err(()) } else { Ok(false) });
             }
             assert!(s & CLOSED == 0, "JoinHandle polled after completion");
-            match self.0.compare_exchange_weak(s, s | CLOSED, AcqRel, Acquire) {
-                Ok(_) => return Ok(true),
-                Err(cur) => s = cur,
-            }
-        }
+            Step::Set(s | CLOSED, Ok(true))
+        })
     }
 
     /// JoinHandle drop. Returns (drop the stored output, free the G).
     pub fn drop_handle(&self) -> (bool, bool) {
-        let mut s = self.0.load(Acquire);
-        loop {
+        self.transition(AcqRel, |s| {
             let take = s & COMPLETE != 0 && s & CLOSED == 0;
             let mut new = s & !HANDLE;
             if take {
                 new |= CLOSED;
             }
-            match self.0.compare_exchange_weak(s, new, AcqRel, Acquire) {
-                Ok(_) => return (take, refs(new) == 0),
-                Err(cur) => s = cur,
-            }
-        }
+            Step::Set(new, (take, refs(new) == 0))
+        })
     }
 
     /// Locks the awaiter slot unless the G already completed (or was
     /// closed), in which case the caller should read the output instead.
     pub fn lock_awaiter_unless_done(&self) -> bool {
-        let mut s = self.0.load(Acquire);
-        loop {
+        self.transition(AcqRel, |s| {
             if s & (COMPLETE | CLOSED) != 0 {
-                return false;
+                Step::Done(false)
+            } else if s & LOCKED != 0 {
+                Step::Spin
+            } else {
+                Step::Set(s | LOCKED, true)
             }
-            if s & LOCKED != 0 {
-                spin();
-                s = self.0.load(Acquire);
-                continue;
-            }
-            match self.0.compare_exchange_weak(s, s | LOCKED, AcqRel, Acquire) {
-                Ok(_) => return true,
-                Err(cur) => s = cur,
-            }
-        }
+        })
     }
 
     /// Unlocks the awaiter slot, now holding a waker.
     pub fn unlock_awaiter_registered(&self) {
-        let mut s = self.0.load(Acquire);
-        loop {
-            let new = (s | AWAITER) & !LOCKED;
-            // Release: the completing side reads the waker after Acquire.
-            match self.0.compare_exchange_weak(s, new, Release, Acquire) {
-                Ok(_) => return,
-                Err(cur) => s = cur,
-            }
-        }
+        // Release: the completing side reads the waker after Acquire.
+        self.transition(Release, |s| Step::Set((s | AWAITER) & !LOCKED, ()))
     }
 
     /// Completion side: lock the awaiter slot if a waker is (or is being)
     /// registered. Waits out a registration in progress so no wake is lost.
     pub fn lock_awaiter_for_take(&self) -> bool {
-        let mut s = self.0.load(Acquire);
-        loop {
+        self.transition(AcqRel, |s| {
             if s & LOCKED != 0 {
-                spin();
-                s = self.0.load(Acquire);
-                continue;
+                Step::Spin
+            } else if s & AWAITER == 0 {
+                Step::Done(false)
+            } else {
+                Step::Set((s | LOCKED) & !AWAITER, true)
             }
-            if s & AWAITER == 0 {
-                return false;
-            }
-            match self
-                .0
-                .compare_exchange_weak(s, (s | LOCKED) & !AWAITER, AcqRel, Acquire)
-            {
-                Ok(_) => return true,
-                Err(cur) => s = cur,
-            }
-        }
+        })
     }
 
     pub fn unlock_awaiter(&self) {

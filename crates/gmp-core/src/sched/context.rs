@@ -120,13 +120,21 @@ impl MCtx {
         crate::rand::next(&self.rng)
     }
 
+    /// The goroutine this M is polling, if any. For code that runs inside
+    /// the poll (the goroutine and what it calls): the scheduler, which
+    /// sets and clears `curg` around the poll, does not hold the result
+    /// across it.
+    #[inline]
+    pub(crate) fn curg_header(&self) -> Option<&Header> {
+        // SAFETY: curg is Some only while this M polls that G, holding its
+        // runnable reference, so the G is alive; per the contract above the
+        // borrow ends before the poll does.
+        self.curg.get().map(|g| unsafe { &*g.as_ptr() })
+    }
+
     /// Current goroutine id (0 when not in a goroutine).
     pub(crate) fn goid(&self) -> u64 {
-        match self.curg.get() {
-            // SAFETY: curg is the G being polled on this M; alive.
-            Some(g) => unsafe { g.as_ref().goid },
-            None => 0,
-        }
+        self.curg_header().map_or(0, |h| h.goid)
     }
 
     pub(crate) fn curp(&self) -> Option<&P> {

@@ -170,7 +170,7 @@ impl Sched {
         config: Config,
         netpoll: Option<Arc<dyn Netpoller>>,
     ) -> Arc<Sched> {
-        Arc::new(Sched {
+        let sched = Arc::new(Sched {
             gomaxprocs: AtomicUsize::new(procs),
             allp: crate::allp::AllP::new(procs),
             lock: Mutex::new(SchedLocked {
@@ -211,7 +211,11 @@ impl Sched {
             deadlocked: AtomicBool::new(false),
             latency: Default::default(),
             trace_id: crate::diag::trace::next_runtime_id(),
-        })
+        });
+        if HOOKS {
+            crate::diag::trace::register(&sched);
+        }
+        sched
     }
 
     /// Coarse clock in ms since start, advanced by sysmon.

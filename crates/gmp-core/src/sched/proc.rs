@@ -148,6 +148,7 @@ impl Sched {
             // Block in the netpoller until the next timer: exactly one M
             // does; the others sleep on their notes.
             let np = self.poller();
+            self.collect_timers_if_idle();
             if (np.has_waiters() || self.earliest_timer() != crate::timer::NO_TIMER)
                 && self
                     .netpoll_blocked

@@ -55,59 +55,96 @@ impl Sched {
 
     /// Go's `newproc`: allocate a G for `make(header)`, register it, and put
     /// it in this P's `runnext`.
+    ///
+    /// With the observability hooks compiled in, a spawn on a P pays for
+    /// them with an increment (the metrics' spawn count), a compare of the
+    /// new id with the P's `spawn_mark` and the spawner's chain word (see
+    /// `ancestry.rs`); the trace event and the latency sample share the
+    /// one cold branch behind the compare (`spawn_hook`).
     pub(crate) fn newproc(
         self: &Arc<Sched>,
         ctx: &MCtx,
-        make: impl FnOnce(u64, crate::g::ancestry::Spawner) -> NonNull<Header>,
+        make: impl FnOnce(u64, crate::g::ancestry::Spawner) -> crate::g::NewG,
     ) -> NonNull<Header> {
-        let spawner = ctx.spawner();
-        let parent = spawner.goid;
         let mut locked = self.lock_curp(ctx);
         let goid = match &mut locked {
             Some(p) => self.alloc_goid_locked(p),
             None => self.goidgen.fetch_add(1, Relaxed) + 1,
         };
-        let ptr = make(goid, spawner);
         // Shard by goroutine id: the G usually exits on another P or M
         // than the one that made it, so per-P shards would still contend.
-        let shard = goid as usize;
-        // The registry's reference.
-        // SAFETY: freshly allocated, not shared yet; the G was created with
-        // two references (runnable + registry).
-        unsafe { self.allgs.insert(shard, GPtr::from_raw(ptr)) };
-        // SAFETY: this is the runnable's reference.
-        let g = unsafe { GPtr::from_raw(ptr) };
+        let g = self.allgs.insert(goid as usize, make(goid, ctx.spawner()));
+        let ptr = g.as_ptr();
         if self.shutdown.load(Acquire) {
             // Spawned by a drop during teardown: never runs; teardown's
             // registry sweep closes it.
             return ptr;
         }
-        if HOOKS && crate::diag::trace::on() {
-            let ts = self.trace_now();
-            self.trace(
-                ctx,
-                ts,
-                crate::diag::trace::Kind::Spawn {
-                    parent,
-                    child: goid,
-                },
-            );
-        }
         match locked {
             Some(p) => {
                 if HOOKS {
                     p.spawned.store(p.spawned.load(Relaxed) + 1, Relaxed);
-                    self.sample_ready(None, &p, g.header());
+                    if goid >= p.spawn_mark.load(Relaxed) {
+                        self.spawn_hook(&p, g.header());
+                    }
                 }
                 self.runqput_next(p, g);
             }
             None => {
+                if HOOKS && crate::diag::trace::on() {
+                    self.trace_spawn(g.header());
+                }
                 self.spawned_nop.fetch_add(1, Relaxed);
                 self.globrunqput(g);
                 self.wakep();
             }
         }
         ptr
+    }
+
+    /// A spawn on `p` reached the P's `spawn_mark`: stamp the new G for the
+    /// latency histogram and, while tracing, record the spawn. Not tracing,
+    /// the next mark is `SAMPLE_EVERY` goroutine ids on (at most that many
+    /// spawns on this P; fewer while other Ps take ids too); tracing, it is
+    /// 0, so that every spawn comes here.
+    ///
+    /// `trace::start` sets every P's mark to 0 after turning tracing on;
+    /// this store and that one cannot lose each other's value: both are
+    /// SeqCst, and after storing a non-zero mark the hook reads the flag
+    /// again, so either it sees tracing on and stores 0 itself, or its
+    /// store precedes `start`'s.
+    #[cold]
+    #[inline(never)]
+    fn spawn_hook(&self, p: &P, h: &Header) {
+        h.since.store(self.micros(), Relaxed);
+        h.state.mark_sampled();
+        if !crate::diag::trace::on() {
+            let next = h.goid + crate::diag::metrics::SAMPLE_EVERY as u64;
+            p.spawn_mark.store(next, SeqCst);
+            if !crate::diag::trace::on_ordered() {
+                return;
+            }
+        }
+        p.spawn_mark.store(0, SeqCst);
+        self.trace_spawn(h);
+    }
+
+    /// The M context is looked up again rather than passed, so that the
+    /// spawn path need not keep it in a register past `make`.
+    #[cold]
+    fn trace_spawn(&self, h: &Header) {
+        let ts = self.trace_now();
+        with_current(|ctx| {
+            let (parent, child) = (h.parent, h.goid);
+            self.trace(ctx, ts, crate::diag::trace::Kind::Spawn { parent, child });
+        });
+    }
+
+    /// Tracing started: make every P's next spawn take the spawn hook.
+    pub(crate) fn trace_started(&self) {
+        for p in self.allp.iter() {
+            p.spawn_mark.store(0, SeqCst);
+        }
     }
 
     /// The current P, locked for an owner-side put from inside a poll.
@@ -150,7 +187,7 @@ impl Sched {
             return Some(g);
         };
         if HOOKS {
-            self.sample_ready(Some(ctx), &p, g.header());
+            self.sample_ready(ctx, &p, g.header());
         }
         self.runqput_next(p, g);
         None
@@ -174,19 +211,18 @@ impl Sched {
     /// Every 256th ready on a P stamps the G for the latency histogram
     /// (every ready while tracing). A countdown, so that the common case is
     /// a decrement, a store and a branch on the flags it set. The caller
-    /// holds P. `ready` is the M context of a `ready` (traced), None for a
-    /// spawn (which has its own trace event).
+    /// holds P. Spawns have their own mark (`spawn_hook`).
     #[inline]
-    pub(super) fn sample_ready(&self, ready: Option<&MCtx>, p: &P, h: &Header) {
+    pub(super) fn sample_ready(&self, ctx: &MCtx, p: &P, h: &Header) {
         let t = p.readytick.load(Relaxed).wrapping_sub(1);
         p.readytick.store(t, Relaxed);
         if t == 0 {
-            self.ready_hook(ready, p, h);
+            self.ready_hook(ctx, p, h);
         }
     }
 
     #[cold]
-    pub(super) fn ready_hook(&self, ready: Option<&MCtx>, p: &P, h: &Header) {
+    pub(super) fn ready_hook(&self, ctx: &MCtx, p: &P, h: &Header) {
         let tracing = crate::diag::trace::on();
         let every = if tracing {
             1
@@ -196,7 +232,7 @@ impl Sched {
         p.readytick.store(every, Relaxed);
         h.since.store(self.micros(), Relaxed);
         h.state.mark_sampled();
-        if let (true, Some(ctx)) = (tracing, ready) {
+        if tracing {
             self.trace_ready(ctx, h.goid);
         }
     }
