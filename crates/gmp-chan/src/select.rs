@@ -29,25 +29,47 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering::Acquire;
 use std::task::{Context, Poll, Waker};
 
+/// A case's look before `selectgo` locks anything. One virtual call per
+/// case for both fields.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct Probe {
+    /// The channel's address: the lock order key; 0 for a nil channel.
+    pub(crate) addr: usize,
+    /// A lock-free guess that `try_fire` would succeed now (the channel's
+    /// readiness hint: only ever a reason to look under the lock).
+    pub(crate) looks_ready: bool,
+}
+
+impl Probe {
+    /// A nil channel's case: never ready.
+    pub(crate) const NIL: Probe = Probe {
+        addr: 0,
+        looks_ready: false,
+    };
+}
+
 /// What `selectgo` needs from one case, whatever its element type.
 #[doc(hidden)]
 pub trait SelectCase {
-    /// The channel's address (the lock order key; 0 for a nil channel),
-    /// and a lock-free guess that `try_fire` would succeed now (the
-    /// channel's readiness hint: only ever a reason to look under the
-    /// lock). One virtual call per case for both.
-    fn probe(&self) -> (usize, bool);
-    /// Take this case's channel lock.
-    fn lock(&self);
+    /// See `Probe`.
+    fn probe(&self) -> Probe;
+    /// Take this case's channel lock, without a guard: `selectgo` locks
+    /// all its channels in address order and releases them together
+    /// (Go's `sellock`/`selunlock`), across type-erased cases.
+    fn lock_raw(&self);
     /// # Safety
-    /// The channel lock is held by the caller.
-    unsafe fn unlock(&self);
+    /// The channel lock is held by the caller (`lock_raw`).
+    unsafe fn unlock_raw(&self);
     /// Pass 1: commit now if ready. `wake` receives a counterpart to wake
     /// after all locks are released.
     ///
     /// # Safety
-    /// The channel lock is held.
+    /// The channel lock is held (`lock_raw`).
     unsafe fn try_fire(self: Pin<&mut Self>, wake: &mut Option<Waker>) -> bool;
+    /// The fast path: `try_fire` under this one channel's lock, taken and
+    /// released inside.
+    fn try_fire_alone(self: Pin<&mut Self>, wake: &mut Option<Waker>) -> bool;
     /// Pass 2: queue this case's sudog for the select.
     ///
     /// # Safety
@@ -205,7 +227,8 @@ impl<const N: usize> Future for Select<'_, N> {
         let mut caddr = [0usize; N];
         let mut hint = [false; N];
         for i in 0..N {
-            (caddr[i], hint[i]) = this.cases[i].probe();
+            let p = this.cases[i].probe();
+            (caddr[i], hint[i]) = (p.addr, p.looks_ready);
         }
         let mut pollorder = [0usize; N];
         let mut n = 0usize;
@@ -244,14 +267,8 @@ impl<const N: usize> Future for Select<'_, N> {
         // where `try_fire` skips the not-ready cases by the hint, which
         // is exact under the lock.
         if let Some(&i) = pollorder[..n].iter().find(|&&i| hint[i]) {
-            let c = &mut this.cases[i];
-            c.lock();
             let mut wake = None;
-            // SAFETY: its channel is locked (just above).
-            let fired = unsafe { c.as_mut().try_fire(&mut wake) };
-            // SAFETY: locked above.
-            unsafe { c.unlock() };
-            if fired {
+            if this.cases[i].as_mut().try_fire_alone(&mut wake) {
                 if let Some(w) = wake {
                     w.wake();
                 }
@@ -278,14 +295,14 @@ impl<const N: usize> Future for Select<'_, N> {
         // sellock: each distinct channel once.
         for k in 0..n {
             if k == 0 || addrs[k] != addrs[k - 1] {
-                this.cases[lockorder[k]].lock();
+                this.cases[lockorder[k]].lock_raw();
             }
         }
         let unlock = |cases: &[Pin<&mut (dyn SelectCase + Send + '_)>]| {
             for k in (0..n).rev() {
                 if k == 0 || addrs[k] != addrs[k - 1] {
                     // SAFETY: locked above, once per distinct channel.
-                    unsafe { cases[lockorder[k]].unlock() };
+                    unsafe { cases[lockorder[k]].unlock_raw() };
                 }
             }
         };
