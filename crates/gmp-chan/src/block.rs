@@ -16,6 +16,7 @@ impl<T> Chan<T> {
     /// it? If so, the sudog is the owner's again and this is its outcome;
     /// if not, the stored waker is refreshed under the lock (a spurious or
     /// moved poll) and the op stays parked, with `wait` as its reason.
+    #[inline(always)]
     fn poll_queued(&self, w: &mut Waiter<T>, cx: &Context<'_>, wait: Wait) -> Poll<Completed<T>> {
         if w.status() == Status::Waiting
             && w.refresh_waker(&self.lock(), cx.waker()) == Status::Waiting
@@ -62,13 +63,9 @@ impl<T> Chan<T> {
         // SAFETY: we never move out of the waiter; the sudog stays put.
         let w = unsafe { w.get_unchecked_mut() };
         if w.queued() {
-            return self.poll_queued(w, cx, Wait::ChanReceive).map(|c| match c {
-                Completed {
-                    status: Status::Ok,
-                    elem: Some(v),
-                } => Ok(v),
-                _ => Err(RecvError),
-            });
+            return self
+                .poll_queued(w, cx, Wait::ChanReceive)
+                .map(Completed::into_recv);
         }
         let mut wake = None;
         let mut g = self.lock();
@@ -101,10 +98,7 @@ impl<T> Chan<T> {
         if w.queued() {
             return self
                 .poll_queued(w, cx, Wait::ChanSend)
-                .map(|c| match c.status {
-                    Status::Closed => Err(c.elem.expect("closed send sudog lost its value")),
-                    _ => Ok(()),
-                });
+                .map(Completed::into_send);
         }
         let v = value.take().expect("send future polled after completion");
         let mut g = self.lock();
