@@ -7,7 +7,7 @@
 use crate::ends::{Receiver, Sender};
 use crate::error::{RecvError, SendError};
 use crate::hchan::{Chan, Locked, Queue, SendTry};
-use crate::select::{Probe, SelectCase};
+use crate::select::{Held, Probe, SelectCase};
 use crate::sudog::{Completed, Park, SelectDone, Waiter};
 use std::pin::Pin;
 use std::task::Waker;
@@ -266,14 +266,15 @@ impl<T, S: Side<T>> SelectCase for Case<'_, T, S> {
         self.chan().lock_raw();
     }
 
+    // SAFETY: (the contract) `SelectCase::unlock_raw`'s.
     unsafe fn unlock_raw(&self) {
         // SAFETY: the caller holds it (`lock_raw`).
         unsafe { self.chan().unlock_raw() }
     }
 
-    unsafe fn try_fire(self: Pin<&mut Self>, wake: &mut Option<Waker>) -> bool {
+    fn try_fire(self: Pin<&mut Self>, _held: &Held, wake: &mut Option<Waker>) -> bool {
         let this = Case::this(self);
-        // SAFETY: the select holds this channel's lock (caller) and makes
+        // SAFETY: the select holds this channel's lock (`Held`) and makes
         // no other proof of it meanwhile.
         let mut g = unsafe { this.chan().assume_locked() };
         // Under the lock the hint is exact (see `Chan::recv_ready`): a
@@ -287,7 +288,13 @@ impl<T, S: Side<T>> SelectCase for Case<'_, T, S> {
         S::looks_ready(g.chan()) && this.side.fire(&mut g, wake)
     }
 
-    unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, case: u32) -> bool {
+    // SAFETY: (the contract) `SelectCase::enqueue`'s.
+    unsafe fn enqueue(
+        self: Pin<&mut Self>,
+        _held: &Held,
+        sel: *const SelectDone,
+        case: u32,
+    ) -> bool {
         let this = Case::this(self);
         let c = this.chan();
         this.waiter.prepare(Park {
@@ -296,7 +303,7 @@ impl<T, S: Side<T>> SelectCase for Case<'_, T, S> {
             // The select's shared waker (`SelectDone::waker`) serves.
             waker: None,
         });
-        // SAFETY: just prepared; the select holds the lock (caller), and
+        // SAFETY: just prepared; the select holds the lock (`Held`), and
         // the case is pinned and unlinks its sudog (`dequeue`, or its drop) before it goes.
         unsafe { c.assume_locked().enqueue(&mut this.waiter, S::QUEUE) };
         c.is_foreign()

@@ -54,31 +54,31 @@ impl Probe {
 pub trait SelectCase {
     /// See `Probe`.
     fn probe(&self) -> Probe;
-    /// Take this case's channel lock, without a guard: `selectgo` locks
-    /// all its channels in address order and releases them together
-    /// (Go's `sellock`/`selunlock`), across type-erased cases.
+    /// Take this case's channel lock, without a guard: only `SelLock`
+    /// calls it, which locks all the select's channels in address order
+    /// and releases them together (Go's `sellock`/`selunlock`), across
+    /// type-erased cases.
     fn lock_raw(&self);
     /// # Safety
     /// The channel lock is held by the caller (`lock_raw`).
     unsafe fn unlock_raw(&self);
     /// Pass 1: commit now if ready. `wake` receives a counterpart to wake
-    /// after all locks are released.
-    ///
-    /// # Safety
-    /// The channel lock is held (`lock_raw`).
-    unsafe fn try_fire(self: Pin<&mut Self>, wake: &mut Option<Waker>) -> bool;
+    /// after all locks are released. `Held` is the proof that `SelLock`
+    /// holds this case's channel lock.
+    fn try_fire(self: Pin<&mut Self>, held: &Held, wake: &mut Option<Waker>) -> bool;
     /// The fast path: `try_fire` under this one channel's lock, taken and
     /// released inside.
     fn try_fire_alone(self: Pin<&mut Self>, wake: &mut Option<Waker>) -> bool;
-    /// Pass 2: queue this case's sudog for the select.
+    /// Pass 2: queue this case's sudog for the select, under the lock
+    /// `held` proves held. `case` is this case's index (below the
+    /// select's case count). Returns whether the channel is foreign (see
+    /// `is_foreign`), read under its lock.
     ///
     /// # Safety
-    /// The channel lock is held; `sel` outlives the queued sudog (the
-    /// select unlinks every sudog before it goes away).
-    /// `case` is this case's index (below the select's case count).
-    /// Returns whether the channel is foreign (see `is_foreign`), read
-    /// under its lock.
-    unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, case: u32) -> bool;
+    /// `sel` outlives the queued sudog (the select unlinks every sudog
+    /// before it goes away).
+    unsafe fn enqueue(self: Pin<&mut Self>, held: &Held, sel: *const SelectDone, case: u32)
+        -> bool;
     /// Pass 3 / cancellation: unlink the sudog if still queued (takes the
     /// lock itself).
     fn dequeue(self: Pin<&mut Self>);
@@ -94,6 +94,72 @@ pub trait SelectCase {
     /// Whether code off the runtime has used the channel (the select then
     /// parks as waiting on the outside, for the deadlock detector).
     fn is_foreign(&self) -> bool;
+}
+
+/// The proof, for a case's methods, that `selectgo` holds the case's
+/// channel lock: only a `SelLock` makes one (the field is private).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Held(());
+
+/// A pinned, type-erased case.
+type CaseRef<'a> = Pin<&'a mut (dyn SelectCase + Send + 'a)>;
+
+/// Go's `sellock` and `selunlock` as a guard: the locks of all of a
+/// select's channels, taken in address order (each distinct channel once)
+/// and released in reverse when it is dropped, also by a panic unwinding
+/// (a waker clone may panic while the select parks). The raw lock calls
+/// are here and nowhere else: no one guard per channel can express "these
+/// locks, in this order, across element types". The cases are reached
+/// through it while it holds the locks.
+struct SelLock<'s, 'a, const N: usize> {
+    cases: &'s mut [CaseRef<'a>; N],
+    /// Case indices sorted by channel address, with those addresses.
+    lockorder: &'s [usize],
+    addrs: &'s [usize],
+}
+
+impl<'s, 'a, const N: usize> SelLock<'s, 'a, N> {
+    fn lock(cases: &'s mut [CaseRef<'a>; N], lockorder: &'s [usize], addrs: &'s [usize]) -> Self {
+        for k in 0..lockorder.len() {
+            if k == 0 || addrs[k] != addrs[k - 1] {
+                cases[lockorder[k]].lock_raw();
+            }
+        }
+        SelLock {
+            cases,
+            lockorder,
+            addrs,
+        }
+    }
+
+    /// Pass 1 for case `i`.
+    fn try_fire(&mut self, i: usize, wake: &mut Option<Waker>) -> bool {
+        // Every case's channel is locked while `self` lives.
+        self.cases[i].as_mut().try_fire(&Held(()), wake)
+    }
+
+    /// Pass 2 for case `i`.
+    ///
+    /// # Safety
+    /// As `SelectCase::enqueue`.
+    unsafe fn enqueue(&mut self, i: usize, sel: *const SelectDone) -> bool {
+        // SAFETY: every case's channel is locked while `self` lives; the
+        // rest is the caller's contract. `i < N`, a macro-generated case
+        // count, fits the `u32`.
+        unsafe { self.cases[i].as_mut().enqueue(&Held(()), sel, i as u32) }
+    }
+}
+
+impl<const N: usize> Drop for SelLock<'_, '_, N> {
+    fn drop(&mut self) {
+        for k in (0..self.lockorder.len()).rev() {
+            if k == 0 || self.addrs[k] != self.addrs[k - 1] {
+                // SAFETY: locked in `lock`, once per distinct channel.
+                unsafe { self.cases[self.lockorder[k]].unlock_raw() };
+            }
+        }
+    }
 }
 
 impl<const N: usize> std::fmt::Debug for Select<'_, N> {
@@ -292,27 +358,14 @@ impl<const N: usize> Future for Select<'_, N> {
         }
         let lockorder = &lockorder[..n];
         let addrs = &addrs[..n];
-        // sellock: each distinct channel once.
-        for k in 0..n {
-            if k == 0 || addrs[k] != addrs[k - 1] {
-                this.cases[lockorder[k]].lock_raw();
-            }
-        }
-        let unlock = |cases: &[Pin<&mut (dyn SelectCase + Send + '_)>]| {
-            for k in (0..n).rev() {
-                if k == 0 || addrs[k] != addrs[k - 1] {
-                    // SAFETY: locked above, once per distinct channel.
-                    unsafe { cases[lockorder[k]].unlock_raw() };
-                }
-            }
-        };
+        // sellock.
+        let mut held = SelLock::lock(&mut this.cases, lockorder, addrs);
 
         // Pass 1: the first ready case in poll order commits.
         let mut wake = None;
         for &i in &pollorder[..n] {
-            // SAFETY: its channel is locked.
-            if unsafe { this.cases[i].as_mut().try_fire(&mut wake) } {
-                unlock(&this.cases);
+            if held.try_fire(i, &mut wake) {
+                drop(held);
                 if let Some(w) = wake {
                     w.wake();
                 }
@@ -320,7 +373,6 @@ impl<const N: usize> Future for Select<'_, N> {
             }
         }
         if this.has_default {
-            unlock(&this.cases);
             return Poll::Ready(None);
         }
 
@@ -331,13 +383,12 @@ impl<const N: usize> Future for Select<'_, N> {
         unsafe { this.sel.set_waker(cx.waker()) };
         let mut foreign = false;
         for &i in lockorder {
-            // SAFETY: channel locked; `sel` lives in this pinned future,
-            // which unlinks every sudog (pass 3 or drop) before it goes.
-            // `i < N`, a macro-generated case count.
-            foreign |= unsafe { this.cases[i].as_mut().enqueue(sel, i as u32) };
+            // SAFETY: `sel` lives in this pinned future, which unlinks
+            // every sudog (pass 3 or drop) before it goes.
+            foreign |= unsafe { held.enqueue(i, sel) };
         }
+        drop(held);
         this.foreign = foreign;
-        unlock(&this.cases);
         if n > 0 {
             this.parked = true;
         }
