@@ -13,7 +13,8 @@
 //! cases left out). Fast path: the first case in poll order whose channel's
 //! lock-free readiness hint is set is committed under that channel's lock
 //! alone. Otherwise (no hint set, or a stale one), Go's full algorithm: sort
-//! the lock order by channel address, lock each distinct channel once,
+//! the lock order by channel address, lock each distinct channel once
+//! (`SelLock`, a guard that unlocks them all when dropped),
 //! pass 1 commits the first ready case in poll order, else `default`, else
 //! pass 2 queues a select sudog on every channel and parks. Wakers race on
 //! the shared `SelectDone`: only the one that wins the CAS completes a
