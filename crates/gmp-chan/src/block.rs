@@ -5,55 +5,52 @@
 //! already handed (cancellation, which Go does not have).
 
 use crate::error::RecvError;
-use crate::hchan::{Chan, SendTry};
-use crate::sudog::{Waiter, OK, WAITING};
+use crate::hchan::{Chan, ChanGuard, Queue, SendTry};
+use crate::sudog::{Completed, Park, Status, Waiter};
 use crate::sync::Wait;
 use std::pin::Pin;
-use std::ptr;
-use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use std::task::{Context, Poll};
 
 impl<T> Chan<T> {
     /// Owner side of a blocking op that was queued: has a waker completed
-    /// it? If not, refresh the stored waker (a spurious or moved poll).
-    /// Returns the final status, or `WAITING`.
-    fn check_queued(&self, w: &mut Waiter<T>, cx: &Context<'_>) -> u8 {
-        let s = w.sg().status.load(Acquire);
-        if s != WAITING {
-            return s;
+    /// it? If so, the sudog is the owner's again and this is its outcome;
+    /// if not, the stored waker is refreshed under the lock (a spurious or
+    /// moved poll) and the op stays parked, with `wait` as its reason.
+    #[inline(always)]
+    fn poll_queued(&self, w: &mut Waiter<T>, cx: &Context<'_>, wait: Wait) -> Poll<Completed<T>> {
+        if w.status() == Status::Waiting
+            && w.refresh_waker(&self.lock(), cx.waker()) == Status::Waiting
+        {
+            self.park_reason(wait);
+            return Poll::Pending;
         }
-        self.lock();
-        let s = w.sg().status.load(Acquire);
-        if s == WAITING {
-            // SAFETY: lock held, sudog linked on this channel.
-            let i = unsafe { w.sg().inner() };
-            if !i.waker.as_ref().is_some_and(|k| k.will_wake(cx.waker())) {
-                i.waker = Some(cx.waker().clone());
-            }
-        }
-        // SAFETY: we hold it.
-        unsafe { self.unlock() };
-        s
+        Poll::Ready(w.take_back().expect("a completed sudog"))
     }
 
-    /// Prepare a not-queued sudog for (re)use and queue it. Lock held.
-    ///
-    /// # Safety
-    /// Lock held; `w` pinned.
-    unsafe fn park_locked(&self, w: &mut Waiter<T>, cx: &Context<'_>, send: bool, elem: Option<T>) {
-        w.init_sg();
-        // SAFETY: the sudog is not linked, so we own it; then lock held.
-        unsafe {
-            let i = w.sg().inner();
-            i.elem = elem;
-            i.sel = ptr::null();
-            if !i.waker.as_ref().is_some_and(|k| k.will_wake(cx.waker())) {
-                i.waker = Some(cx.waker().clone());
-            }
-            w.sg().status.store(WAITING, Relaxed);
-            self.enqueue_locked(w.sg(), send);
-        }
-        w.queued = true;
+    /// Queue a sudog that is not queued, and park (Go's `gopark`: the
+    /// lock is released by dropping the guard, before the wait reason is
+    /// set).
+    fn park(
+        &self,
+        mut g: ChanGuard<'_, T>,
+        w: &mut Waiter<T>,
+        cx: &Context<'_>,
+        q: Queue,
+        elem: Option<T>,
+    ) {
+        w.prepare(Park {
+            elem,
+            sel: None,
+            waker: Some(cx.waker()),
+        });
+        // SAFETY: just prepared, not queued; the waiter is pinned inside
+        // its future, whose drop (`cancel`) unlinks it from this channel.
+        unsafe { g.enqueue(w, q) };
+        drop(g);
+        self.park_reason(match q {
+            Queue::Recv => Wait::ChanReceive,
+            Queue::Send => Wait::ChanSend,
+        });
     }
 
     /// Go's `chanrecv` with `block == true`, as a poll.
@@ -65,40 +62,23 @@ impl<T> Chan<T> {
     ) -> Poll<Result<T, RecvError>> {
         // SAFETY: we never move out of the waiter; the sudog stays put.
         let w = unsafe { w.get_unchecked_mut() };
-        if w.queued {
-            let s = self.check_queued(w, cx);
-            if s == WAITING {
-                self.park_reason(Wait::ChanReceive);
-                return Poll::Pending;
-            }
-            w.queued = false;
-            // SAFETY: completed and unlinked: the sudog is ours again.
-            let v = unsafe { w.sg().inner().elem.take() };
-            return Poll::Ready(match (s, v) {
-                (OK, Some(v)) => Ok(v),
-                _ => Err(RecvError),
-            });
+        if w.queued() {
+            return self
+                .poll_queued(w, cx, Wait::ChanReceive)
+                .map(Completed::into_recv);
         }
         let mut wake = None;
-        self.lock();
-        // SAFETY: lock held.
-        let r = unsafe { self.recv_locked(&mut wake) };
-        match r {
+        let mut g = self.lock();
+        match g.recv(&mut wake) {
             Some(r) => {
-                // SAFETY: we hold it.
-                unsafe { self.unlock() };
+                drop(g);
                 if let Some(k) = wake {
                     k.wake();
                 }
                 Poll::Ready(r)
             }
             None => {
-                // SAFETY: lock held, waiter pinned.
-                unsafe {
-                    self.park_locked(w, cx, false, None);
-                    self.unlock();
-                }
-                self.park_reason(Wait::ChanReceive);
+                self.park(g, w, cx, Queue::Recv, None);
                 Poll::Pending
             }
         }
@@ -115,44 +95,24 @@ impl<T> Chan<T> {
     ) -> Poll<Result<(), T>> {
         // SAFETY: we never move out of the waiter.
         let w = unsafe { w.get_unchecked_mut() };
-        if w.queued {
-            let s = self.check_queued(w, cx);
-            if s == WAITING {
-                self.park_reason(Wait::ChanSend);
-                return Poll::Pending;
-            }
-            w.queued = false;
-            if s == OK {
-                return Poll::Ready(Ok(()));
-            }
-            // SAFETY: completed and unlinked: ours again.
-            let v = unsafe { w.sg().inner().elem.take() };
-            return Poll::Ready(Err(v.expect("closed send sudog lost its value")));
+        if w.queued() {
+            return self
+                .poll_queued(w, cx, Wait::ChanSend)
+                .map(Completed::into_send);
         }
         let v = value.take().expect("send future polled after completion");
-        self.lock();
-        // SAFETY: lock held.
-        match unsafe { self.send_locked(v) } {
+        let mut g = self.lock();
+        match g.send(v) {
             SendTry::Sent(wake) => {
-                // SAFETY: we hold it.
-                unsafe { self.unlock() };
+                drop(g);
                 if let Some(k) = wake {
                     k.wake();
                 }
                 Poll::Ready(Ok(()))
             }
-            SendTry::Closed(v) => {
-                // SAFETY: we hold it.
-                unsafe { self.unlock() };
-                Poll::Ready(Err(v))
-            }
+            SendTry::Closed(v) => Poll::Ready(Err(v)),
             SendTry::Full(v) => {
-                // SAFETY: lock held, waiter pinned.
-                unsafe {
-                    self.park_locked(w, cx, true, Some(v));
-                    self.unlock();
-                }
-                self.park_reason(Wait::ChanSend);
+                self.park(g, w, cx, Queue::Send, Some(v));
                 Poll::Pending
             }
         }
@@ -163,33 +123,30 @@ impl<T> Chan<T> {
     /// Inline: every completed send and recv future runs this on drop, and
     /// almost all of them were never queued.
     #[inline]
-    pub(crate) fn cancel(&self, w: Pin<&mut Waiter<T>>, send: bool) {
+    pub(crate) fn cancel(&self, w: Pin<&mut Waiter<T>>, q: Queue) {
         // SAFETY: not moved.
         let w = unsafe { w.get_unchecked_mut() };
-        if w.queued {
-            self.cancel_queued(w, send);
+        if w.queued() {
+            self.cancel_queued(w, q);
         }
     }
 
+    /// Unlink a queued sudog (under the lock, so that a waker completing
+    /// it is waited out), then `reclaim` it.
     #[cold]
-    fn cancel_queued(&self, w: &mut Waiter<T>, send: bool) {
-        w.queued = false;
-        if w.sg().status.load(Acquire) == WAITING {
-            self.lock();
-            if w.sg().status.load(Acquire) == WAITING {
-                // SAFETY: lock held; queued on this channel.
-                unsafe {
-                    self.remove_locked(w.sg(), send);
-                    self.unlock();
-                }
-                return;
-            }
-            // SAFETY: we hold it.
-            unsafe { self.unlock() };
+    fn cancel_queued(&self, w: &mut Waiter<T>, q: Queue) {
+        if w.status() == Status::Waiting {
+            // SAFETY: queued by its owner on this channel's `q`.
+            unsafe { self.lock().remove(w, q) };
         }
-        if !send && w.sg().status.load(Acquire) == OK {
-            // SAFETY: completed: ours.
-            if let Some(v) = unsafe { w.sg().inner().elem.take() } {
+        self.reclaim(w, q);
+    }
+
+    /// A sudog whose owner is going away: if a waker completed it, take
+    /// it back, and give a value it received to the next receiver.
+    pub(crate) fn reclaim(&self, w: &mut Waiter<T>, q: Queue) {
+        if let Some(c) = w.take_back() {
+            if let (Queue::Recv, Status::Ok, Some(v)) = (q, c.status, c.elem) {
                 self.reinject(v);
             }
         }

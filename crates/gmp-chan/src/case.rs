@@ -1,15 +1,15 @@
 //! The cases of a `select!`: the operand traits (`RecvOperand`,
 //! `SendOperand`, with `Option` operands as Go's nil channels) and the
-//! per-case state `selectgo` drives through `SelectCase` (`RecvCase`,
-//! `SendCase`, each embedding its sudog).
+//! per-case state `selectgo` drives through `SelectCase`: one `Case`
+//! (the channel, the embedded sudog) with a receive or a send `Side`, the
+//! part where the two differ; `RecvCase` and `SendCase` name the two.
 
 use crate::ends::{Receiver, Sender};
 use crate::error::{RecvError, SendError};
-use crate::hchan::{Chan, SendTry};
-use crate::select::SelectCase;
-use crate::sudog::{SelectDone, Waiter, CLOSED, OK, WAITING};
+use crate::hchan::{Chan, Locked, Queue, SendTry};
+use crate::select::{Held, Probe, SelectCase};
+use crate::sudog::{Completed, Park, SelectDone, Waiter};
 use std::pin::Pin;
-use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use std::task::Waker;
 
 /// A `recv(..)` operand: a `Receiver`, a reference to one, or an `Option`
@@ -19,34 +19,6 @@ pub trait RecvOperand {
     type Item;
     /// The receiver behind the operand; `None` for a nil channel.
     fn as_receiver(&self) -> Option<&Receiver<Self::Item>>;
-}
-
-impl<T> RecvOperand for Receiver<T> {
-    type Item = T;
-    fn as_receiver(&self) -> Option<&Receiver<T>> {
-        Some(self)
-    }
-}
-
-impl<R: RecvOperand + ?Sized> RecvOperand for &R {
-    type Item = R::Item;
-    fn as_receiver(&self) -> Option<&Receiver<R::Item>> {
-        (**self).as_receiver()
-    }
-}
-
-impl<R: RecvOperand + ?Sized> RecvOperand for &mut R {
-    type Item = R::Item;
-    fn as_receiver(&self) -> Option<&Receiver<R::Item>> {
-        (**self).as_receiver()
-    }
-}
-
-impl<R: RecvOperand> RecvOperand for Option<R> {
-    type Item = R::Item;
-    fn as_receiver(&self) -> Option<&Receiver<R::Item>> {
-        self.as_ref().and_then(|r| r.as_receiver())
-    }
 }
 
 /// A `send(..)` operand: a `Sender`, a reference to one, or an `Option` of
@@ -59,283 +31,302 @@ pub trait SendOperand {
     fn as_sender(&self) -> Option<&Sender<Self::Item>>;
 }
 
-impl<T> SendOperand for Sender<T> {
-    type Item = T;
-    fn as_sender(&self) -> Option<&Sender<T>> {
-        Some(self)
-    }
+/// The operand trait `$op` (with method `$as`) for the handle `$end`,
+/// references to an operand and `Option`s of one: the same four impls for
+/// both directions.
+macro_rules! operand_impls {
+    ($op:ident, $end:ident, $as:ident) => {
+        impl<T> $op for $end<T> {
+            type Item = T;
+            fn $as(&self) -> Option<&$end<T>> {
+                Some(self)
+            }
+        }
+
+        impl<X: $op + ?Sized> $op for &X {
+            type Item = X::Item;
+            fn $as(&self) -> Option<&$end<X::Item>> {
+                (**self).$as()
+            }
+        }
+
+        impl<X: $op + ?Sized> $op for &mut X {
+            type Item = X::Item;
+            fn $as(&self) -> Option<&$end<X::Item>> {
+                (**self).$as()
+            }
+        }
+
+        impl<X: $op> $op for Option<X> {
+            type Item = X::Item;
+            fn $as(&self) -> Option<&$end<X::Item>> {
+                self.as_ref().and_then(|x| x.$as())
+            }
+        }
+    };
 }
 
-impl<S: SendOperand + ?Sized> SendOperand for &S {
-    type Item = S::Item;
-    fn as_sender(&self) -> Option<&Sender<S::Item>> {
-        (**self).as_sender()
-    }
-}
+operand_impls!(RecvOperand, Receiver, as_receiver);
+operand_impls!(SendOperand, Sender, as_sender);
 
-impl<S: SendOperand + ?Sized> SendOperand for &mut S {
-    type Item = S::Item;
-    fn as_sender(&self) -> Option<&Sender<S::Item>> {
-        (**self).as_sender()
-    }
-}
-
-impl<S: SendOperand> SendOperand for Option<S> {
-    type Item = S::Item;
-    fn as_sender(&self) -> Option<&Sender<S::Item>> {
-        self.as_ref().and_then(|s| s.as_sender())
-    }
+/// One case of a `select!`: its channel (`None`: Go's nil channel, never
+/// ready), the sudog it parks with, and its direction's `Side`.
+#[doc(hidden)]
+pub struct Case<'a, T, S> {
+    chan: Option<&'a Chan<T>>,
+    /// Structurally pinned: queued sudogs are reached by address. No
+    /// method of a case moves it (see `Case::this`).
+    waiter: Waiter<T>,
+    /// `S::QUEUE`, for the drop (which cannot ask `S`).
+    queue: Queue,
+    side: S,
 }
 
 /// One `recv(rx) -> v` case.
 #[doc(hidden)]
-pub struct RecvCase<'a, T> {
-    chan: Option<&'a Chan<T>>,
-    waiter: Waiter<T>,
+pub type RecvCase<'a, T> = Case<'a, T, RecvSide<T>>;
+
+/// One `send(tx, value) -> res` case.
+#[doc(hidden)]
+pub type SendCase<'a, T> = Case<'a, T, SendSide<T>>;
+
+/// A receive case's own part: its outcome.
+#[doc(hidden)]
+pub struct RecvSide<T> {
     result: Option<Result<T, RecvError>>,
 }
 
-impl<'a, T> RecvCase<'a, T> {
-    /// Evaluate the operand (Go evaluates each channel expression once).
-    pub fn new<R: RecvOperand<Item = T> + ?Sized>(r: &'a R) -> Self {
-        RecvCase {
-            chan: r.as_receiver().and_then(|r| r.chan.as_deref()),
-            waiter: Waiter::new(),
-            result: None,
-        }
-    }
-
-    /// The chosen case's outcome, for the arm's pattern.
-    pub fn take(self: Pin<&mut Self>) -> Result<T, RecvError> {
-        // SAFETY: `result` is not structurally pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        this.result.take().expect("select case taken twice")
-    }
-
-    fn chan(&self) -> &'a Chan<T> {
-        self.chan.expect("nil select case used")
-    }
+/// A send case's own part: the value (not yet sent; never taken for a nil
+/// channel) and the outcome.
+#[doc(hidden)]
+pub struct SendSide<T> {
+    value: Option<T>,
+    result: Option<Result<(), SendError<T>>>,
 }
 
-impl<T> SelectCase for RecvCase<'_, T> {
-    fn probe(&self) -> (usize, bool) {
-        match self.chan {
-            Some(c) => (c as *const Chan<T> as usize, c.recv_looks_ready()),
-            None => (0, false),
-        }
+/// Where a receive case and a send case differ; `SelectCase` is
+/// implemented once for both over it.
+pub(crate) trait Side<T> {
+    /// The wait queue this side's sudog parks on.
+    const QUEUE: Queue;
+    /// The channel's lock-free readiness hint for this direction.
+    fn looks_ready(c: &Chan<T>) -> bool;
+    /// Pass 1 under the lock: commit now if ready (the hint said it
+    /// might be).
+    fn fire(&mut self, g: &mut Locked<'_, T>, wake: &mut Option<Waker>) -> bool;
+    /// The value the sudog carries when it parks.
+    fn elem(&mut self) -> Option<T>;
+    /// Record the outcome of a parked sudog that won.
+    fn complete(&mut self, c: Completed<T>);
+}
+
+impl<T> Side<T> for RecvSide<T> {
+    const QUEUE: Queue = Queue::Recv;
+
+    fn looks_ready(c: &Chan<T>) -> bool {
+        c.recv_looks_ready()
     }
 
-    fn lock(&self) {
-        self.chan().lock();
-    }
-
-    unsafe fn unlock(&self) {
-        // SAFETY: caller holds it.
-        unsafe { self.chan().unlock() }
-    }
-
-    unsafe fn try_fire(self: Pin<&mut Self>, wake: &mut Option<Waker>) -> bool {
-        // SAFETY: only `result` is written; the waiter is not moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        let c = this.chan();
-        // Under the lock the hint is exact (see `Chan::recv_ready`): a
-        // quick no, with the same outcome as `recv_locked`'s.
-        if !c.recv_looks_ready() {
-            return false;
-        }
-        // SAFETY: lock held (caller).
-        match unsafe { c.recv_locked(wake) } {
+    fn fire(&mut self, g: &mut Locked<'_, T>, wake: &mut Option<Waker>) -> bool {
+        match g.recv(wake) {
             Some(r) => {
-                this.result = Some(r);
+                self.result = Some(r);
                 true
             }
             None => false,
         }
     }
 
-    unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, case: u32) -> bool {
-        // SAFETY: not moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        let c = this.chan();
-        // SAFETY: caller contract (lock held, case pinned).
-        unsafe { queue_case(&mut this.waiter, c, sel, case, None, false) }
+    fn elem(&mut self) -> Option<T> {
+        None
     }
 
-    fn dequeue(self: Pin<&mut Self>) {
-        // SAFETY: not moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        if let Some(c) = this.chan {
-            unqueue_case(&mut this.waiter, c, false);
-        }
-    }
-
-    fn update_waker(self: Pin<&mut Self>, waker: &Waker) {
-        // SAFETY: not moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        if let Some(c) = this.chan {
-            rewake_case(&mut this.waiter, c, waker);
-        }
-    }
-
-    fn complete(self: Pin<&mut Self>) {
-        // SAFETY: not moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        this.waiter.queued = false;
-        let s = this.waiter.sg().status.load(Acquire);
-        // SAFETY: completed and unlinked: ours.
-        let v = unsafe { this.waiter.sg().inner().elem.take() };
-        this.result = Some(match (s, v) {
-            (OK, Some(v)) => Ok(v),
-            _ => Err(RecvError),
-        });
-    }
-
-    fn note_foreign(&self) {
-        if let Some(c) = self.chan {
-            c.note_foreign();
-        }
-    }
-
-    fn is_foreign(&self) -> bool {
-        self.chan.is_some_and(|c| c.is_foreign())
+    fn complete(&mut self, c: Completed<T>) {
+        self.result = Some(c.into_recv());
     }
 }
 
-impl<T> Drop for RecvCase<'_, T> {
-    fn drop(&mut self) {
-        if !self.waiter.queued {
-            return;
-        }
-        // SAFETY: a case is only used pinned; this is its drop.
-        unsafe { Pin::new_unchecked(&mut *self) }.dequeue();
-        if !self.waiter.queued {
-            return;
-        }
-        // Won but never reported (the select was dropped): pass the value on.
-        self.waiter.queued = false;
-        if self.waiter.sg().status.load(Acquire) == OK {
-            // SAFETY: completed and unlinked: ours.
-            if let Some(v) = unsafe { self.waiter.sg().inner().elem.take() } {
-                self.chan().reinject(v);
-            }
-        }
-    }
-}
+impl<T> Side<T> for SendSide<T> {
+    const QUEUE: Queue = Queue::Send;
 
-/// One `send(tx, value) -> res` case.
-#[doc(hidden)]
-pub struct SendCase<'a, T> {
-    /// `None`: a nil channel, whose `value` is never taken.
-    chan: Option<&'a Chan<T>>,
-    value: Option<T>,
-    waiter: Waiter<T>,
-    result: Option<Result<(), SendError<T>>>,
-}
-
-impl<'a, T> SendCase<'a, T> {
-    /// Evaluate the operand and the value (both once, in source order).
-    pub fn new<S: SendOperand<Item = T> + ?Sized>(s: &'a S, value: T) -> Self {
-        SendCase {
-            chan: s.as_sender().map(|s| &*s.chan),
-            value: Some(value),
-            waiter: Waiter::new(),
-            result: None,
-        }
+    fn looks_ready(c: &Chan<T>) -> bool {
+        c.send_looks_ready()
     }
 
-    /// The chosen case's outcome, for the arm's pattern.
-    pub fn take(self: Pin<&mut Self>) -> Result<(), SendError<T>> {
-        // SAFETY: `result` is not structurally pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        this.result.take().expect("select case taken twice")
-    }
-
-    fn chan(&self) -> &'a Chan<T> {
-        self.chan.expect("nil select case used")
-    }
-}
-
-impl<T> SelectCase for SendCase<'_, T> {
-    fn probe(&self) -> (usize, bool) {
-        match self.chan {
-            Some(c) => (c as *const Chan<T> as usize, c.send_looks_ready()),
-            None => (0, false),
-        }
-    }
-
-    fn lock(&self) {
-        self.chan().lock();
-    }
-
-    unsafe fn unlock(&self) {
-        // SAFETY: caller holds it.
-        unsafe { self.chan().unlock() }
-    }
-
-    unsafe fn try_fire(self: Pin<&mut Self>, wake: &mut Option<Waker>) -> bool {
-        // SAFETY: not moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        let c = this.chan();
-        // As in `RecvCase::try_fire`: exact under the lock.
-        if !c.send_looks_ready() {
-            return false;
-        }
-        let v = this.value.take().expect("send case without value");
-        // SAFETY: lock held (caller).
-        match unsafe { c.send_locked(v) } {
+    fn fire(&mut self, g: &mut Locked<'_, T>, wake: &mut Option<Waker>) -> bool {
+        let v = self.value.take().expect("send case without value");
+        match g.send(v) {
             SendTry::Sent(w) => {
                 *wake = w;
-                this.result = Some(Ok(()));
+                self.result = Some(Ok(()));
                 true
             }
             SendTry::Closed(v) => {
-                this.result = Some(Err(SendError(v)));
+                self.result = Some(Err(SendError(v)));
                 true
             }
             SendTry::Full(v) => {
-                this.value = Some(v);
+                self.value = Some(v);
                 false
             }
         }
     }
 
-    unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, case: u32) -> bool {
-        // SAFETY: not moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        let c = this.chan();
-        let v = this.value.take();
-        // SAFETY: caller contract (lock held, case pinned).
-        unsafe { queue_case(&mut this.waiter, c, sel, case, v, true) }
+    fn elem(&mut self) -> Option<T> {
+        self.value.take()
     }
 
-    fn dequeue(self: Pin<&mut Self>) {
-        // SAFETY: not moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        if let Some(c) = this.chan {
-            unqueue_case(&mut this.waiter, c, true);
+    fn complete(&mut self, c: Completed<T>) {
+        self.result = Some(c.into_send().map_err(SendError));
+    }
+}
+
+impl<'a, T> RecvCase<'a, T> {
+    /// Evaluate the operand (Go evaluates each channel expression once).
+    pub fn new<R: RecvOperand<Item = T> + ?Sized>(r: &'a R) -> Self {
+        Case {
+            chan: r.as_receiver().and_then(|r| r.chan.as_deref()),
+            waiter: Waiter::new(),
+            queue: Queue::Recv,
+            side: RecvSide { result: None },
         }
     }
 
+    /// The chosen case's outcome, for the arm's pattern.
+    pub fn take(self: Pin<&mut Self>) -> Result<T, RecvError> {
+        Case::this(self)
+            .side
+            .result
+            .take()
+            .expect("select case taken twice")
+    }
+}
+
+impl<'a, T> SendCase<'a, T> {
+    /// Evaluate the operand and the value (both once, in source order).
+    pub fn new<S: SendOperand<Item = T> + ?Sized>(s: &'a S, value: T) -> Self {
+        Case {
+            chan: s.as_sender().map(|s| &*s.chan),
+            waiter: Waiter::new(),
+            queue: Queue::Send,
+            side: SendSide {
+                value: Some(value),
+                result: None,
+            },
+        }
+    }
+
+    /// The chosen case's outcome, for the arm's pattern.
+    pub fn take(self: Pin<&mut Self>) -> Result<(), SendError<T>> {
+        Case::this(self)
+            .side
+            .result
+            .take()
+            .expect("select case taken twice")
+    }
+}
+
+impl<'a, T, S> Case<'a, T, S> {
+    /// The pinned case, to work on: nothing here moves the waiter (it is
+    /// only handed on as `&mut Waiter`, to methods that never move it).
+    #[inline]
+    fn this(self: Pin<&mut Self>) -> &mut Self {
+        // SAFETY: see above; every other field is plain data.
+        unsafe { self.get_unchecked_mut() }
+    }
+
+    fn chan(&self) -> &'a Chan<T> {
+        self.chan.expect("nil select case used")
+    }
+
+    /// Unlink the sudog if it is queued. Always under the lock, even when
+    /// it was completed: a waker that won this case may still be storing
+    /// the select's `fired`, and the lock waits it out before the select
+    /// can go away.
+    fn unlink(&mut self) {
+        if let (Some(c), true) = (self.chan, self.waiter.queued()) {
+            // SAFETY: queued by `enqueue` on this channel's `queue`.
+            unsafe { c.lock().remove(&mut self.waiter, self.queue) };
+        }
+    }
+}
+
+impl<T, S: Side<T>> SelectCase for Case<'_, T, S> {
+    fn probe(&self) -> Probe {
+        match self.chan {
+            Some(c) => Probe {
+                addr: c as *const Chan<T> as usize,
+                looks_ready: S::looks_ready(c),
+            },
+            None => Probe::NIL,
+        }
+    }
+
+    fn lock_raw(&self) {
+        self.chan().lock_raw();
+    }
+
+    // SAFETY: (the contract) `SelectCase::unlock_raw`'s.
+    unsafe fn unlock_raw(&self) {
+        // SAFETY: the caller holds it (`lock_raw`).
+        unsafe { self.chan().unlock_raw() }
+    }
+
+    fn try_fire(self: Pin<&mut Self>, _held: &Held, wake: &mut Option<Waker>) -> bool {
+        let this = Case::this(self);
+        // SAFETY: the select holds this channel's lock (`Held`) and makes
+        // no other proof of it meanwhile.
+        let mut g = unsafe { this.chan().assume_locked() };
+        // Under the lock the hint is exact (see `Chan::recv_ready`): a
+        // quick no, with the same outcome as the locked op's.
+        S::looks_ready(g.chan()) && this.side.fire(&mut g, wake)
+    }
+
+    fn try_fire_alone(self: Pin<&mut Self>, wake: &mut Option<Waker>) -> bool {
+        let this = Case::this(self);
+        let mut g = this.chan().lock();
+        S::looks_ready(g.chan()) && this.side.fire(&mut g, wake)
+    }
+
+    // SAFETY: (the contract) `SelectCase::enqueue`'s.
+    unsafe fn enqueue(
+        self: Pin<&mut Self>,
+        _held: &Held,
+        sel: *const SelectDone,
+        case: u32,
+    ) -> bool {
+        let this = Case::this(self);
+        let c = this.chan();
+        this.waiter.prepare(Park {
+            elem: this.side.elem(),
+            sel: Some((sel, case)),
+            // The select's shared waker (`SelectDone::waker`) serves.
+            waker: None,
+        });
+        // SAFETY: just prepared; the select holds the lock (`Held`), and
+        // the case is pinned and unlinks its sudog (`dequeue`, or its drop) before it goes.
+        unsafe { c.assume_locked().enqueue(&mut this.waiter, S::QUEUE) };
+        c.is_foreign()
+    }
+
+    fn dequeue(self: Pin<&mut Self>) {
+        Case::this(self).unlink();
+    }
+
     fn update_waker(self: Pin<&mut Self>, waker: &Waker) {
-        // SAFETY: not moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        if let Some(c) = this.chan {
-            rewake_case(&mut this.waiter, c, waker);
+        let this = Case::this(self);
+        if let (Some(c), true) = (this.chan, this.waiter.queued()) {
+            this.waiter.refresh_waker(&c.lock(), waker);
         }
     }
 
     fn complete(self: Pin<&mut Self>) {
-        // SAFETY: not moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        this.waiter.queued = false;
-        let s = this.waiter.sg().status.load(Acquire);
-        this.result = Some(if s == CLOSED {
-            // SAFETY: completed and unlinked: ours.
-            let v = unsafe { this.waiter.sg().inner().elem.take() };
-            Err(SendError(v.expect("closed send sudog lost its value")))
-        } else {
-            Ok(())
-        });
+        let this = Case::this(self);
+        let c = this
+            .waiter
+            .take_back()
+            .expect("select case completed without an outcome");
+        this.side.complete(c);
     }
 
     fn note_foreign(&self) {
@@ -349,92 +340,37 @@ impl<T> SelectCase for SendCase<'_, T> {
     }
 }
 
-impl<T> Drop for SendCase<'_, T> {
+impl<T, S> Drop for Case<'_, T, S> {
+    /// The select went away while this case was queued: unlink, and if
+    /// the case won but was never reported, pass a received value on.
     fn drop(&mut self) {
-        if self.waiter.queued {
-            // SAFETY: a case is only used pinned; this is its drop.
-            unsafe { Pin::new_unchecked(&mut *self) }.dequeue();
+        if let (Some(c), true) = (self.chan, self.waiter.queued()) {
+            self.unlink();
+            c.reclaim(&mut self.waiter, self.queue);
         }
     }
 }
 
-impl<T> std::fmt::Debug for RecvCase<'_, T> {
+impl<T> std::fmt::Debug for RecvSide<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecvCase")
-            .field("queued", &self.waiter.queued)
+        f.debug_struct("RecvSide")
+            .field("done", &self.result.is_some())
             .finish()
     }
 }
 
-impl<T> std::fmt::Debug for SendCase<'_, T> {
+impl<T> std::fmt::Debug for SendSide<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SendCase")
-            .field("queued", &self.waiter.queued)
+        f.debug_struct("SendSide")
+            .field("done", &self.result.is_some())
             .finish()
     }
 }
 
-// What a receive case and a send case do alike with their sudog: queue it
-// for a parked select, take it back out, and point it at a new waker.
-
-/// Queue `w`'s sudog on `c` for case `case` of select `sel`, carrying
-/// `elem` (a send's value), on `c`'s sendq if `send`. True if `c` is used
-/// from outside the runtime.
-///
-/// # Safety
-/// `c`'s lock is held, and the case that owns `w` is pinned and unlinks
-/// the sudog before it is dropped.
-unsafe fn queue_case<T>(
-    w: &mut Waiter<T>,
-    c: &Chan<T>,
-    sel: *const SelectDone,
-    case: u32,
-    elem: Option<T>,
-    send: bool,
-) -> bool {
-    w.init_sg();
-    // SAFETY: the sudog is not queued (ours); the lock is held (caller).
-    unsafe {
-        let i = w.sg().inner();
-        i.elem = elem;
-        i.sel = sel;
-        // The select's shared waker (`SelectDone::waker`) serves.
-        i.waker = None;
-        w.sg().set_case(case);
-        w.sg().status.store(WAITING, Relaxed);
-        c.enqueue_locked(w.sg(), send);
-    }
-    w.queued = true;
-    c.is_foreign()
-}
-
-/// Unlink `w`'s sudog from `c`'s recvq or sendq (`send`) if it is queued.
-fn unqueue_case<T>(w: &mut Waiter<T>, c: &Chan<T>, send: bool) {
-    if !w.queued {
-        return;
-    }
-    c.lock();
-    // SAFETY: lock held; queued on this queue of this channel.
-    unsafe {
-        c.remove_locked(w.sg(), send);
-        c.unlock();
-    }
-    if w.sg().status.load(Acquire) == WAITING {
-        w.queued = false;
-    }
-}
-
-/// Point `w`'s queued sudog at `waker` (a later poll of the select).
-fn rewake_case<T>(w: &mut Waiter<T>, c: &Chan<T>, waker: &Waker) {
-    if !w.queued {
-        return;
-    }
-    c.lock();
-    // SAFETY: lock held.
-    unsafe {
-        if w.sg().status.load(Relaxed) == WAITING {
-            w.sg().inner().waker = Some(waker.clone());
-        }
-        c.unlock();
+impl<T, S> std::fmt::Debug for Case<'_, T, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Case")
+            .field("queued", &self.waiter.queued())
+            .finish()
     }
 }

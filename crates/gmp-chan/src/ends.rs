@@ -3,7 +3,7 @@
 //! allocates nothing). Also the `try_` and `_blocking` forms and `Stream`.
 
 use crate::error::{RecvError, SendError, TryRecvError, TrySendError};
-use crate::hchan::{Chan, SendTry, MAX_SENDERS};
+use crate::hchan::{Chan, Queue, SendTry, MAX_SENDERS};
 use crate::sink::SinkSend;
 use crate::sudog::Waiter;
 use crate::sync::{block_on, in_runtime, poll_proceed_on_m, set_wait_reason, Arc, Wait};
@@ -113,7 +113,7 @@ impl<T> Clone for Receiver<T> {
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         if let (Some(c), Some(w)) = (&self.chan, self.stream.as_mut()) {
-            c.cancel(w.as_mut(), false);
+            c.cancel(w.as_mut(), Queue::Recv);
         }
     }
 }
@@ -157,12 +157,7 @@ impl<T> Sender<T> {
     /// Go's `select { case c <- v: default: }`.
     pub fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
         self.chan.note_use();
-        let c = &*self.chan;
-        c.lock();
-        // SAFETY: lock held.
-        let r = unsafe { c.send_locked(v) };
-        // SAFETY: we hold it.
-        unsafe { c.unlock() };
+        let r = self.chan.lock().send(v);
         match r {
             SendTry::Sent(w) => {
                 if let Some(w) = w {
@@ -249,11 +244,7 @@ impl<T> Receiver<T> {
         };
         c.note_use();
         let mut wake = None;
-        c.lock();
-        // SAFETY: lock held.
-        let r = unsafe { c.recv_locked(&mut wake) };
-        // SAFETY: we hold it.
-        unsafe { c.unlock() };
+        let r = c.lock().recv(&mut wake);
         if let Some(w) = wake {
             w.wake();
         }
@@ -331,7 +322,7 @@ pub struct RecvFuture<'a, T> {
 impl<T> fmt::Debug for SendFuture<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SendFuture")
-            .field("queued", &self.waiter.queued)
+            .field("queued", &self.waiter.queued())
             .finish()
     }
 }
@@ -339,7 +330,7 @@ impl<T> fmt::Debug for SendFuture<'_, T> {
 impl<T> fmt::Debug for RecvFuture<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RecvFuture")
-            .field("queued", &self.waiter.queued)
+            .field("queued", &self.waiter.queued())
             .finish()
     }
 }
@@ -388,7 +379,7 @@ impl<T> Drop for SendFuture<'_, T> {
         // SAFETY: drop of a (possibly) pinned future: the waiter has not
         // moved since it was pinned.
         let w = unsafe { Pin::new_unchecked(&mut self.waiter) };
-        self.chan.cancel(w, true);
+        self.chan.cancel(w, Queue::Send);
     }
 }
 
@@ -418,7 +409,7 @@ impl<T> Drop for RecvFuture<'_, T> {
         if let Some(c) = self.chan {
             // SAFETY: as in `SendFuture::drop`.
             let w = unsafe { Pin::new_unchecked(&mut self.waiter) };
-            c.cancel(w, false);
+            c.cancel(w, Queue::Recv);
         }
     }
 }

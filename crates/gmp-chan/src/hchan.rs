@@ -1,15 +1,16 @@
 //! hchan: the channel object (`makechan`'s check, its layout, the
-//! buffer), and the locked core of Go's `chansend`, `chanrecv` and
-//! `closechan`: the `*_locked` functions run with the channel lock held.
-//! The blocking side (a sudog parking, re-polling, cancelling) is in
+//! buffer), its lock guard, and the locked core of Go's `chansend`,
+//! `chanrecv` and `closechan`: the methods of `Locked`, which only a held
+//! lock can produce. The blocking side (a sudog parking, re-polling, cancelling) is in
 //! `block.rs`; the sudogs and wait queues in `sudog.rs`. The futures, the
 //! public handles and `selectgo` are thin layers over these functions.
 
 use crate::error::RecvError;
-use crate::sudog::{finish, Sudog, WaitQ, CLOSED, OK};
+use crate::sudog::{Status, WaitQ, Waiter};
 use crate::sync::{set_wait_reason, AtomicBool, AtomicU32, RawLock, Wait};
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::task::Waker;
 
@@ -88,10 +89,20 @@ pub(crate) struct Chan<T> {
 pub(crate) const MAX_SENDERS: u32 = u32::MAX / 2;
 
 // SAFETY: the state (values of `T`, raw sudog pointers) is only touched
-// with `lock` held; moving `T`s between threads needs `T: Send`.
+// through `Locked`, which exists only while `lock` is held; moving `T`s
+// between threads needs `T: Send`.
 unsafe impl<T: Send> Send for Chan<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Sync for Chan<T> {}
+
+/// Which of a channel's wait queues a sudog is on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Queue {
+    /// `recvq`: blocked receivers.
+    Recv,
+    /// `sendq`: blocked senders.
+    Send,
+}
 
 /// Result of `chansend` attempted without blocking.
 pub(crate) enum SendTry<T> {
@@ -124,18 +135,14 @@ impl<T> Chan<T> {
     #[cold]
     fn become_foreign(&self) {
         let mut wakers = Vec::new();
-        self.lock();
-        if !self.foreign.load(Relaxed) {
-            self.foreign.store(true, Relaxed);
-            // SAFETY: lock held; queued sudogs are alive.
-            unsafe {
-                let st = self.st();
-                st.recvq.for_each(|k| wakers.push(k.clone()));
-                st.sendq.for_each(|k| wakers.push(k.clone()));
+        {
+            let g = self.lock();
+            if !self.foreign.load(Relaxed) {
+                self.foreign.store(true, Relaxed);
+                g.st_ref().recvq.for_each(|k| wakers.push(k.clone()));
+                g.st_ref().sendq.for_each(|k| wakers.push(k.clone()));
             }
         }
-        // SAFETY: we hold it.
-        unsafe { self.unlock() };
         for w in wakers {
             w.wake();
         }
@@ -178,28 +185,6 @@ impl<T> Chan<T> {
         }
     }
 
-    /// Append to the buffer (there is room: `len < cap`), growing it first
-    /// if it is full: doubling, but never past `cap`, so a large capacity
-    /// costs memory only as values arrive.
-    #[inline]
-    fn push_back(&self, st: &mut State<T>, v: T) {
-        if st.buf.len() == st.buf.capacity() {
-            self.grow(st);
-        }
-        st.buf.push_back(v);
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn grow(&self, st: &mut State<T>) {
-        let len = st.buf.len();
-        let want = len
-            .saturating_mul(2)
-            .max(4)
-            .clamp(len + 1, self.cap.max(len + 1));
-        st.buf.reserve_exact(want - len);
-    }
-
     #[inline]
     pub(crate) fn cap(&self) -> usize {
         self.cap
@@ -210,11 +195,7 @@ impl<T> Chan<T> {
         if self.cap == 0 {
             return 0;
         }
-        self.lock();
-        // SAFETY: lock held.
-        let n = unsafe { self.st().buf.len() };
-        // SAFETY: we hold it.
-        unsafe { self.unlock() };
+        let n = self.lock().st().buf.len();
         // A cancelled receiver's value put back can overfill the buffer for a
         // moment; `len <= cap` is the contract.
         n.min(self.cap)
@@ -225,22 +206,48 @@ impl<T> Chan<T> {
         self.closed.load(Acquire)
     }
 
+    /// Take the channel lock; it is released when the guard is dropped
+    /// (also by a panic unwinding through the critical section).
     #[inline]
-    pub(crate) fn lock(&self) {
+    pub(crate) fn lock(&self) -> ChanGuard<'_, T> {
+        self.lock.lock();
+        // SAFETY: we just took the lock, and the guard that holds this
+        // proof releases it when it goes.
+        ChanGuard(unsafe { self.assume_locked() })
+    }
+
+    /// The proof of a lock taken with `lock_raw` (selectgo's sellock).
+    ///
+    /// # Safety
+    /// The caller holds the lock and keeps holding it for `'a`, and no
+    /// other `Locked` of this channel is alive meanwhile.
+    #[inline]
+    pub(crate) unsafe fn assume_locked(&self) -> Locked<'_, T> {
+        Locked { chan: self }
+    }
+
+    /// Take the lock without a guard: only for selectgo, which locks
+    /// several channels in address order and releases them together
+    /// (Go's `sellock`/`selunlock`).
+    #[inline]
+    pub(crate) fn lock_raw(&self) {
         self.lock.lock();
     }
 
+    /// Release a lock taken with `lock_raw`.
+    ///
     /// # Safety
-    /// The caller holds the lock.
+    /// The caller holds the lock (taken with `lock_raw`) and no `Locked`
+    /// of this channel is alive.
     #[inline]
-    pub(crate) unsafe fn unlock(&self) {
+    pub(crate) unsafe fn unlock_raw(&self) {
         #[cfg(debug_assertions)]
-        // SAFETY: the caller holds the lock and no longer uses its
-        // `&mut State`, so a shared look is exclusive of writers.
+        // SAFETY: the caller holds the lock and no `Locked` is alive, so
+        // a shared look at the state is exclusive of writers.
         unsafe {
             self.check_hints(&*self.state.get())
         };
-        // SAFETY: caller contract.
+        // SAFETY: the caller's contract.
         unsafe { self.lock.unlock() }
     }
 
@@ -259,48 +266,6 @@ impl<T> Chan<T> {
         );
     }
 
-    /// # Safety
-    /// The caller holds the lock and does not keep two of these alive.
-    #[allow(clippy::mut_from_ref)]
-    #[inline]
-    unsafe fn st(&self) -> &mut State<T> {
-        // SAFETY: the lock gives exclusive access.
-        unsafe { &mut *self.state.get() }
-    }
-
-    /// Closed? Lock held: the lock orders this load after `close`'s store.
-    #[inline]
-    fn closed_locked(&self) -> bool {
-        self.closed.load(Relaxed)
-    }
-
-    // The readiness hints. `recv_ready` and `send_ready` equal what they
-    // describe whenever the lock is free: every change of the buffer or a
-    // queue stores them before the unlock, a branch-free byte store on the
-    // line the lock holder already owns (where a change can only set a
-    // hint, the store is a constant). A lock-free reader may still see an
-    // old value, and a queued select sudog may belong to a select that has
-    // already been won elsewhere, so `selectgo` only takes a hint as a
-    // reason to look under the lock: the hints affect speed, never an
-    // outcome. Relaxed throughout for that reason (lock holders are
-    // ordered by the lock itself). They do not cover `closed` (after a
-    // close they still describe the emptied queues); the readers below
-    // look at `closed` as well.
-
-    /// After the buffer or `sendq` changed (lock held).
-    #[inline]
-    fn refresh_recv_ready(&self, st: &State<T>) {
-        self.recv_ready
-            .store(!st.buf.is_empty() || !st.sendq.is_empty(), Relaxed);
-    }
-
-    /// After the buffer or `recvq` changed (lock held).
-    #[inline]
-    fn refresh_send_ready(&self, st: &State<T>) {
-        self.send_ready
-            .store(!st.recvq.is_empty() || st.buf.len() < self.cap, Relaxed);
-    }
-
     /// Lock-free guess: might a receive proceed now?
     #[inline]
     pub(crate) fn recv_looks_ready(&self) -> bool {
@@ -313,169 +278,26 @@ impl<T> Chan<T> {
         self.send_ready.load(Relaxed) || self.closed.load(Relaxed)
     }
 
-    /// The non-blocking body of Go's `chanrecv` (lock held): buffer first
-    /// (refilled from the first blocked sender: chan.go `recv` on a full
-    /// buffer), else straight from a blocked sender, else closed. `None`
-    /// means it would block.
-    ///
-    /// # Safety
-    /// Lock held.
-    #[inline(always)]
-    pub(crate) unsafe fn recv_locked(
-        &self,
-        wake: &mut Option<Waker>,
-    ) -> Option<Result<T, RecvError>> {
-        // SAFETY: lock held (caller).
-        let st = unsafe { self.st() };
-        if let Some(v) = st.buf.pop_front() {
-            if st.buf.len() < self.cap {
-                // SAFETY: lock held.
-                match unsafe { st.sendq.dequeue() } {
-                    // A sender refilled the slot: the buffer is as long as
-                    // before and still not empty, so both hints stand.
-                    // SAFETY: lock held; a dequeued sudog is ours to
-                    // complete.
-                    Some(sg) => unsafe {
-                        let sv = (*sg).inner().elem.take().expect("send sudog without value");
-                        self.push_back(st, sv);
-                        *wake = finish(sg, OK);
-                    },
-                    // `sendq` is empty now.
-                    None => {
-                        self.recv_ready.store(!st.buf.is_empty(), Relaxed);
-                        self.send_ready.store(true, Relaxed);
-                    }
-                }
-            } else {
-                // Still full (or over-full after a `reinject`).
-                self.refresh_recv_ready(st);
-            }
-            return Some(Ok(v));
-        }
-        // An empty `sendq` needs no dequeue and leaves the hint as it is,
-        // which keeps the unbuffered park path free of hint work.
-        if !st.sendq.is_empty() {
-            // SAFETY: lock held.
-            let sg = unsafe { st.sendq.dequeue() };
-            // Also when nothing was dequeued: `dequeue` drops the sudogs
-            // of selects that were won elsewhere. The buffer is empty.
-            self.recv_ready.store(!st.sendq.is_empty(), Relaxed);
-            if let Some(sg) = sg {
-                // SAFETY: lock held; dequeued sudog.
-                unsafe {
-                    let v = (*sg).inner().elem.take().expect("send sudog without value");
-                    *wake = finish(sg, OK);
-                    return Some(Ok(v));
-                }
-            }
-        }
-        if self.closed_locked() {
-            return Some(Err(RecvError));
-        }
-        None
-    }
-
-    /// The non-blocking body of Go's `chansend` (lock held): closed, else
-    /// hand directly to the first waiting receiver, else the buffer.
-    ///
-    /// # Safety
-    /// Lock held.
-    #[inline(always)]
-    pub(crate) unsafe fn send_locked(&self, v: T) -> SendTry<T> {
-        if self.closed_locked() {
-            return SendTry::Closed(v);
-        }
-        // SAFETY: lock held (caller).
-        let st = unsafe { self.st() };
-        // As in `recv_locked`: no hint work when nobody is queued.
-        if !st.recvq.is_empty() {
-            // SAFETY: lock held.
-            let sg = unsafe { st.recvq.dequeue() };
-            self.refresh_send_ready(st);
-            if let Some(sg) = sg {
-                // SAFETY: lock held; dequeued sudog.
-                unsafe {
-                    (*sg).inner().elem = Some(v);
-                    return SendTry::Sent(finish(sg, OK));
-                }
-            }
-        }
-        if st.buf.len() < self.cap {
-            self.push_back(st, v);
-            self.recv_ready.store(true, Relaxed);
-            // `recvq` is empty (no receiver took the value).
-            self.send_ready.store(st.buf.len() < self.cap, Relaxed);
-            return SendTry::Sent(None);
-        }
-        SendTry::Full(v)
-    }
-
-    /// Queue a sudog on `recvq` (or `sendq`).
-    ///
-    /// # Safety
-    /// Lock held; `sg` pinned and alive until unlinked; `sg` not linked.
-    pub(crate) unsafe fn enqueue_locked(&self, sg: *const Sudog<T>, send: bool) {
-        // SAFETY: caller contract.
-        unsafe {
-            let st = self.st();
-            if send {
-                st.sendq.enqueue(sg);
-                self.recv_ready.store(true, Relaxed);
-            } else {
-                st.recvq.enqueue(sg);
-                self.send_ready.store(true, Relaxed);
-            }
-        }
-    }
-
-    /// Unlink a sudog if it is still queued.
-    ///
-    /// # Safety
-    /// Lock held; `sg` was queued on this channel's `sendq` if `send`, else
-    /// `recvq`.
-    pub(crate) unsafe fn remove_locked(&self, sg: *const Sudog<T>, send: bool) {
-        // SAFETY: caller contract.
-        unsafe {
-            let st = self.st();
-            if send {
-                st.sendq.remove(sg);
-                self.refresh_recv_ready(st);
-            } else {
-                st.recvq.remove(sg);
-                self.refresh_send_ready(st);
-            }
-        }
-    }
-
     /// Go's `closechan`: returns false if it was already closed. Every
-    /// queued receiver and sender is completed with `CLOSED` (senders keep
+    /// queued receiver and sender is completed with `Closed` (senders keep
     /// their value, to return it) and woken after the lock is dropped.
     pub(crate) fn close(&self) -> bool {
         let mut wakers = Vec::new();
-        self.lock();
         {
-            // SAFETY: lock held.
-            let st = unsafe { self.st() };
-            if self.closed_locked() {
-                // SAFETY: we hold it.
-                unsafe { self.unlock() };
+            let mut g = self.lock();
+            if g.closed() {
                 return false;
             }
             self.closed.store(true, Release);
-            // SAFETY: lock held; dequeued sudogs are ours to complete.
-            unsafe {
-                while let Some(sg) = st.recvq.dequeue() {
-                    wakers.extend(finish(sg, CLOSED));
-                }
-                while let Some(sg) = st.sendq.dequeue() {
-                    wakers.extend(finish(sg, CLOSED));
-                }
+            while let Some(sg) = g.st().recvq.dequeue() {
+                wakers.extend(sg.finish(Status::Closed));
             }
-            self.refresh_recv_ready(st);
-            self.refresh_send_ready(st);
+            while let Some(sg) = g.st().sendq.dequeue() {
+                wakers.extend(sg.finish(Status::Closed));
+            }
+            g.refresh_recv_ready();
+            g.refresh_send_ready();
         }
-        // SAFETY: we hold it.
-        unsafe { self.unlock() };
         for w in wakers {
             w.wake();
         }
@@ -488,25 +310,20 @@ impl<T> Chan<T> {
     /// reordered.
     pub(crate) fn reinject(&self, v: T) {
         let mut wake = None;
-        self.lock();
         {
-            // SAFETY: lock held.
-            let st = unsafe { self.st() };
-            // SAFETY: lock held; dequeued sudog.
-            match unsafe { st.recvq.dequeue() } {
-                Some(sg) => unsafe {
-                    (*sg).inner().elem = Some(v);
-                    wake = finish(sg, OK);
-                },
+            let mut g = self.lock();
+            match g.st().recvq.dequeue() {
+                Some(mut sg) => {
+                    *sg.elem() = Some(v);
+                    wake = sg.finish(Status::Ok);
+                }
                 None => {
-                    st.buf.push_front(v);
+                    g.st().buf.push_front(v);
                     self.recv_ready.store(true, Relaxed);
                 }
             }
-            self.refresh_send_ready(st);
+            g.refresh_send_ready();
         }
-        // SAFETY: we hold it.
-        unsafe { self.unlock() };
         if let Some(w) = wake {
             w.wake();
         }
@@ -515,15 +332,263 @@ impl<T> Chan<T> {
     /// Whether any goroutine is queued (tests and debug asserts).
     #[allow(dead_code)]
     pub(crate) fn has_waiters(&self) -> bool {
-        self.lock();
-        // SAFETY: lock held.
-        let r = unsafe {
-            let st = self.st();
-            !st.recvq.is_empty() || !st.sendq.is_empty()
-        };
-        // SAFETY: we hold it.
-        unsafe { self.unlock() };
-        r
+        let g = self.lock();
+        !g.st_ref().recvq.is_empty() || !g.st_ref().sendq.is_empty()
+    }
+}
+
+/// The proof that a channel's lock is held, and the only way to its
+/// locked state: the locked halves of Go's `chansend`, `chanrecv` and the
+/// queue operations are its methods. Made by `Chan::lock` (inside a
+/// `ChanGuard`) or, for selectgo's locks taken together, by
+/// `Chan::assume_locked`.
+///
+/// It is the channel pointer alone (the state is found from it), so that
+/// it costs what a `&Chan` costs.
+pub(crate) struct Locked<'a, T> {
+    chan: &'a Chan<T>,
+}
+
+/// The channel lock, held: unlocks when dropped (also on a panic), and
+/// derefs to the `Locked` proof.
+pub(crate) struct ChanGuard<'a, T>(Locked<'a, T>);
+
+impl<'a, T> Deref for ChanGuard<'a, T> {
+    type Target = Locked<'a, T>;
+    #[inline]
+    fn deref(&self) -> &Locked<'a, T> {
+        &self.0
+    }
+}
+
+impl<'a, T> DerefMut for ChanGuard<'a, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Locked<'a, T> {
+        &mut self.0
+    }
+}
+
+impl<T> Drop for ChanGuard<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        // A panic may have left the hints half-updated: no second panic.
+        #[cfg(debug_assertions)]
+        if !std::thread::panicking() {
+            self.0.chan.check_hints(self.0.st_ref());
+        }
+        // SAFETY: the guard's existence is our holding the lock, and its
+        // `Locked` (with the `&mut State`) goes with it.
+        unsafe { self.0.chan.lock.unlock() }
+    }
+}
+
+impl<T> Locked<'_, T> {
+    /// The locked state.
+    #[inline(always)]
+    fn st(&mut self) -> &mut State<T> {
+        // SAFETY: this `Locked` is the proof that the lock is held, and it
+        // is the only one of this channel (see `Chan::assume_locked`); the
+        // `&mut self` borrow makes this the only reference into the state.
+        unsafe { &mut *self.chan.state.get() }
+    }
+
+    /// The locked state, to read.
+    #[inline(always)]
+    fn st_ref(&self) -> &State<T> {
+        // SAFETY: as in `st`, shared with `&self`.
+        unsafe { &*self.chan.state.get() }
+    }
+
+    /// Closed? Lock held: the lock orders this load after `close`'s store.
+    #[inline]
+    fn closed(&self) -> bool {
+        self.chan.closed.load(Relaxed)
+    }
+
+    /// Append to the buffer (there is room: `len < cap`), growing it first
+    /// if it is full: doubling, but never past `cap`, so a large capacity
+    /// costs memory only as values arrive.
+    #[inline]
+    fn push_back(&mut self, v: T) {
+        if self.st().buf.len() == self.st().buf.capacity() {
+            self.grow();
+        }
+        self.st().buf.push_back(v);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self) {
+        let len = self.st().buf.len();
+        let want = len
+            .saturating_mul(2)
+            .max(4)
+            .clamp(len + 1, self.chan.cap.max(len + 1));
+        self.st().buf.reserve_exact(want - len);
+    }
+
+    // The readiness hints. `recv_ready` and `send_ready` equal what they
+    // describe whenever the lock is free: every change of the buffer or a
+    // queue stores them before the unlock, a branch-free byte store on the
+    // line the lock holder already owns (where a change can only set a
+    // hint, the store is a constant). A lock-free reader may still see an
+    // old value, and a queued select sudog may belong to a select that has
+    // already been won elsewhere, so `selectgo` only takes a hint as a
+    // reason to look under the lock: the hints affect speed, never an
+    // outcome. Relaxed throughout for that reason (lock holders are
+    // ordered by the lock itself). They do not cover `closed` (after a
+    // close they still describe the emptied queues); the readers look at
+    // `closed` as well.
+
+    /// After the buffer or `sendq` changed.
+    #[inline]
+    fn refresh_recv_ready(&self) {
+        let st = self.st_ref();
+        self.chan
+            .recv_ready
+            .store(!st.buf.is_empty() || !st.sendq.is_empty(), Relaxed);
+    }
+
+    /// After the buffer or `recvq` changed.
+    #[inline]
+    fn refresh_send_ready(&self) {
+        let st = self.st_ref();
+        self.chan.send_ready.store(
+            !st.recvq.is_empty() || st.buf.len() < self.chan.cap,
+            Relaxed,
+        );
+    }
+
+    /// The non-blocking body of Go's `chanrecv`: buffer first (refilled
+    /// from the first blocked sender: chan.go `recv` on a full buffer),
+    /// else straight from a blocked sender, else closed. `None` means it
+    /// would block.
+    #[inline(always)]
+    pub(crate) fn recv(&mut self, wake: &mut Option<Waker>) -> Option<Result<T, RecvError>> {
+        let cap = self.chan.cap;
+        if let Some(v) = self.st().buf.pop_front() {
+            if self.st().buf.len() < cap {
+                match self.st().sendq.dequeue() {
+                    // A sender refilled the slot: the buffer is as long as
+                    // before and still not empty, so both hints stand.
+                    Some(mut sg) => {
+                        let sv = sg.elem().take().expect("send sudog without value");
+                        *wake = sg.finish(Status::Ok);
+                        self.push_back(sv);
+                    }
+                    // `sendq` is empty now.
+                    None => {
+                        self.chan
+                            .recv_ready
+                            .store(!self.st().buf.is_empty(), Relaxed);
+                        self.chan.send_ready.store(true, Relaxed);
+                    }
+                }
+            } else {
+                // Still full (or over-full after a `reinject`).
+                self.refresh_recv_ready();
+            }
+            return Some(Ok(v));
+        }
+        // An empty `sendq` needs no dequeue and leaves the hint as it is,
+        // which keeps the unbuffered park path free of hint work.
+        if !self.st().sendq.is_empty() {
+            if let Some(mut sg) = self.st().sendq.dequeue() {
+                let v = sg.elem().take().expect("send sudog without value");
+                *wake = sg.finish(Status::Ok);
+                // The buffer is empty.
+                self.chan
+                    .recv_ready
+                    .store(!self.st().sendq.is_empty(), Relaxed);
+                return Some(Ok(v));
+            }
+            // `dequeue` dropped the sudogs of selects that were won
+            // elsewhere, and the queue is empty now.
+            self.chan.recv_ready.store(false, Relaxed);
+        }
+        if self.closed() {
+            return Some(Err(RecvError));
+        }
+        None
+    }
+
+    /// The non-blocking body of Go's `chansend`: closed, else hand
+    /// directly to the first waiting receiver, else the buffer.
+    #[inline(always)]
+    pub(crate) fn send(&mut self, v: T) -> SendTry<T> {
+        if self.closed() {
+            return SendTry::Closed(v);
+        }
+        // As in `recv`: no hint work when nobody is queued.
+        if !self.st().recvq.is_empty() {
+            if let Some(mut sg) = self.st().recvq.dequeue() {
+                *sg.elem() = Some(v);
+                let w = sg.finish(Status::Ok);
+                self.refresh_send_ready();
+                return SendTry::Sent(w);
+            }
+            // `dequeue` dropped the sudogs of selects won elsewhere.
+            self.refresh_send_ready();
+        }
+        let cap = self.chan.cap;
+        if self.st().buf.len() < cap {
+            self.push_back(v);
+            self.chan.recv_ready.store(true, Relaxed);
+            // `recvq` is empty (no receiver took the value).
+            self.chan
+                .send_ready
+                .store(self.st().buf.len() < cap, Relaxed);
+            return SendTry::Sent(None);
+        }
+        SendTry::Full(v)
+    }
+
+    /// One of the two wait queues.
+    #[inline(always)]
+    fn waitq(&mut self, q: Queue) -> &mut WaitQ<T> {
+        let st = self.st();
+        match q {
+            Queue::Recv => &mut st.recvq,
+            Queue::Send => &mut st.sendq,
+        }
+    }
+
+    /// Queue the owner's sudog on `q`.
+    ///
+    /// # Safety
+    /// `w` was prepared (`Waiter::prepare`) and is not queued; it is
+    /// pinned and stays alive until it is unlinked (its owner removes it
+    /// from this channel before it goes away).
+    #[inline]
+    pub(crate) unsafe fn enqueue(&mut self, w: &mut Waiter<T>, q: Queue) {
+        // SAFETY: the caller's contract.
+        unsafe { self.waitq(q).enqueue(w) };
+        // A waiter makes the other direction ready.
+        match q {
+            Queue::Send => self.chan.recv_ready.store(true, Relaxed),
+            Queue::Recv => self.chan.send_ready.store(true, Relaxed),
+        }
+    }
+
+    /// The owner unlinks its sudog from `q` if it is still linked there
+    /// (see `WaitQ::remove`).
+    ///
+    /// # Safety
+    /// If `w` is queued, it was queued on this channel's `q`.
+    #[inline]
+    pub(crate) unsafe fn remove(&mut self, w: &mut Waiter<T>, q: Queue) {
+        // SAFETY: the caller's contract.
+        unsafe { self.waitq(q).remove(w) };
+        match q {
+            Queue::Send => self.refresh_recv_ready(),
+            Queue::Recv => self.refresh_send_ready(),
+        }
+    }
+
+    /// The channel this proof is for.
+    #[inline]
+    pub(crate) fn chan(&self) -> &Chan<T> {
+        self.chan
     }
 }
 

@@ -3,8 +3,10 @@
 //! # Design
 //!
 //! **hchan** (`hchan.rs`) is one unaligned `Arc` allocation: a small
-//! spin-then-sleep lock (`sync::RawLock`, Go's runtime `lock`), and under
-//! it a ring buffer (a `VecDeque` that grows toward `cap` as values
+//! spin-then-sleep lock (`sync::RawLock`, Go's runtime `lock`), taken
+//! through a guard (`ChanGuard`, which unlocks when dropped, also on a
+//! panic, and derefs to `Locked`, the only way to the locked state), and
+//! under it a ring buffer (a `VecDeque` that grows toward `cap` as values
 //! arrive), the `closed` flag and the two wait queues `recvq`/`sendq`,
 //! the fields an operation writes first and contiguous. `bounded` checks
 //! the capacity as Go's `makechan` does ("makechan: size out of range").
@@ -48,7 +50,10 @@
 //! **Sink** (`sink.rs`): `Sender` is a `futures::Sink` holding at most one
 //! value that the channel could not take yet.
 //!
-//! **selectgo** (`select.rs`): see that module. `Option` operands are
+//! **selectgo** (`select.rs`): see that module. Its lock-all and
+//! unlock-all (Go's `sellock`/`selunlock`, over channels of different
+//! element types) are the one place with raw lock calls, inside the
+//! `SelLock` guard. `Option` operands are
 //! Go's nil channels: `None` is a case that is never ready. Cases are pinned locals of
 //! the enclosing async fn, driven through `Pin<&mut dyn SelectCase>`;
 //! random poll order; a fast path that commits the first case whose

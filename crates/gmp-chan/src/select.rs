@@ -13,7 +13,8 @@
 //! cases left out). Fast path: the first case in poll order whose channel's
 //! lock-free readiness hint is set is committed under that channel's lock
 //! alone. Otherwise (no hint set, or a stale one), Go's full algorithm: sort
-//! the lock order by channel address, lock each distinct channel once,
+//! the lock order by channel address, lock each distinct channel once
+//! (`SelLock`, a guard that unlocks them all when dropped),
 //! pass 1 commits the first ready case in poll order, else `default`, else
 //! pass 2 queues a select sudog on every channel and parks. Wakers race on
 //! the shared `SelectDone`: only the one that wins the CAS completes a
@@ -29,34 +30,56 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering::Acquire;
 use std::task::{Context, Poll, Waker};
 
+/// A case's look before `selectgo` locks anything. One virtual call per
+/// case for both fields.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct Probe {
+    /// The channel's address: the lock order key; 0 for a nil channel.
+    pub(crate) addr: usize,
+    /// A lock-free guess that `try_fire` would succeed now (the channel's
+    /// readiness hint: only ever a reason to look under the lock).
+    pub(crate) looks_ready: bool,
+}
+
+impl Probe {
+    /// A nil channel's case: never ready.
+    pub(crate) const NIL: Probe = Probe {
+        addr: 0,
+        looks_ready: false,
+    };
+}
+
 /// What `selectgo` needs from one case, whatever its element type.
 #[doc(hidden)]
 pub trait SelectCase {
-    /// The channel's address (the lock order key; 0 for a nil channel),
-    /// and a lock-free guess that `try_fire` would succeed now (the
-    /// channel's readiness hint: only ever a reason to look under the
-    /// lock). One virtual call per case for both.
-    fn probe(&self) -> (usize, bool);
-    /// Take this case's channel lock.
-    fn lock(&self);
+    /// See `Probe`.
+    fn probe(&self) -> Probe;
+    /// Take this case's channel lock, without a guard: only `SelLock`
+    /// calls it, which locks all the select's channels in address order
+    /// and releases them together (Go's `sellock`/`selunlock`), across
+    /// type-erased cases.
+    fn lock_raw(&self);
     /// # Safety
-    /// The channel lock is held by the caller.
-    unsafe fn unlock(&self);
+    /// The channel lock is held by the caller (`lock_raw`).
+    unsafe fn unlock_raw(&self);
     /// Pass 1: commit now if ready. `wake` receives a counterpart to wake
-    /// after all locks are released.
+    /// after all locks are released. `Held` is the proof that `SelLock`
+    /// holds this case's channel lock.
+    fn try_fire(self: Pin<&mut Self>, held: &Held, wake: &mut Option<Waker>) -> bool;
+    /// The fast path: `try_fire` under this one channel's lock, taken and
+    /// released inside.
+    fn try_fire_alone(self: Pin<&mut Self>, wake: &mut Option<Waker>) -> bool;
+    /// Pass 2: queue this case's sudog for the select, under the lock
+    /// `held` proves held. `case` is this case's index (below the
+    /// select's case count). Returns whether the channel is foreign (see
+    /// `is_foreign`), read under its lock.
     ///
     /// # Safety
-    /// The channel lock is held.
-    unsafe fn try_fire(self: Pin<&mut Self>, wake: &mut Option<Waker>) -> bool;
-    /// Pass 2: queue this case's sudog for the select.
-    ///
-    /// # Safety
-    /// The channel lock is held; `sel` outlives the queued sudog (the
-    /// select unlinks every sudog before it goes away).
-    /// `case` is this case's index (below the select's case count).
-    /// Returns whether the channel is foreign (see `is_foreign`), read
-    /// under its lock.
-    unsafe fn enqueue(self: Pin<&mut Self>, sel: *const SelectDone, case: u32) -> bool;
+    /// `sel` outlives the queued sudog (the select unlinks every sudog
+    /// before it goes away).
+    unsafe fn enqueue(self: Pin<&mut Self>, held: &Held, sel: *const SelectDone, case: u32)
+        -> bool;
     /// Pass 3 / cancellation: unlink the sudog if still queued (takes the
     /// lock itself).
     fn dequeue(self: Pin<&mut Self>);
@@ -72,6 +95,72 @@ pub trait SelectCase {
     /// Whether code off the runtime has used the channel (the select then
     /// parks as waiting on the outside, for the deadlock detector).
     fn is_foreign(&self) -> bool;
+}
+
+/// The proof, for a case's methods, that `selectgo` holds the case's
+/// channel lock: only a `SelLock` makes one (the field is private).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Held(());
+
+/// A pinned, type-erased case.
+type CaseRef<'a> = Pin<&'a mut (dyn SelectCase + Send + 'a)>;
+
+/// Go's `sellock` and `selunlock` as a guard: the locks of all of a
+/// select's channels, taken in address order (each distinct channel once)
+/// and released in reverse when it is dropped, also by a panic unwinding
+/// (a waker clone may panic while the select parks). The raw lock calls
+/// are here and nowhere else: no one guard per channel can express "these
+/// locks, in this order, across element types". The cases are reached
+/// through it while it holds the locks.
+struct SelLock<'s, 'a, const N: usize> {
+    cases: &'s mut [CaseRef<'a>; N],
+    /// Case indices sorted by channel address, with those addresses.
+    lockorder: &'s [usize],
+    addrs: &'s [usize],
+}
+
+impl<'s, 'a, const N: usize> SelLock<'s, 'a, N> {
+    fn lock(cases: &'s mut [CaseRef<'a>; N], lockorder: &'s [usize], addrs: &'s [usize]) -> Self {
+        for k in 0..lockorder.len() {
+            if k == 0 || addrs[k] != addrs[k - 1] {
+                cases[lockorder[k]].lock_raw();
+            }
+        }
+        SelLock {
+            cases,
+            lockorder,
+            addrs,
+        }
+    }
+
+    /// Pass 1 for case `i`.
+    fn try_fire(&mut self, i: usize, wake: &mut Option<Waker>) -> bool {
+        // Every case's channel is locked while `self` lives.
+        self.cases[i].as_mut().try_fire(&Held(()), wake)
+    }
+
+    /// Pass 2 for case `i`.
+    ///
+    /// # Safety
+    /// As `SelectCase::enqueue`.
+    unsafe fn enqueue(&mut self, i: usize, sel: *const SelectDone) -> bool {
+        // SAFETY: every case's channel is locked while `self` lives; the
+        // rest is the caller's contract. `i < N`, a macro-generated case
+        // count, fits the `u32`.
+        unsafe { self.cases[i].as_mut().enqueue(&Held(()), sel, i as u32) }
+    }
+}
+
+impl<const N: usize> Drop for SelLock<'_, '_, N> {
+    fn drop(&mut self) {
+        for k in (0..self.lockorder.len()).rev() {
+            if k == 0 || self.addrs[k] != self.addrs[k - 1] {
+                // SAFETY: locked in `lock`, once per distinct channel.
+                unsafe { self.cases[self.lockorder[k]].unlock_raw() };
+            }
+        }
+    }
 }
 
 impl<const N: usize> std::fmt::Debug for Select<'_, N> {
@@ -205,7 +294,8 @@ impl<const N: usize> Future for Select<'_, N> {
         let mut caddr = [0usize; N];
         let mut hint = [false; N];
         for i in 0..N {
-            (caddr[i], hint[i]) = this.cases[i].probe();
+            let p = this.cases[i].probe();
+            (caddr[i], hint[i]) = (p.addr, p.looks_ready);
         }
         let mut pollorder = [0usize; N];
         let mut n = 0usize;
@@ -244,14 +334,8 @@ impl<const N: usize> Future for Select<'_, N> {
         // where `try_fire` skips the not-ready cases by the hint, which
         // is exact under the lock.
         if let Some(&i) = pollorder[..n].iter().find(|&&i| hint[i]) {
-            let c = &mut this.cases[i];
-            c.lock();
             let mut wake = None;
-            // SAFETY: its channel is locked (just above).
-            let fired = unsafe { c.as_mut().try_fire(&mut wake) };
-            // SAFETY: locked above.
-            unsafe { c.unlock() };
-            if fired {
+            if this.cases[i].as_mut().try_fire_alone(&mut wake) {
                 if let Some(w) = wake {
                     w.wake();
                 }
@@ -275,27 +359,14 @@ impl<const N: usize> Future for Select<'_, N> {
         }
         let lockorder = &lockorder[..n];
         let addrs = &addrs[..n];
-        // sellock: each distinct channel once.
-        for k in 0..n {
-            if k == 0 || addrs[k] != addrs[k - 1] {
-                this.cases[lockorder[k]].lock();
-            }
-        }
-        let unlock = |cases: &[Pin<&mut (dyn SelectCase + Send + '_)>]| {
-            for k in (0..n).rev() {
-                if k == 0 || addrs[k] != addrs[k - 1] {
-                    // SAFETY: locked above, once per distinct channel.
-                    unsafe { cases[lockorder[k]].unlock() };
-                }
-            }
-        };
+        // sellock.
+        let mut held = SelLock::lock(&mut this.cases, lockorder, addrs);
 
         // Pass 1: the first ready case in poll order commits.
         let mut wake = None;
         for &i in &pollorder[..n] {
-            // SAFETY: its channel is locked.
-            if unsafe { this.cases[i].as_mut().try_fire(&mut wake) } {
-                unlock(&this.cases);
+            if held.try_fire(i, &mut wake) {
+                drop(held);
                 if let Some(w) = wake {
                     w.wake();
                 }
@@ -303,7 +374,6 @@ impl<const N: usize> Future for Select<'_, N> {
             }
         }
         if this.has_default {
-            unlock(&this.cases);
             return Poll::Ready(None);
         }
 
@@ -314,13 +384,12 @@ impl<const N: usize> Future for Select<'_, N> {
         unsafe { this.sel.set_waker(cx.waker()) };
         let mut foreign = false;
         for &i in lockorder {
-            // SAFETY: channel locked; `sel` lives in this pinned future,
-            // which unlinks every sudog (pass 3 or drop) before it goes.
-            // `i < N`, a macro-generated case count.
-            foreign |= unsafe { this.cases[i].as_mut().enqueue(sel, i as u32) };
+            // SAFETY: `sel` lives in this pinned future, which unlinks
+            // every sudog (pass 3 or drop) before it goes.
+            foreign |= unsafe { held.enqueue(i, sel) };
         }
+        drop(held);
         this.foreign = foreign;
-        unlock(&this.cases);
         if n > 0 {
             this.parked = true;
         }

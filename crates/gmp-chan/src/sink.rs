@@ -29,7 +29,7 @@ pub(crate) struct SinkSend<T> {
 
 impl<T> SinkSend<T> {
     fn pending(&self) -> bool {
-        self.value.is_some() || self.waiter.queued
+        self.value.is_some() || self.waiter.queued()
     }
 
     /// Drive the held value toward the channel; `Ready(Ok)` once there is
@@ -58,7 +58,10 @@ impl<T> SinkSend<T> {
         // SAFETY: as in `poll_deliver`.
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: the waiter lives inside this pinned box.
-        chan.cancel(unsafe { Pin::new_unchecked(&mut this.waiter) }, true);
+        chan.cancel(
+            unsafe { Pin::new_unchecked(&mut this.waiter) },
+            crate::hchan::Queue::Send,
+        );
     }
 }
 
