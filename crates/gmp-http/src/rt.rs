@@ -143,6 +143,24 @@ impl<T> GmpIo<T> {
     pub fn into_inner(self) -> T {
         self.io
     }
+
+    pub(crate) fn inner_mut(&mut self) -> &mut T {
+        &mut self.io
+    }
+}
+
+/// One read from `io` into the unfilled part of hyper's buffer.
+pub(crate) fn read_into<T: Transport>(
+    io: &mut T,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBufCursor<'_>,
+) -> Poll<io::Result<()>> {
+    // SAFETY: `poll_read_uninit` only writes initialised bytes into the
+    // slice and never de-initialises any.
+    let n = ready!(io.poll_read_uninit(cx, unsafe { buf.as_mut() }))?;
+    // SAFETY: the transport reported the first `n` bytes initialised.
+    unsafe { buf.advance(n) };
+    Poll::Ready(Ok(()))
 }
 
 impl<T: Transport> hyper::rt::Read for GmpIo<T> {
@@ -151,13 +169,7 @@ impl<T: Transport> hyper::rt::Read for GmpIo<T> {
         cx: &mut Context<'_>,
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        // SAFETY: `poll_read_uninit` only writes initialised bytes into the
-        // slice and never de-initialises any.
-        let n = ready!(this.io.poll_read_uninit(cx, unsafe { buf.as_mut() }))?;
-        // SAFETY: the transport reported the first `n` bytes initialised.
-        unsafe { buf.advance(n) };
-        Poll::Ready(Ok(()))
+        read_into(&mut self.get_mut().io, cx, &mut buf)
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use futures::future::{select, Either};
 use gmp_chan::{Receiver, Sender};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::{http1, http2};
 
 use crate::body::BoxError;
 use crate::conn::{serve_conn, ConnConfig};
@@ -153,11 +153,7 @@ where
         // Each connection goroutine holds a sender: once all are dropped,
         // `recv` fails and every connection has ended.
         let (alive_tx, alive_rx) = gmp_chan::bounded::<()>(0);
-        let cfg = Arc::new(ConnConfig {
-            builder: http_builder(header_read_timeout),
-            service,
-            header_read_timeout,
-        });
+        let cfg = Arc::new(conn_config(service, header_read_timeout));
         let result = accept_loop(&listener, &shutdown_rx, &cfg, &stop_rx, &alive_tx).await;
         // New connects are refused from here on.
         drop(listener);
@@ -184,15 +180,22 @@ where
     }
 }
 
-/// hyper's connection settings: both protocols, gmp's timer and executor.
-fn http_builder(header_read_timeout: Duration) -> auto::Builder<GmpExecutor> {
-    let mut b = auto::Builder::new(GmpExecutor);
-    b.http1()
+/// What every connection of one server shares: hyper's settings for
+/// both protocols (gmp's timer and executor) and the service.
+fn conn_config<S>(service: S, header_read_timeout: Duration) -> ConnConfig<S> {
+    let mut http1 = http1::Builder::new();
+    http1
         .timer(GmpTimer)
         .keep_alive(true)
         .header_read_timeout(header_read_timeout);
-    b.http2().timer(GmpTimer);
-    b
+    let mut http2 = http2::Builder::new(GmpExecutor);
+    http2.timer(GmpTimer);
+    ConnConfig {
+        http1,
+        http2,
+        service,
+        header_read_timeout,
+    }
 }
 
 /// Accept until the shutdown signal fires (`Ok`) or the listener fails
