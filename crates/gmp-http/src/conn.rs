@@ -6,14 +6,14 @@
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::{Future, Stream};
-use gmp_chan::Receiver;
+use gmp_chan::{Receiver, Sender};
 use gmp_core::timer::Sleep;
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
@@ -32,36 +32,35 @@ pub(crate) struct ConnConfig<S> {
     pub(crate) header_read_timeout: Duration,
 }
 
+/// What a connection's goroutine holds besides its socket.
+pub(crate) struct Conn<S> {
+    pub(crate) cfg: Arc<ConnConfig<S>>,
+    pub(crate) peer: Option<SocketAddr>,
+    /// Closed when the server drains.
+    pub(crate) stop: Receiver<()>,
+    /// Dropped when this goroutine ends: the server waits for every
+    /// connection's to go.
+    pub(crate) alive: Sender<()>,
+}
+
 /// Serve one connection until the peer goes, an error ends it, the first
 /// request is too slow to come, or (after `stop` closes) it has drained.
-pub(crate) async fn serve_conn<S, I>(
-    cfg: Arc<ConnConfig<S>>,
-    io: I,
-    peer: Option<SocketAddr>,
-    mut stop: Receiver<()>,
-) where
+/// `conn` is used in place, not split into locals (which this future would
+/// store a second time); its `alive` goes when the future ends.
+pub(crate) async fn serve_conn<S, I>(mut conn: Conn<S>, io: I)
+where
     I: Transport + Send + 'static,
     S: hyper::service::Service<Request, Response = Response> + Send + Sync + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
 {
-    let mut io = Sniffed::new(io);
-    let mut first_request = gmp_core::timer::sleep(cfg.header_read_timeout);
-    // A connection that has sent nothing yet is idle: a shutdown closes it.
-    let sniffed = poll_fn(|cx| {
-        if let Poll::Ready(r) = io.poll_sniff(cx) {
-            return Poll::Ready(r.ok());
-        }
-        if Pin::new(&mut stop).poll_next(cx).is_ready()
-            || Pin::new(&mut first_request).poll(cx).is_ready()
-        {
-            return Poll::Ready(None);
-        }
-        gmp_core::park::set_wait_reason(gmp_core::WaitReason::IoWait);
-        Poll::Pending
-    })
-    .await;
-    let Some(Sniff::Speaks(protocol)) = sniffed else {
+    let Some((io, protocol, first_request)) = sniff(
+        Sniffed::new(io),
+        &mut conn.stop,
+        conn.cfg.header_read_timeout,
+    )
+    .await
+    else {
         return;
     };
     match protocol {
@@ -69,25 +68,60 @@ pub(crate) async fn serve_conn<S, I>(
             // hyper's header timeout covers every request head from here.
             drop(first_request);
             let service = ConnService {
-                cfg: cfg.clone(),
-                peer,
+                cfg: conn.cfg.clone(),
+                peer: conn.peer,
                 started: None,
             };
-            let conn = cfg.http1.serve_connection(io, service);
-            drive(conn, stop, None).await;
+            Drive::new(
+                conn.cfg.http1.serve_connection(io, service),
+                conn.stop,
+                None,
+            )
+            .await;
         }
         Protocol::Http2 => {
             let started = Arc::new(AtomicBool::new(false));
             let service = ConnService {
-                cfg: cfg.clone(),
-                peer,
+                cfg: conn.cfg.clone(),
+                peer: conn.peer,
                 started: Some(started.clone()),
             };
             // Boxed so that the HTTP/1 connections, the many, do not carry
             // the HTTP/2 state's size in their goroutines.
-            let conn = Box::pin(cfg.http2.serve_connection(io, service));
-            drive(conn, stop, Some((first_request, started))).await;
+            let h2 = Box::pin(conn.cfg.http2.serve_connection(io, service));
+            Drive::new(h2, conn.stop, Some((first_request, started))).await;
         }
+    }
+}
+
+/// Wait for the first bytes to choose the protocol, at most `timeout`;
+/// the socket, the protocol and what is left of the deadline. `None` if
+/// the peer closed or failed, the deadline passed, or `stop` closed (a
+/// connection that has sent nothing yet is idle: a shutdown closes it).
+/// A function of its own so that the socket and the timer, borrowed while
+/// it waits, are not also kept in the connection's future.
+async fn sniff<I: Transport>(
+    mut io: Sniffed<I>,
+    stop: &mut Receiver<()>,
+    timeout: Duration,
+) -> Option<(Sniffed<I>, Protocol, Sleep)> {
+    let mut deadline = gmp_core::timer::sleep(timeout);
+    let sniffed = poll_fn(|cx| {
+        if let Poll::Ready(r) = io.poll_sniff(cx) {
+            return Poll::Ready(r.ok());
+        }
+        if Pin::new(&mut *stop).poll_next(cx).is_ready()
+            || Pin::new(&mut deadline).poll(cx).is_ready()
+        {
+            return Poll::Ready(None);
+        }
+        gmp_core::park::set_wait_reason(gmp_core::WaitReason::IoWait);
+        Poll::Pending
+    })
+    .await;
+    match sniffed {
+        Some(Sniff::Speaks(protocol)) => Some((io, protocol, deadline)),
+        Some(Sniff::Closed) | None => None,
     }
 }
 
@@ -126,30 +160,50 @@ impl<C: HttpConn + ?Sized> HttpConn for Pin<Box<C>> {
     }
 }
 
-/// Run `conn` to its end; on `stop`, shut it down gracefully. With a
-/// `first_request` deadline, the connection is dropped (the socket closed)
-/// if no request has started by then.
-async fn drive(
-    conn: impl HttpConn,
-    mut stop: Receiver<()>,
-    mut first_request: Option<(Sleep, Arc<AtomicBool>)>,
-) {
-    let mut conn = pin!(conn);
-    let mut draining = false;
-    poll_fn(|cx| {
-        if conn.as_mut().poll(cx).is_ready() {
+pin_project_lite::pin_project! {
+    /// Runs `conn` to its end; on `stop`, shuts it down gracefully. With a
+    /// `first_request` deadline, the connection is dropped (the socket
+    /// closed) if no request has started by then. A hand-written future so
+    /// the connection is stored once, in place (an `async fn` keeps its
+    /// argument and its pinned copy apart, doubling hyper's state).
+    struct Drive<C> {
+        #[pin]
+        conn: C,
+        stop: Receiver<()>,
+        first_request: Option<(Sleep, Arc<AtomicBool>)>,
+        draining: bool,
+    }
+}
+
+impl<C: HttpConn> Drive<C> {
+    fn new(conn: C, stop: Receiver<()>, first_request: Option<(Sleep, Arc<AtomicBool>)>) -> Self {
+        Drive {
+            conn,
+            stop,
+            first_request,
+            draining: false,
+        }
+    }
+}
+
+impl<C: HttpConn> Future for Drive<C> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        if this.conn.as_mut().poll(cx).is_ready() {
             return Poll::Ready(());
         }
-        if !draining && Pin::new(&mut stop).poll_next(cx).is_ready() {
-            draining = true;
-            conn.as_mut().start_shutdown();
-            if conn.as_mut().poll(cx).is_ready() {
+        if !*this.draining && Pin::new(&mut *this.stop).poll_next(cx).is_ready() {
+            *this.draining = true;
+            this.conn.as_mut().start_shutdown();
+            if this.conn.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(());
             }
         }
-        if let Some((deadline, started)) = &mut first_request {
+        if let Some((deadline, started)) = this.first_request {
             if started.load(Relaxed) {
-                first_request = None;
+                *this.first_request = None;
             } else if Pin::new(deadline).poll(cx).is_ready() {
                 return Poll::Ready(());
             }
@@ -159,8 +213,7 @@ async fn drive(
         // them was polled last.
         gmp_core::park::set_wait_reason(gmp_core::WaitReason::IoWait);
         Poll::Pending
-    })
-    .await;
+    }
 }
 
 /// The service hyper calls: converts the body, notes that a request came
@@ -186,5 +239,40 @@ where
             started.store(true, Relaxed);
         }
         Guarded::new(self.cfg.service.call(req.map(Body::from)), self.peer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::convert::Infallible;
+
+    type Handler =
+        fn(Request) -> Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Svc = crate::ServiceFn<Handler>;
+
+    fn output_size<A, B, R>(_f: fn(A, B) -> R) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    /// Every idle connection keeps its goroutine's future: hyper's HTTP/1
+    /// state must be in it once (not again as a moved-from copy), and the
+    /// HTTP/2 state, boxed, not at all.
+    #[test]
+    fn connection_future_holds_hyper_http1_state_once() {
+        let conn = output_size(serve_conn::<Svc, gmp_io::TcpStream>);
+        let h1 =
+            std::mem::size_of::<http1::Connection<Sniffed<gmp_io::TcpStream>, ConnService<Svc>>>();
+        let h2 = std::mem::size_of::<
+            http2::Connection<Sniffed<gmp_io::TcpStream>, ConnService<Svc>, GmpExecutor>,
+        >();
+        assert!(
+            conn < h1 + 256,
+            "serve_conn's future is {conn} bytes for hyper's {h1}-byte HTTP/1 connection"
+        );
+        assert!(
+            conn < h1 + h2,
+            "serve_conn's future ({conn} bytes) holds HTTP/2's state ({h2})"
+        );
     }
 }

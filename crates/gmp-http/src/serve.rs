@@ -17,7 +17,7 @@ use gmp_chan::{Receiver, Sender};
 use hyper::server::conn::{http1, http2};
 
 use crate::body::BoxError;
-use crate::conn::{serve_conn, ConnConfig};
+use crate::conn::{serve_conn, Conn, ConnConfig};
 use crate::rt::{GmpExecutor, GmpTimer, Transport};
 use crate::{Request, Response};
 
@@ -226,11 +226,13 @@ where
         };
         match accepted {
             Ok((io, peer)) => {
-                let (cfg, stop, alive) = (cfg.clone(), stop.clone(), alive.clone());
-                gmp_core::go(async move {
-                    serve_conn(cfg, io, peer, stop).await;
-                    drop(alive);
-                });
+                let conn = Conn {
+                    cfg: cfg.clone(),
+                    peer,
+                    stop: stop.clone(),
+                    alive: alive.clone(),
+                };
+                gmp_core::go(serve_conn(conn, io));
             }
             Err(e) if is_per_connection(&e) => continue,
             Err(e) => return Err(e),
