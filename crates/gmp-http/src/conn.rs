@@ -40,13 +40,13 @@ pub(crate) struct Conn<S> {
     pub(crate) stop: Receiver<()>,
     /// Dropped when this goroutine ends: the server waits for every
     /// connection's to go.
-    pub(crate) alive: Sender<()>,
+    pub(crate) _alive: Sender<()>,
 }
 
 /// Serve one connection until the peer goes, an error ends it, the first
 /// request is too slow to come, or (after `stop` closes) it has drained.
 /// `conn` is used in place, not split into locals (which this future would
-/// store a second time); its `alive` goes when the future ends.
+/// store a second time); its `_alive` goes when the future ends.
 pub(crate) async fn serve_conn<S, I>(mut conn: Conn<S>, io: I)
 where
     I: Transport + Send + 'static,

@@ -230,7 +230,7 @@ where
                     cfg: cfg.clone(),
                     peer,
                     stop: stop.clone(),
-                    alive: alive.clone(),
+                    _alive: alive.clone(),
                 };
                 gmp_core::go(serve_conn(conn, io));
             }
