@@ -20,6 +20,7 @@ use hyper::server::conn::{http1, http2};
 
 use crate::body::{Body, BoxError};
 use crate::rt::{GmpExecutor, Transport};
+use crate::serve::Handler;
 use crate::service::Guarded;
 use crate::sniff::{Protocol, Sniff, Sniffed};
 use crate::{Request, Response};
@@ -50,9 +51,7 @@ pub(crate) struct Conn<S> {
 pub(crate) async fn serve_conn<S, I>(mut conn: Conn<S>, io: I)
 where
     I: Transport + Send + 'static,
-    S: hyper::service::Service<Request, Response = Response> + Send + Sync + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
+    S: Handler,
 {
     let Some((io, protocol, first_request)) = sniff(
         Sniffed::new(io),

@@ -26,6 +26,28 @@ use crate::{Request, Response};
 /// the next one) before its connection is closed.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The bounds [`serve`] puts on a service, named once for the crate's
+/// own functions (the public ones spell them out for the reader).
+pub(crate) trait Handler:
+    hyper::service::Service<
+        Request,
+        Response = Response,
+        Future: Send + 'static,
+        Error: Into<BoxError>,
+    > + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> Handler for S
+where
+    S: hyper::service::Service<Request, Response = Response> + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+{
+}
+
 /// What [`serve`] accepts connections from.
 pub trait Listener: Send + Sync + 'static {
     /// The connection type.
@@ -209,9 +231,7 @@ async fn accept_loop<L, S>(
 ) -> io::Result<()>
 where
     L: Listener,
-    S: hyper::service::Service<Request, Response = Response> + Send + Sync + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
+    S: Handler,
 {
     loop {
         let accepted = {

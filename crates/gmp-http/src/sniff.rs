@@ -16,7 +16,7 @@ use std::task::{ready, Context, Poll};
 
 use hyper::rt::ReadBufCursor;
 
-use crate::rt::{read_into, GmpIo, Transport};
+use crate::rt::{read_into, Transport};
 
 /// What a client speaking HTTP/2 with prior knowledge sends first.
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -40,7 +40,7 @@ pub(crate) enum Sniff {
 /// A socket whose first bytes were read to choose the protocol; hyper's
 /// reads get them back first.
 pub(crate) struct Sniffed<T> {
-    io: GmpIo<T>,
+    io: T,
     head: [u8; H2_PREFACE.len()],
     /// `head[pos..len]` is still to be handed to hyper.
     pos: u8,
@@ -50,7 +50,7 @@ pub(crate) struct Sniffed<T> {
 impl<T: Transport> Sniffed<T> {
     pub(crate) fn new(io: T) -> Sniffed<T> {
         Sniffed {
-            io: GmpIo::new(io),
+            io,
             head: [0; H2_PREFACE.len()],
             pos: 0,
             len: 0,
@@ -70,7 +70,7 @@ impl<T: Transport> Sniffed<T> {
                 return Poll::Ready(Ok(Sniff::Speaks(Protocol::Http2)));
             }
             let n = ready!(futures::io::AsyncRead::poll_read(
-                Pin::new(self.io.inner_mut()),
+                Pin::new(&mut self.io),
                 cx,
                 &mut self.head[len..]
             ))?;
@@ -94,7 +94,7 @@ impl<T: Transport> hyper::rt::Read for Sniffed<T> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if this.pos == this.len {
-            return Pin::new(&mut this.io).poll_read(cx, buf);
+            return read_into(&mut this.io, cx, &mut buf);
         }
         let (pos, len) = (usize::from(this.pos), usize::from(this.len));
         let n = buf.remaining().min(len - pos);
@@ -105,38 +105,10 @@ impl<T: Transport> hyper::rt::Read for Sniffed<T> {
             // read says, the sniffed bytes are already handed over: a
             // `Pending` leaves the goroutine's waker on the socket (hyper
             // reads again after parsing), an error recurs on the next read.
-            let _ = read_into(this.io.inner_mut(), cx, &mut buf);
+            let _ = read_into(&mut this.io, cx, &mut buf);
         }
         Poll::Ready(Ok(()))
     }
 }
 
-impl<T: Transport> hyper::rt::Write for Sniffed<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        hyper::rt::Write::is_write_vectored(&self.io)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
-}
+crate::rt::write_to_transport!(Sniffed);

@@ -47,7 +47,7 @@ use gmp_core::timer::Timer;
 use mio::Token;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll as TaskPoll, Waker};
 use std::time::Instant;
 
@@ -104,7 +104,6 @@ impl Default for WaitSlot {
 }
 
 /// One direction's deadline (Go's `rd` + `rt`).
-#[derive(Default)]
 struct Deadline {
     /// Serializes setters, so the timer is armed in deadline order.
     set: Mutex<()>,
@@ -112,10 +111,7 @@ struct Deadline {
     /// Go's `rd < 0`: the deadline has passed; operations fail with
     /// `TimedOut` until it is moved or cleared.
     expired: AtomicBool,
-    /// Made by the first deadline set in the future: most sockets (a
-    /// server's idle keep-alive connections among them) never get one, and
-    /// an unused timer would still cost an allocation per socket.
-    timer: OnceLock<Timer>,
+    timer: Timer,
 }
 
 /// Go's `pollDesc`.
@@ -126,8 +122,6 @@ pub(crate) struct PollDesc {
     wg: WaitSlot,
     rd: Deadline,
     wd: Deadline,
-    /// This pollDesc, for the deadline timers' callbacks.
-    me: Weak<PollDesc>,
     /// The poller's `netpollWaiters` and break waker.
     shared: Arc<Shared>,
 }
@@ -147,28 +141,30 @@ fn timed_out() -> io::Error {
 
 impl PollDesc {
     pub(crate) fn new(token: Token, shared: Arc<Shared>) -> Arc<PollDesc> {
-        Arc::new_cyclic(|me: &Weak<PollDesc>| PollDesc {
-            token,
-            closing: AtomicBool::new(false),
-            rg: WaitSlot::default(),
-            wg: WaitSlot::default(),
-            rd: Deadline::default(),
-            wd: Deadline::default(),
-            me: me.clone(),
-            shared,
-        })
-    }
-
-    /// `mode`'s deadline timer, made on first use (Go's
-    /// netpollReadDeadline / netpollWriteDeadline as its function).
-    fn deadline_timer(&self, mode: Mode) -> &Timer {
-        self.deadline(mode).timer.get_or_init(|| {
-            let me = self.me.clone();
-            Timer::new(move |now| {
-                if let Some(pd) = me.upgrade() {
-                    pd.netpolldeadlineimpl(mode, now);
+        Arc::new_cyclic(|weak: &Weak<PollDesc>| {
+            let deadline = |mode| {
+                let w = weak.clone();
+                Deadline {
+                    set: Mutex::new(()),
+                    at: Mutex::new(None),
+                    expired: AtomicBool::new(false),
+                    // Go's netpollReadDeadline / netpollWriteDeadline.
+                    timer: Timer::new(move |now| {
+                        if let Some(pd) = w.upgrade() {
+                            pd.netpolldeadlineimpl(mode, now);
+                        }
+                    }),
                 }
-            })
+            };
+            PollDesc {
+                token,
+                closing: AtomicBool::new(false),
+                rg: WaitSlot::default(),
+                wg: WaitSlot::default(),
+                rd: deadline(Mode::Read),
+                wd: deadline(Mode::Write),
+                shared,
+            }
         })
     }
 
@@ -300,11 +296,9 @@ impl PollDesc {
         // The pollDesc lock (`at`) is not held here: the timer calls back
         // with its own lock held and then takes `at`.
         match at {
-            Some(t) if !past => self.deadline_timer(mode).start(t, None),
+            Some(t) if !past => d.timer.start(t, None),
             _ => {
-                if let Some(timer) = d.timer.get() {
-                    timer.stop();
-                }
+                d.timer.stop();
             }
         }
         if past {
@@ -320,11 +314,8 @@ impl PollDesc {
         if self.closing.swap(true, AcqRel) {
             return false;
         }
-        for d in [&self.rd, &self.wd] {
-            if let Some(timer) = d.timer.get() {
-                timer.stop();
-            }
-        }
+        self.rd.timer.stop();
+        self.wd.timer.stop();
         self.netpollunblock(Mode::Read, false);
         self.netpollunblock(Mode::Write, false);
         true

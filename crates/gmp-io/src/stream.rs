@@ -334,9 +334,7 @@ macro_rules! stream_surface {
 
         impl std::os::fd::AsFd for $t {
             fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-                // SAFETY: the descriptor stays open while `self` (and so
-                // the connection) is alive, which bounds the borrow.
-                unsafe { std::os::fd::BorrowedFd::borrow_raw(self.conn.src.as_raw_fd()) }
+                std::os::fd::AsFd::as_fd(&self.conn.src)
             }
         }
     };
