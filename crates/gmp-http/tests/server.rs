@@ -133,6 +133,9 @@ async fn graceful_shutdown_finishes_in_flight_request_and_closes_idle_ones() {
             String::from_utf8_lossy(&buf[..n])
         );
 
+        // A connection that has sent nothing yet (the protocol unknown).
+        let mut silent = gmp::net::TcpStream::connect(addr).await.unwrap();
+
         let in_flight = gmp::spawn(async move {
             let resp = gmp::http::get(&format!("http://{addr}/slow"))
                 .await
@@ -162,6 +165,12 @@ async fn graceful_shutdown_finishes_in_flight_request_and_closes_idle_ones() {
         assert!(refused, "the listener still accepts after shutdown began");
         // The idle connection is closed by the server.
         assert!(read_to_close(&mut idle).await.is_empty());
+        // So is the silent one, well before the 30 s header timeout.
+        let closed = gmp::time::timeout(Duration::from_secs(10), read_to_close(&mut silent)).await;
+        assert!(
+            closed.is_ok_and(|got| got.is_empty()),
+            "a connection that sent nothing outlived the shutdown"
+        );
         // serve waits for the request in flight.
         assert!(
             served_rx.try_recv().is_err(),
