@@ -26,6 +26,7 @@ mod pprof;
 pub mod rt;
 mod serve;
 mod service;
+mod sniff;
 
 pub use body::{Body, BoxError};
 pub use client::{get, Client, Error};

@@ -4,7 +4,7 @@
 //! offer to be wrapped: futures-io plus a read into uninitialised memory.
 
 use std::future::Future;
-use std::io::{self, IoSlice};
+use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -145,48 +145,79 @@ impl<T> GmpIo<T> {
     }
 }
 
+/// One read from `io` into the unfilled part of hyper's buffer.
+pub(crate) fn read_into<T: Transport>(
+    io: &mut T,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBufCursor<'_>,
+) -> Poll<io::Result<()>> {
+    // SAFETY: `poll_read_uninit` only writes initialised bytes into the
+    // slice and never de-initialises any.
+    let n = ready!(io.poll_read_uninit(cx, unsafe { buf.as_mut() }))?;
+    // SAFETY: the transport reported the first `n` bytes initialised.
+    unsafe { buf.advance(n) };
+    Poll::Ready(Ok(()))
+}
+
 impl<T: Transport> hyper::rt::Read for GmpIo<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        // SAFETY: `poll_read_uninit` only writes initialised bytes into the
-        // slice and never de-initialises any.
-        let n = ready!(this.io.poll_read_uninit(cx, unsafe { buf.as_mut() }))?;
-        // SAFETY: the transport reported the first `n` bytes initialised.
-        unsafe { buf.advance(n) };
-        Poll::Ready(Ok(()))
+        read_into(&mut self.get_mut().io, cx, &mut buf)
     }
 }
 
-impl<T: Transport> hyper::rt::Write for GmpIo<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
+/// hyper's `Write` for a wrapper `$ty<T>` whose field `io: T` is the
+/// transport: every call goes straight to it.
+macro_rules! write_to_transport {
+    ($ty:ident) => {
+        impl<T: $crate::rt::Transport> hyper::rt::Write for $ty<T> {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                futures::io::AsyncWrite::poll_write(
+                    std::pin::Pin::new(&mut self.get_mut().io),
+                    cx,
+                    buf,
+                )
+            }
 
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
-    }
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                futures::io::AsyncWrite::poll_write_vectored(
+                    std::pin::Pin::new(&mut self.get_mut().io),
+                    cx,
+                    bufs,
+                )
+            }
 
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
+            fn is_write_vectored(&self) -> bool {
+                $crate::rt::Transport::is_write_vectored(&self.io)
+            }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                futures::io::AsyncWrite::poll_flush(std::pin::Pin::new(&mut self.get_mut().io), cx)
+            }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_close(cx)
-    }
+            fn poll_shutdown(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                futures::io::AsyncWrite::poll_close(std::pin::Pin::new(&mut self.get_mut().io), cx)
+            }
+        }
+    };
 }
+pub(crate) use write_to_transport;
+
+write_to_transport!(GmpIo);

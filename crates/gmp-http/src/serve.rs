@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use futures::future::{select, Either};
 use gmp_chan::{Receiver, Sender};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::{http1, http2};
 
 use crate::body::BoxError;
-use crate::conn::{serve_conn, ConnConfig};
+use crate::conn::{serve_conn, Conn, ConnConfig};
 use crate::rt::{GmpExecutor, GmpTimer, Transport};
 use crate::{Request, Response};
 
@@ -25,6 +25,28 @@ use crate::{Request, Response};
 /// request's head (and an idle keep-alive connection this long to start
 /// the next one) before its connection is closed.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The bounds [`serve`] puts on a service, named once for the crate's
+/// own functions (the public ones spell them out for the reader).
+pub(crate) trait Handler:
+    hyper::service::Service<
+        Request,
+        Response = Response,
+        Future: Send + 'static,
+        Error: Into<BoxError>,
+    > + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> Handler for S
+where
+    S: hyper::service::Service<Request, Response = Response> + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+{
+}
 
 /// What [`serve`] accepts connections from.
 pub trait Listener: Send + Sync + 'static {
@@ -153,11 +175,7 @@ where
         // Each connection goroutine holds a sender: once all are dropped,
         // `recv` fails and every connection has ended.
         let (alive_tx, alive_rx) = gmp_chan::bounded::<()>(0);
-        let cfg = Arc::new(ConnConfig {
-            builder: http_builder(header_read_timeout),
-            service,
-            header_read_timeout,
-        });
+        let cfg = Arc::new(conn_config(service, header_read_timeout));
         let result = accept_loop(&listener, &shutdown_rx, &cfg, &stop_rx, &alive_tx).await;
         // New connects are refused from here on.
         drop(listener);
@@ -184,15 +202,22 @@ where
     }
 }
 
-/// hyper's connection settings: both protocols, gmp's timer and executor.
-fn http_builder(header_read_timeout: Duration) -> auto::Builder<GmpExecutor> {
-    let mut b = auto::Builder::new(GmpExecutor);
-    b.http1()
+/// What every connection of one server shares: hyper's settings for
+/// both protocols (gmp's timer and executor) and the service.
+fn conn_config<S>(service: S, header_read_timeout: Duration) -> ConnConfig<S> {
+    let mut http1 = http1::Builder::new();
+    http1
         .timer(GmpTimer)
         .keep_alive(true)
         .header_read_timeout(header_read_timeout);
-    b.http2().timer(GmpTimer);
-    b
+    let mut http2 = http2::Builder::new(GmpExecutor);
+    http2.timer(GmpTimer);
+    ConnConfig {
+        http1,
+        http2,
+        service,
+        header_read_timeout,
+    }
 }
 
 /// Accept until the shutdown signal fires (`Ok`) or the listener fails
@@ -206,9 +231,7 @@ async fn accept_loop<L, S>(
 ) -> io::Result<()>
 where
     L: Listener,
-    S: hyper::service::Service<Request, Response = Response> + Send + Sync + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
+    S: Handler,
 {
     loop {
         let accepted = {
@@ -223,11 +246,13 @@ where
         };
         match accepted {
             Ok((io, peer)) => {
-                let (cfg, stop, alive) = (cfg.clone(), stop.clone(), alive.clone());
-                gmp_core::go(async move {
-                    serve_conn(cfg, io, peer, stop).await;
-                    drop(alive);
-                });
+                let conn = Conn {
+                    cfg: cfg.clone(),
+                    peer,
+                    stop: stop.clone(),
+                    _alive: alive.clone(),
+                };
+                gmp_core::go(serve_conn(conn, io));
             }
             Err(e) if is_per_connection(&e) => continue,
             Err(e) => return Err(e),

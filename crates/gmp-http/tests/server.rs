@@ -133,6 +133,9 @@ async fn graceful_shutdown_finishes_in_flight_request_and_closes_idle_ones() {
             String::from_utf8_lossy(&buf[..n])
         );
 
+        // A connection that has sent nothing yet (the protocol unknown).
+        let mut silent = gmp::net::TcpStream::connect(addr).await.unwrap();
+
         let in_flight = gmp::spawn(async move {
             let resp = gmp::http::get(&format!("http://{addr}/slow"))
                 .await
@@ -162,6 +165,12 @@ async fn graceful_shutdown_finishes_in_flight_request_and_closes_idle_ones() {
         assert!(refused, "the listener still accepts after shutdown began");
         // The idle connection is closed by the server.
         assert!(read_to_close(&mut idle).await.is_empty());
+        // So is the silent one, well before the 30 s header timeout.
+        let closed = gmp::time::timeout(Duration::from_secs(10), read_to_close(&mut silent)).await;
+        assert!(
+            closed.is_ok_and(|got| got.is_empty()),
+            "a connection that sent nothing outlived the shutdown"
+        );
         // serve waits for the request in flight.
         assert!(
             served_rx.try_recv().is_err(),
@@ -233,6 +242,47 @@ async fn h2_prior_knowledge_gets_settings() {
         assert_eq!(&head[5..9], &[0, 0, 0, 0], "SETTINGS on a stream");
         assert_eq!(len % 6, 0, "SETTINGS payload is not whole settings");
         drop(c);
+        srv.stop().await;
+    })
+    .await
+}
+
+/// The protocol is chosen from the first bytes; a request or preface that
+/// arrives in pieces, split anywhere in or after those bytes, is served
+/// whole.
+#[gmp::test(procs = 2)]
+async fn first_bytes_split_anywhere_still_choose_the_protocol() {
+    const REQ: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    const SETTINGS: [u8; 9] = [0, 0, 0, 4, 0, 0, 0, 0, 0];
+    watchdog(async {
+        let srv = start(None).await;
+        for split in [1, 3, 10, 23, 24, 25, 40] {
+            let mut c = gmp::net::TcpStream::connect(srv.addr).await.unwrap();
+            c.write_all(&REQ[..split]).await.unwrap();
+            // Separate segments: the server reads the first part alone.
+            gmp::time::sleep(Duration::from_millis(20)).await;
+            c.write_all(&REQ[split..]).await.unwrap();
+            let text = String::from_utf8_lossy(&read_to_close(&mut c).await).into_owned();
+            assert!(
+                text.starts_with("HTTP/1.1 200"),
+                "split {split}: got {text:?}"
+            );
+            assert!(text.ends_with("hello"), "split {split}: got {text:?}");
+        }
+        for split in [1, 4, 16, 23] {
+            let mut c = gmp::net::TcpStream::connect(srv.addr).await.unwrap();
+            c.write_all(&PREFACE[..split]).await.unwrap();
+            gmp::time::sleep(Duration::from_millis(20)).await;
+            c.write_all(&PREFACE[split..]).await.unwrap();
+            c.write_all(&SETTINGS).await.unwrap();
+            let mut head = [0u8; 9];
+            c.read_exact(&mut head).await.unwrap();
+            assert_eq!(
+                head[3], 4,
+                "split {split}: first frame is not SETTINGS: {head:?}"
+            );
+        }
         srv.stop().await;
     })
     .await

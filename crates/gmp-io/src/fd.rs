@@ -50,37 +50,9 @@ impl<S: mio::event::Source> Registered<S> {
         &self,
         mode: Mode,
         cx: &mut Context<'_>,
-        mut op: impl FnMut(&S) -> io::Result<R>,
+        op: impl FnMut(&S) -> io::Result<R>,
     ) -> TaskPoll<io::Result<R>> {
-        if gmp_core::poll_proceed(cx).is_pending() {
-            return TaskPoll::Pending;
-        }
-        let pd = &*self.pd;
-        loop {
-            if let Err(e) = pd.netpollcheckerr(mode) {
-                pd.forget(mode, cx.waker());
-                return TaskPoll::Ready(Err(e));
-            }
-            let seen = pd.seen(mode);
-            match op(&self.src) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !self.on_own_runtime() {
-                        return TaskPoll::Ready(Err(foreign_runtime_error()));
-                    }
-                    match pd.netpollblock(mode, seen, cx) {
-                        TaskPoll::Ready(()) => continue,
-                        TaskPoll::Pending => return TaskPoll::Pending,
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => {
-                    // Re-polled while still parked (e.g. by a select): the
-                    // slot must not keep this goroutine's waker.
-                    pd.forget(mode, cx.waker());
-                    return TaskPoll::Ready(closed_in_flight(pd, r));
-                }
-            }
-        }
+        self.poll_op(mode, cx, op, None::<fn(&R) -> bool>)
     }
 
     /// `poll_io` for a stream socket's reads and writes of `want` bytes,
@@ -93,14 +65,29 @@ impl<S: mio::event::Source> Registered<S> {
     /// lost; a short transfer on a stream socket means the kernel buffer
     /// was drained (reads) or filled (writes) at that moment. End of file
     /// (`Ok(0)`) records nothing: it is reported once by the poller, and
-    /// every later read must see it again.
+    /// every later read must see it again. `want == 0` never uses the
+    /// memory (nothing to move, nothing learned).
     pub(crate) fn poll_stream_io(
         &self,
         mode: Mode,
         cx: &mut Context<'_>,
         want: usize,
-        mut op: impl FnMut(&S) -> io::Result<usize>,
+        op: impl FnMut(&S) -> io::Result<usize>,
     ) -> TaskPoll<io::Result<usize>> {
+        let drained = (want > 0).then_some(move |n: &usize| *n > 0 && *n < want);
+        self.poll_op(mode, cx, op, drained)
+    }
+
+    /// The loop behind `poll_io` and `poll_stream_io`; with `drained`
+    /// (which says whether a result means the socket was drained or full),
+    /// the readiness memory is read and kept.
+    fn poll_op<R>(
+        &self,
+        mode: Mode,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&S) -> io::Result<R>,
+        drained: Option<impl Fn(&R) -> bool>,
+    ) -> TaskPoll<io::Result<R>> {
         if gmp_core::poll_proceed(cx).is_pending() {
             return TaskPoll::Pending;
         }
@@ -111,22 +98,26 @@ impl<S: mio::event::Source> Registered<S> {
                 return TaskPoll::Ready(Err(e));
             }
             let seen = pd.seen(mode);
-            let known_drained = want > 0 && pd.known_drained(mode, seen);
+            let known_drained = drained.is_some() && pd.known_drained(mode, seen);
             if !known_drained || !self.on_own_runtime() {
                 match op(&self.src) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         if !self.on_own_runtime() {
                             return TaskPoll::Ready(Err(foreign_runtime_error()));
                         }
-                        pd.record_drained(mode, seen);
+                        if drained.is_some() {
+                            pd.record_drained(mode, seen);
+                        }
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     r => {
-                        if let Ok(n) = r {
-                            if n > 0 && n < want {
+                        if let (Some(drained), Ok(done)) = (&drained, &r) {
+                            if drained(done) {
                                 pd.record_drained(mode, seen);
                             }
                         }
+                        // Re-polled while still parked (e.g. by a select):
+                        // the slot must not keep this goroutine's waker.
                         pd.forget(mode, cx.waker());
                         return TaskPoll::Ready(closed_in_flight(pd, r));
                     }

@@ -74,8 +74,38 @@ impl Shared {
 struct PollState {
     poll: Poll,
     events: Events,
-    /// (pollDesc, readable, writable, read closed, write closed).
-    ready: Vec<(Arc<PollDesc>, bool, bool, bool, bool)>,
+    /// The pollDescs this poll found ready, gathered under the descs lock
+    /// and woken after it is released.
+    ready: Vec<PdReady>,
+}
+
+/// One pollDesc's part of a poll (Go's `netpollready` mode bits).
+struct PdReady {
+    pd: Arc<PollDesc>,
+    read: Edge,
+    write: Edge,
+}
+
+/// What the poller said about one direction of a pollDesc.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Edge {
+    /// Nothing for this direction.
+    None,
+    /// Ready: wake its waiters.
+    Ready,
+    /// Closed (end of file, hang-up or error): ready, and sticky in the
+    /// pollDesc (`mark_closed`).
+    Closed,
+}
+
+impl Edge {
+    fn of(ready: bool, closed: bool) -> Edge {
+        match (ready, closed) {
+            (_, true) => Edge::Closed,
+            (true, false) => Edge::Ready,
+            (false, false) => Edge::None,
+        }
+    }
 }
 
 impl std::fmt::Debug for NetPoll {
@@ -211,11 +241,14 @@ impl Netpoller for NetPoll {
                 }
                 match descs.get(Self::key_of(ev.token())) {
                     Some(pd) if pd.token() == ev.token() => {
-                        let rc = ev.is_read_closed() || ev.is_error();
-                        let wc = ev.is_write_closed() || ev.is_error();
-                        let r = ev.is_readable() || rc;
-                        let w = ev.is_writable() || wc;
-                        st.ready.push((pd.clone(), r, w, rc, wc));
+                        st.ready.push(PdReady {
+                            pd: pd.clone(),
+                            read: Edge::of(ev.is_readable(), ev.is_read_closed() || ev.is_error()),
+                            write: Edge::of(
+                                ev.is_writable(),
+                                ev.is_write_closed() || ev.is_error(),
+                            ),
+                        });
                     }
                     // Closed, or its slot reused: a stale event.
                     _ => {}
@@ -223,14 +256,14 @@ impl Netpoller for NetPoll {
             }
         }
         let mut woken = 0;
-        for (pd, r, w, rc, wc) in st.ready.drain(..) {
+        for PdReady { pd, read, write } in st.ready.drain(..) {
             // Before the edge is counted: whoever sees the new count sees
             // the flag.
-            pd.mark_closed(rc, wc);
-            if r {
+            pd.mark_closed(read == Edge::Closed, write == Edge::Closed);
+            if read != Edge::None {
                 woken += pd.netpollunblock(Mode::Read, true);
             }
-            if w {
+            if write != Edge::None {
                 woken += pd.netpollunblock(Mode::Write, true);
             }
         }

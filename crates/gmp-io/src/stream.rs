@@ -33,13 +33,20 @@ pub(crate) fn poll_read<S: mio::event::Source + AsRawFd>(
     poll_read_uninit(c, cx, buf)
 }
 
-pub(crate) fn poll_read_vectored<S: mio::event::Source + AsRawFd>(
+/// One `readv` for several buffers (mio's, through std).
+pub(crate) fn poll_read_vectored<S>(
     c: &Registered<S>,
     cx: &mut Context<'_>,
     bufs: &mut [IoSliceMut<'_>],
-) -> Poll<io::Result<usize>> {
+) -> Poll<io::Result<usize>>
+where
+    S: mio::event::Source,
+    for<'a> &'a S: io::Read,
+{
     let want = bufs.iter().map(|b| b.len()).sum();
-    c.poll_stream_io(Mode::Read, cx, want, |s| sys::readv(s.as_raw_fd(), bufs))
+    c.poll_stream_io(Mode::Read, cx, want, |mut s| {
+        io::Read::read_vectored(&mut s, bufs)
+    })
 }
 
 pub(crate) fn poll_write<S: mio::event::Source + AsRawFd>(
@@ -334,9 +341,7 @@ macro_rules! stream_surface {
 
         impl std::os::fd::AsFd for $t {
             fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-                // SAFETY: the descriptor stays open while `self` (and so
-                // the connection) is alive, which bounds the borrow.
-                unsafe { std::os::fd::BorrowedFd::borrow_raw(self.conn.src.as_raw_fd()) }
+                std::os::fd::AsFd::as_fd(&self.conn.src)
             }
         }
     };

@@ -3,7 +3,7 @@
 //! the listen backlog, and the close that releases a socket while other
 //! handles still name its descriptor.
 
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::OnceLock;
@@ -53,14 +53,6 @@ pub(crate) fn recv(fd: RawFd, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> 
     // SAFETY: the pointer and length describe `buf`, which we own mutably;
     // recv(2) only writes into it and never reads it.
     cvt(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) })
-}
-
-/// One `readv` for several buffers.
-pub(crate) fn readv(fd: RawFd, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-    let n = bufs.len().min(libc::c_int::MAX as usize) as libc::c_int;
-    // SAFETY: `IoSliceMut` is ABI-compatible with `iovec` on Unix, and
-    // each describes a buffer we hold mutably.
-    cvt(unsafe { libc::readv(fd, bufs.as_mut_ptr().cast(), n) })
 }
 
 /// `send` with SIGPIPE suppressed.

@@ -253,7 +253,6 @@ impl AsRawFd for TcpListener {
 
 impl AsFd for TcpListener {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: the descriptor stays open while the listener lives.
-        unsafe { BorrowedFd::borrow_raw(self.reg.src.as_raw_fd()) }
+        self.reg.src.as_fd()
     }
 }

@@ -125,7 +125,6 @@ impl AsRawFd for UdpSocket {
 
 impl AsFd for UdpSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: the descriptor stays open while the socket lives.
-        unsafe { BorrowedFd::borrow_raw(self.reg.src.as_raw_fd()) }
+        self.reg.src.as_fd()
     }
 }

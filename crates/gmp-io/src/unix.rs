@@ -217,7 +217,6 @@ impl AsRawFd for UnixListener {
 
 impl AsFd for UnixListener {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: the descriptor stays open while the listener lives.
-        unsafe { BorrowedFd::borrow_raw(self.reg.src.as_raw_fd()) }
+        self.reg.src.as_fd()
     }
 }
