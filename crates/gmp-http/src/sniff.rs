@@ -104,7 +104,9 @@ impl<T: Transport> hyper::rt::Read for Sniffed<T> {
             // The rest of the request head, in the same read. Whatever this
             // read says, the sniffed bytes are already handed over: a
             // `Pending` leaves the goroutine's waker on the socket (hyper
-            // reads again after parsing), an error recurs on the next read.
+            // reads again after parsing); an error is left to that next
+            // read, which reports it again or sees end of file (a reset
+            // is reported once), either of which ends the connection.
             let _ = read_into(&mut this.io, cx, &mut buf);
         }
         Poll::Ready(Ok(()))
