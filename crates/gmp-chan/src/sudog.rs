@@ -119,7 +119,7 @@ struct SudogInner<T> {
 /// op) and is linked into the channel's `recvq`/`sendq` intrusive
 /// doubly-linked list. Its owner knows it as a `Waiter`.
 ///
-/// The guarded part is written on first use (`init_sg`, when the op
+/// The guarded part is written on first use (`Waiter::prepare`, when the op
 /// parks), not when the future or select case holding it is built:
 /// `.await` moves a future right after building it, and copying a freshly
 /// stored 80-byte sudog stalled on store forwarding, 40% of a
