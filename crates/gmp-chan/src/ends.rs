@@ -355,7 +355,7 @@ impl<T> Future for SendFuture<'_, T> {
     type Output = Result<(), SendError<T>>;
 
     /// Always inlined into the `.await` (with `poll_send` and
-    /// `send_locked`): a call here and two below cost a buffered send
+    /// `Locked::send`): a call here and two below cost a buffered send
     /// about 20 instructions of prologues, epilogues and outcomes passed
     /// through memory.
     #[inline(always)]

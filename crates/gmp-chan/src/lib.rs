@@ -20,10 +20,11 @@
 //! doubly-linked `waitq`, and, for a select, a pointer to the select's
 //! shared `selectDone`. The sudog lives inside the pinned `send`/`recv`
 //! future (or select case), so a blocking op allocates nothing. A waker
-//! completes a sudog under the channel lock and publishes the outcome with
-//! one Release store of `status` (`OK`, or `CLOSED` for Go's `success ==
-//! false`) as its last touch; the owner reads it with Acquire and may then
-//! free the sudog. Wakers are woken after the lock is released; gmp-core's
+//! completes a sudog under the channel lock (`Dequeued::finish`) and
+//! publishes the outcome with one Release store of `status`
+//! (`Status::Ok`, or `Status::Closed` for Go's `success == false`) as its
+//! last touch; the owner reads it with Acquire and may then free the
+//! sudog. Wakers are woken after the lock is released; gmp-core's
 //! waker is Go's `goready` (the woken G goes to the waking P's `runnext`),
 //! another executor's waker is just woken.
 //!
@@ -33,8 +34,9 @@
 //! **chanrecv**: buffer head (and, when the buffer was full, the first
 //! blocked sender's value moves to the tail: chan.go `recv`); else straight
 //! from a blocked sender; else closed → `RecvError`; else park on `recvq`.
-//! **closechan** completes every queued sudog with `CLOSED` (senders keep
-//! their value to return it) and wakes them all. Queues are FIFO.
+//! **closechan** completes every queued sudog with `Status::Closed`
+//! (senders keep their value to return it) and wakes them all. Queues are
+//! FIFO.
 //!
 //! **Cancellation**: dropping a queued future takes the lock and unlinks its
 //! sudog; if a sender already handed it a value, the value is given to the
