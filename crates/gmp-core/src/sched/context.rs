@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub(crate) struct MCtx {
     pub(crate) sched: Arc<Sched>,
     pub(crate) m: Arc<M>,
-    pub(crate) p: Cell<Option<usize>>,
+    pub(crate) p: CurP,
     pub(crate) curg: Cell<Option<NonNull<Header>>>,
     pub(crate) budget: Cell<u32>,
     /// The current G asked to go to the global queue's tail (gosched,
@@ -96,10 +96,11 @@ pub(crate) fn on_m() -> bool {
 impl MCtx {
     pub(crate) fn new(sched: Arc<Sched>, m: Arc<M>) -> MCtx {
         let seed = crate::rand::seed(m.id);
+        let p = CurP::new(&sched.allp);
         MCtx {
             sched,
             m,
-            p: Cell::new(None),
+            p,
             curg: Cell::new(None),
             budget: Cell::new(BUDGET),
             yield_global: Cell::new(false),
@@ -137,7 +138,61 @@ impl MCtx {
         self.curg_header().map_or(0, |h| h.goid)
     }
 
+    #[inline]
     pub(crate) fn curp(&self) -> Option<&P> {
-        self.p.get().map(|i| &self.sched.allp[i])
+        self.p.ptr()
+    }
+}
+
+/// The P an M holds: its id, and its address cached beside it. Finding a
+/// P by id in the segmented `allp` is a leading-zero count, shifts and
+/// checks, and every channel operation's budget check reads the P's
+/// preempt flag; `set` does that lookup once.
+pub(crate) struct CurP {
+    /// The runtime's `allp`, inside the `Arc<Sched>` the M context holds,
+    /// so it outlives this.
+    allp: NonNull<crate::allp::AllP>,
+    id: Cell<Option<usize>>,
+    ptr: Cell<Option<NonNull<P>>>,
+}
+
+impl CurP {
+    fn new(allp: &crate::allp::AllP) -> CurP {
+        CurP {
+            allp: NonNull::from(allp),
+            id: Cell::new(None),
+            ptr: Cell::new(None),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> Option<usize> {
+        self.id.get()
+    }
+
+    #[inline]
+    pub(crate) fn set(&self, id: Option<usize>) {
+        self.id.set(id);
+        // SAFETY: `allp` points into the Sched the M context keeps alive;
+        // Ps are never freed while it lives.
+        let allp = unsafe { self.allp.as_ref() };
+        self.ptr.set(id.map(|i| NonNull::from(&allp[i])));
+    }
+
+    pub(crate) fn replace(&self, id: Option<usize>) -> Option<usize> {
+        let old = self.get();
+        self.set(id);
+        old
+    }
+
+    pub(crate) fn take(&self) -> Option<usize> {
+        self.replace(None)
+    }
+
+    #[inline]
+    fn ptr(&self) -> Option<&P> {
+        // SAFETY: set from `allp`, whose Ps live as long as the Sched the
+        // M context keeps alive (see `set`).
+        self.ptr.get().map(|p| unsafe { p.as_ref() })
     }
 }
