@@ -24,6 +24,11 @@ pub(crate) fn borrowed_waker(p: NonNull<Header>) -> ManuallyDrop<Waker> {
     })
 }
 
+// The four functions below are `RawWakerVTable`'s, whose contract is their
+// safety condition: `p` is the data pointer of a live waker made here, so
+// a live G of which that waker owns one reference (a borrowed waker's is
+// the runnable's, held for the whole poll).
+
 unsafe fn waker_clone(p: *const ()) -> RawWaker {
     // SAFETY: a waker exists, so the G is alive.
     let h = unsafe { &*(p as *const Header) };
