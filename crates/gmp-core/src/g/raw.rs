@@ -53,6 +53,8 @@ impl Kind<()> for GoKind {
     fn awaiter(_: &()) -> *mut Option<Waker> {
         std::ptr::null_mut()
     }
+    /// # Safety
+    /// Never called: a `go` G has no JoinHandle to read an output.
     unsafe fn read_output(_: &(), _: *mut ()) {
         unreachable!("go goroutines have no output")
     }
@@ -137,6 +139,9 @@ where
         PreG::<F, K>::new(future).finish(header)
     }
 
+    /// # Safety
+    /// `p` is a live `RawG<F, K>` and the caller holds its runnable in
+    /// RUNNING state (the `GVTable::poll` contract).
     unsafe fn poll(p: NonNull<Header>) -> PollOutcome {
         // SAFETY: `p` points to a RawG<F, K> (the vtable was built for it);
         // the caller holds the runnable in RUNNING state.
@@ -167,11 +172,16 @@ where
         PollOutcome::Done
     }
 
+    /// # Safety
+    /// `p` is a live `RawG<F, K>` whose future is still there; called once,
+    /// with no poll in flight.
     unsafe fn drop_future(p: NonNull<Header>) {
         // SAFETY: see callers: exactly once, with no poll in flight.
         unsafe { ManuallyDrop::drop(&mut *p.cast::<Self>().as_ref().future.get()) }
     }
 
+    /// # Safety
+    /// `p` is a `RawG<F, K>` whose last reference (and handle) is gone.
     unsafe fn dealloc(p: NonNull<Header>) {
         // SAFETY: last reference; the future was dropped (completion or
         // close; it is ManuallyDrop so drop_in_place skips it) and the output
@@ -186,11 +196,16 @@ where
         }
     }
 
+    /// # Safety
+    /// `p` is a live `RawG<F, K>`.
     unsafe fn awaiter(p: NonNull<Header>) -> *mut Option<Waker> {
         // SAFETY: `p` points to a live RawG<F, K>.
         K::awaiter(unsafe { &p.cast::<Self>().as_ref().prefix.slot })
     }
 
+    /// # Safety
+    /// `p` is a live `RawG<F, K>` whose output the caller owns; `dst` is a
+    /// `MaybeUninit<Result<F::Output, JoinError>>`.
     unsafe fn read_output(p: NonNull<Header>, dst: *mut ()) {
         // SAFETY: `p` points to a live RawG<F, K>; the caller passes a
         // destination of K's output type and owns the output (CLOSED).

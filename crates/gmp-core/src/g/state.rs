@@ -217,13 +217,20 @@ impl State {
     /// through its own waker, which skipped the wake CAS): RUNNING ->
     /// SCHEDULED in one step. `Park` only if teardown closed it meanwhile.
     pub fn transition_to_yield(&self) -> AfterPoll {
-        self.transition(AcqRel, |s| {
+        let requeued = self.transition(AcqRel, |s| {
             if s & CLOSED != 0 {
-                Step::Set(s & !RUNNING, AfterPoll::Park)
+                Step::Done(false)
             } else {
-                Step::Set((s & !RUNNING) | SCHEDULED, AfterPoll::Requeue)
+                Step::Set((s & !RUNNING) | SCHEDULED, true)
             }
-        })
+        });
+        if requeued {
+            return AfterPoll::Requeue;
+        }
+        // CLOSED is never cleared, so clearing RUNNING needs no CAS (and
+        // the common path above keeps its single CAS).
+        self.0.fetch_and(!RUNNING, AcqRel);
+        AfterPoll::Park
     }
 
     /// The future finished and its output (if any) is stored: RUNNING ->

@@ -24,6 +24,11 @@ pub(crate) fn borrowed_waker(p: NonNull<Header>) -> ManuallyDrop<Waker> {
     })
 }
 
+// The four functions below are `RawWakerVTable`'s, whose contract is their
+// safety condition: `p` is the data pointer of a live waker made here, so
+// a live G of which that waker owns one reference (a borrowed waker's is
+// the runnable's, held for the whole poll).
+
 unsafe fn waker_clone(p: *const ()) -> RawWaker {
     // SAFETY: a waker exists, so the G is alive.
     let h = unsafe { &*(p as *const Header) };
@@ -41,11 +46,12 @@ unsafe fn waker_wake(p: *const ()) {
 }
 
 unsafe fn waker_wake_by_ref(p: *const ()) {
-    // SAFETY: a waker exists, so the G is alive.
-    let h = unsafe { &*(p as *const Header) };
-    if h.state.wake_by_ref() {
-        // SAFETY: wake_by_ref took a reference for the runnable.
-        crate::sched::ready(unsafe { GPtr::from_raw(NonNull::from(h)) });
+    // SAFETY: a waker exists, so the G is alive; the GPtr stands for the
+    // reference `wake_by_ref` adds for the runnable, and is forgotten
+    // (not dropped) when it adds none.
+    let g = ManuallyDrop::new(unsafe { GPtr::from_raw(NonNull::new_unchecked(p as *mut Header)) });
+    if g.header().state.wake_by_ref() {
+        crate::sched::ready(ManuallyDrop::into_inner(g));
     }
 }
 
