@@ -213,7 +213,10 @@ impl TcpListener {
     /// Other errors are returned.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (s, peer) = self.reg.accept(|l| l.accept()).await?;
-        Ok((TcpStream::from_mio(s, "gmp::net::TcpListener::accept")?, peer))
+        Ok((
+            TcpStream::from_mio(s, "gmp::net::TcpListener::accept")?,
+            peer,
+        ))
     }
 }
 

@@ -186,7 +186,10 @@ impl UnixListener {
     /// 1s) instead of spinning.
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (s, peer) = self.reg.accept(|l| l.accept()).await?;
-        Ok((UnixStream::from_mio(s, "gmp::net::UnixListener::accept")?, peer))
+        Ok((
+            UnixStream::from_mio(s, "gmp::net::UnixListener::accept")?,
+            peer,
+        ))
     }
 }
 
