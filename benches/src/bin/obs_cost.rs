@@ -29,7 +29,7 @@ fn main() {
                 // Keep main's polls short: under valgrind a poll of all
                 // 100,000 spawns runs past sysmon's 10 ms, sysmon takes the
                 // P, and how many spawns then go the P-less way depends on
-                // timing, which made the totals vary by 5% between runs.
+                // timing, which made the totals vary between runs.
                 if i % SPAWN_SLICE == SPAWN_SLICE - 1 {
                     gmp::runtime::gosched().await;
                 }

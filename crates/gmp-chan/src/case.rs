@@ -266,7 +266,8 @@ impl<T, S: Side<T>> SelectCase for Case<'_, T, S> {
         self.chan().lock_raw();
     }
 
-    // SAFETY: (the contract) `SelectCase::unlock_raw`'s.
+    /// # Safety
+    /// As `SelectCase::unlock_raw`: the caller holds the lock.
     unsafe fn unlock_raw(&self) {
         // SAFETY: the caller holds it (`lock_raw`).
         unsafe { self.chan().unlock_raw() }
@@ -288,7 +289,8 @@ impl<T, S: Side<T>> SelectCase for Case<'_, T, S> {
         S::looks_ready(g.chan()) && this.side.fire(&mut g, wake)
     }
 
-    // SAFETY: (the contract) `SelectCase::enqueue`'s.
+    /// # Safety
+    /// As `SelectCase::enqueue`: `sel` outlives the queued sudog.
     unsafe fn enqueue(
         self: Pin<&mut Self>,
         _held: &Held,

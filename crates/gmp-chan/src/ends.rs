@@ -339,7 +339,8 @@ impl<T> fmt::Debug for RecvFuture<'_, T> {
 /// (another executor's task, a plain thread's `block_on`) there is no
 /// budget; the channel is marked as used from outside instead, and the op
 /// parks through that task's own waker like any other.
-/// Always inlined: out of line it cost ping_pong 4% more instructions.
+/// Always inlined: it runs on every operation, and out of line its call
+/// costs more than its body (see docs/benchmarks.md).
 #[inline(always)]
 pub(crate) fn proceed<T>(chan: &Chan<T>, cx: &mut Context<'_>) -> Poll<()> {
     match poll_proceed_on_m(cx) {
@@ -355,9 +356,9 @@ impl<T> Future for SendFuture<'_, T> {
     type Output = Result<(), SendError<T>>;
 
     /// Always inlined into the `.await` (with `poll_send` and
-    /// `Locked::send`): a call here and two below cost a buffered send
-    /// about 20 instructions of prologues, epilogues and outcomes passed
-    /// through memory.
+    /// `Locked::send`): a call here and two below would add their
+    /// prologues, epilogues and outcomes passed through memory to every
+    /// buffered send (measured in docs/benchmarks.md).
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: `waiter` is only ever used pinned (re-pinned below); the

@@ -2,8 +2,8 @@
 //! readiness hints) and Go's `closechan`. The lock guard and the locked
 //! core of `chansend` and `chanrecv` (the methods of `Locked`, which only a
 //! held lock can produce) are in `hchan/locked.rs`; the blocking side (a
-//! sudog parking, re-polling, cancelling) in `block.rs`; the sudogs and
-//! wait queues in `sudog.rs`. The futures, the
+//! sudog parking, re-polling, cancelling) in `block.rs`; the sudogs in
+//! `sudog.rs`, their wait queues in `sudog/waitq.rs`. The futures, the
 //! public handles and `selectgo` are thin layers over these functions.
 
 use crate::sudog::{Status, WaitQ};

@@ -4,8 +4,9 @@
 //!
 //! **hchan** (`hchan.rs`) is one unaligned `Arc` allocation: a small
 //! spin-then-sleep lock (`sync::RawLock`, Go's runtime `lock`), taken
-//! through a guard (`ChanGuard`, which unlocks when dropped, also on a
-//! panic, and derefs to `Locked`, the only way to the locked state), and
+//! through a guard (`ChanGuard` in `hchan/locked.rs`, which unlocks when
+//! dropped, also on a panic, and derefs to `Locked`, the only way to the
+//! locked state and home of the locked halves of send and receive), and
 //! under it a ring buffer (a `VecDeque` that grows toward `cap` as values
 //! arrive), the `closed` flag and the two wait queues `recvq`/`sendq`,
 //! the fields an operation writes first and contiguous. `bounded` checks
@@ -17,7 +18,7 @@
 //! A **sudog** (`sudog.rs`) is one waiting goroutine (or task) on one
 //! channel: its `Waker`, a slot for the value (the value to send, or the
 //! slot a sender fills), the links of the intrusive, circular
-//! doubly-linked `waitq`, and, for a select, a pointer to the select's
+//! doubly-linked `waitq` (`sudog/waitq.rs`), and, for a select, a pointer to the select's
 //! shared `selectDone`. The sudog lives inside the pinned `send`/`recv`
 //! future (or select case), so a blocking op allocates nothing. A waker
 //! completes a sudog under the channel lock (`Dequeued::finish`) and

@@ -126,9 +126,9 @@ struct SudogInner<T> {
 /// The guarded part is written on first use (`Waiter::prepare`, when the op
 /// parks), not when the future or select case holding it is built:
 /// `.await` moves a future right after building it, and copying a freshly
-/// stored 80-byte sudog stalled on store forwarding, 40% of a
-/// channel-heavy goroutine's time (half of chan_mpmc's). Most operations
-/// never park and never write it.
+/// stored sudog stalls on store forwarding, a large share of a
+/// channel-heavy goroutine's time (measured in docs/benchmarks.md,
+/// "Channels"). Most operations never park and never write it.
 ///
 /// Size: the guarded part, the select case index, the atomic `status` and
 /// the owner's two flags share one struct (the small fields fill what

@@ -124,7 +124,7 @@ async fn sniff<I: Transport>(
     }
 }
 
-/// hyper's two connection futures, as `drive` sees them.
+/// hyper's two connection futures, as `Drive` sees them.
 trait HttpConn: Future<Output = hyper::Result<()>> {
     /// Finish what is in flight, then end (hyper's `graceful_shutdown`).
     fn start_shutdown(self: Pin<&mut Self>);

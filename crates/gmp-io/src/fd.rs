@@ -12,7 +12,7 @@ use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll as TaskPoll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 fn foreign_runtime_error() -> io::Error {
     io::Error::other(
@@ -158,6 +158,42 @@ impl<S: mio::event::Source> Registered<S> {
     pub(crate) fn set_deadline(&self, mode: Mode, at: Option<Instant>) {
         self.pd.set_deadline(mode, at);
     }
+
+    /// A listener's accept loop (Go's `FD.Accept` retries plus
+    /// `http.Server`'s back-off): `ECONNABORTED` (the peer gave up while
+    /// queued) is retried at once; running out of descriptors or socket
+    /// memory sleeps, doubling from 5ms to 1s, since only time (other
+    /// connections closing) can fix it and retrying at once would spin.
+    /// Other errors are returned.
+    pub(crate) async fn accept<C, A>(
+        &self,
+        mut accept: impl FnMut(&S) -> io::Result<(C, A)> + Unpin,
+    ) -> io::Result<(C, A)> {
+        let mut backoff = ACCEPT_BACKOFF_MIN;
+        loop {
+            match self.io(Mode::Read, &mut accept).await {
+                Err(e) if is_resource_exhaustion(&e) => {
+                    gmp_core::timer::sleep(backoff).await;
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                }
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
+                r => return r,
+            }
+        }
+    }
+}
+
+/// Go's `http.Server` accept back-off bounds.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Out of file descriptors (or of kernel memory for sockets): waiting can
+/// fix it, retrying at once cannot.
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
 }
 
 impl<S: mio::event::Source + AsRawFd> Registered<S> {

@@ -8,7 +8,7 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Resolve addresses off the P (name lookups block).
 pub(crate) fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
@@ -147,19 +147,6 @@ impl std::fmt::Debug for TcpListener {
     }
 }
 
-/// Go's http.Server accept back-off on temporary errors: 5ms doubling to 1s.
-const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
-const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
-
-/// Out of file descriptors (or of kernel memory for sockets): waiting can
-/// fix it, retrying at once cannot.
-pub(crate) fn is_resource_exhaustion(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
-}
-
 impl TcpListener {
     /// Bind to the first address that works.
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
@@ -225,23 +212,11 @@ impl TcpListener {
     /// like Go's `http.Server`, back off (5ms doubling to 1s) and retry.
     /// Other errors are returned.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let mut backoff = ACCEPT_BACKOFF_MIN;
-        loop {
-            match self.reg.io(Mode::Read, |l| l.accept()).await {
-                Ok((s, peer)) => {
-                    return Ok((
-                        TcpStream::from_mio(s, "gmp::net::TcpListener::accept")?,
-                        peer,
-                    ))
-                }
-                Err(e) if is_resource_exhaustion(&e) => {
-                    gmp_core::timer::sleep(backoff).await;
-                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
-                }
-                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let (s, peer) = self.reg.accept(|l| l.accept()).await?;
+        Ok((
+            TcpStream::from_mio(s, "gmp::net::TcpListener::accept")?,
+            peer,
+        ))
     }
 }
 

@@ -11,7 +11,7 @@ use std::os::unix::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A Unix stream connection. `AsyncRead + AsyncWrite`, also through
 /// `&UnixStream`; halves, deadlines and `close` as for
@@ -127,10 +127,6 @@ impl std::fmt::Debug for UnixListener {
     }
 }
 
-/// Go's accept back-off on running out of descriptors (see `TcpListener`).
-const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
-const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
-
 impl UnixListener {
     /// Create the socket file at `path` and listen on it (backlog:
     /// somaxconn). Fails with `AddrInUse` if the path exists.
@@ -189,23 +185,11 @@ impl UnixListener {
     /// Accept a connection; out of descriptors backs off (5ms doubling to
     /// 1s) instead of spinning.
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let mut backoff = ACCEPT_BACKOFF_MIN;
-        loop {
-            match self.reg.io(Mode::Read, |l| l.accept()).await {
-                Ok((s, peer)) => {
-                    return Ok((
-                        UnixStream::from_mio(s, "gmp::net::UnixListener::accept")?,
-                        peer,
-                    ))
-                }
-                Err(e) if crate::tcp::is_resource_exhaustion(&e) => {
-                    gmp_core::timer::sleep(backoff).await;
-                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
-                }
-                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let (s, peer) = self.reg.accept(|l| l.accept()).await?;
+        Ok((
+            UnixStream::from_mio(s, "gmp::net::UnixListener::accept")?,
+            peer,
+        ))
     }
 }
 

@@ -285,7 +285,7 @@ fn select_evaluates_every_case() {
     });
 }
 
-// ---- select3.go: the block matrix (SPEC: sends on closed fire with Err) ----
+// ---- select3.go: the block matrix (a send on a closed channel fires, with Err) ----
 
 #[test]
 fn select3_matrix() {

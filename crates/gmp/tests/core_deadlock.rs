@@ -80,8 +80,7 @@ fn sigquit_dumps_and_exits_2() {
         rt(2).block_on(async {
             let h = gmp::spawn(gmp::time::sleep(Duration::from_secs(30)));
             wait_for_reason(h.goid(), "sleep", Duration::from_secs(10)).await;
-            // SAFETY: sending ourselves a signal.
-            unsafe { libc_kill_self_quit() };
+            raise_sigquit();
             h.await.unwrap();
         });
         unreachable!("SIGQUIT should have ended the process");
@@ -94,13 +93,12 @@ fn sigquit_dumps_and_exits_2() {
     assert!(err.contains("goroutine 1 ["), "{err}");
 }
 
-unsafe fn libc_kill_self_quit() {
-    extern "C" {
-        fn raise(sig: i32) -> i32;
-    }
-    const SIGQUIT: i32 = 3;
-    // SAFETY: raise(3) with a valid signal number.
-    unsafe { raise(SIGQUIT) };
+/// Send this process SIGQUIT (the runtime's goroutine dump, then exit 2).
+fn raise_sigquit() {
+    // SAFETY: raise(3) has no memory preconditions; SIGQUIT is a valid
+    // signal number.
+    let rc = unsafe { libc::raise(libc::SIGQUIT) };
+    assert_eq!(rc, 0, "raise(SIGQUIT) failed");
 }
 
 fn expect_deadlock_child(name: &str) -> String {
