@@ -9,6 +9,8 @@
 //! it, hence the crate-level `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod go_ports;
+
 use std::io::Write;
 use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
