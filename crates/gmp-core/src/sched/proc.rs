@@ -1,5 +1,5 @@
 //! The scheduler loop: Go's `schedule`, `findRunnable` (with `stealWork`
-//! and the netpoller check) and `execute`, the time slice, and the trace
+//! and the netpoller check, in that order) and `execute`, the time slice, and the trace
 //! and latency hooks of a poll.
 
 use super::*;
@@ -90,13 +90,6 @@ impl Sched {
                     return Found::G { g, inherit: false };
                 }
             }
-            if let Some(np) = &self.netpoll {
-                if np.has_waiters() && !self.netpoll_blocked.load(Acquire) {
-                    if let Some(g) = self.netpoll_inject(ctx, &**np, Some(Duration::ZERO)) {
-                        return Found::G { g, inherit: false };
-                    }
-                }
-            }
             // Steal, but keep spinning Ms under half the busy Ps.
             let npidle = self.npidle.load(SeqCst);
             let busy = self.gomaxprocs().saturating_sub(npidle);
@@ -107,6 +100,20 @@ impl Sched {
                 }
                 if let Some(g) = self.steal_work(ctx, &mut p) {
                     return Found::G { g, inherit: false };
+                }
+            }
+            // The network after stealing, where Go polls it before: under
+            // load a poll nearly always finds something, so an M that polls
+            // first keeps feeding itself while goroutines already runnable
+            // on a P whose thread the kernel has preempted wait out that
+            // thread's time slice (milliseconds of tail latency for an HTTP
+            // server whose Ps share the cores with its clients). tokio's
+            // workers likewise steal before they park on the I/O driver.
+            if let Some(np) = &self.netpoll {
+                if np.has_waiters() && !self.netpoll_blocked.load(Acquire) {
+                    if let Some(g) = self.netpoll_inject(ctx, &**np, Some(Duration::ZERO)) {
+                        return Found::G { g, inherit: false };
+                    }
                 }
             }
             if ctx.spinning.get()
