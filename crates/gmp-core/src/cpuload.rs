@@ -22,8 +22,8 @@ use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-/// How often sysmon samples the load. `/proc/loadavg` costs a few
-/// microseconds to read.
+/// How often sysmon samples the load. One `pread` of `/proc/loadavg`,
+/// kept open, costs a few microseconds.
 pub(crate) const SAMPLE_EVERY: Duration = Duration::from_millis(5);
 
 /// The average's weight on the new sample, in sixteenths.
@@ -31,6 +31,9 @@ const NEW_WEIGHT: u32 = 4;
 
 pub(crate) struct CpuLoad {
     cores: u32,
+    /// `/proc/loadavg`, opened once: a sample is then one `pread` instead
+    /// of open, stat, read and close.
+    source: LoadSource,
     /// Runnable threads of other processes, moving average, 1/16 units.
     others_x16: AtomicU32,
     scarce: AtomicBool,
@@ -41,6 +44,7 @@ impl CpuLoad {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
         CpuLoad {
             cores,
+            source: LoadSource::open(),
             others_x16: AtomicU32::new(0),
             scarce: AtomicBool::new(false),
         }
@@ -57,7 +61,7 @@ impl CpuLoad {
     /// can be running now (Ms holding a P, and sysmon itself), `procs` is
     /// GOMAXPROCS.
     pub(crate) fn sample(&self, ours: u32, procs: u32) {
-        let Some(running) = runnable_threads() else {
+        let Some(running) = self.source.runnable_threads() else {
             return;
         };
         let others = running.saturating_sub(ours);
@@ -78,16 +82,34 @@ fn is_scarce(avg_x16: u32, cores: u32, procs: u32) -> bool {
     avg_x16 > cores.saturating_sub(procs) * 16 + 8
 }
 
-/// The kernel's count of runnable threads right now (this one included).
-#[cfg(target_os = "linux")]
-fn runnable_threads() -> Option<u32> {
-    let s = std::fs::read_to_string("/proc/loadavg").ok()?;
-    parse_loadavg(&s)
+/// Where the count of runnable threads comes from.
+struct LoadSource {
+    #[cfg(target_os = "linux")]
+    file: Option<std::fs::File>,
 }
 
-#[cfg(not(target_os = "linux"))]
-fn runnable_threads() -> Option<u32> {
-    None
+impl LoadSource {
+    fn open() -> LoadSource {
+        LoadSource {
+            #[cfg(target_os = "linux")]
+            file: std::fs::File::open("/proc/loadavg").ok(),
+        }
+    }
+
+    /// The kernel's count of runnable threads right now (this one
+    /// included). Reading at offset 0 makes procfs render the file anew.
+    #[cfg(target_os = "linux")]
+    fn runnable_threads(&self) -> Option<u32> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 128];
+        let n = self.file.as_ref()?.read_at(&mut buf, 0).ok()?;
+        parse_loadavg(std::str::from_utf8(&buf[..n]).ok()?)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn runnable_threads(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// `"0.50 0.40 0.30 3/250 12345"` -> 3.
@@ -100,6 +122,16 @@ fn parse_loadavg(s: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn reads_the_running_field_through_the_kept_file() {
+        let src = LoadSource::open();
+        // This thread is running, so each fresh read counts at least one.
+        for _ in 0..3 {
+            assert!(src.runnable_threads().is_some_and(|n| n >= 1));
+        }
+    }
 
     #[test]
     fn parses_the_running_field() {
