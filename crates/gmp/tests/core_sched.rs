@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{cpu_time, is_child, poll_until, rt, run_child, wait_for_reason, watchdog};
+use support::{cpu_time, is_child, poll_until, rt, run_child, watchdog};
 
 #[test]
 fn hundred_thousand_goroutines_complete_with_unique_ids() {
