@@ -3,14 +3,25 @@
 //! enclosing async fn, awaits `Select` over them, and runs the chosen
 //! arm's body in a plain `if`/`else` chain (see `select.rs`).
 
-/// Go's `select` statement. See the crate docs for the syntax.
+/// Go's `select` statement. See the crate docs for the syntax. Here off
+/// the runtime (a plain thread's executor), where it works as well:
 ///
-/// ```ignore
-/// gmp::select! {
-///     recv(rx_a) -> v => { ... },
-///     send(tx_b, value) -> res => { ... },
-///     default => { ... },
-/// }
+/// ```
+/// use gmp_chan::{bounded, select};
+///
+/// futures::executor::block_on(async {
+///     let (tx, rx) = bounded::<i32>(1);
+///     // Unbuffered and nobody receives: its send case is never ready.
+///     let (idle_tx, _idle_rx) = bounded::<&str>(0);
+///     tx.send(7).await.unwrap();
+///     let mut got = None;
+///     select! {
+///         recv(rx) -> v => got = v.ok(),
+///         send(idle_tx, "unsent") -> res => res.unwrap(),
+///         default => unreachable!("a value was buffered"),
+///     }
+///     assert_eq!(got, Some(7));
+/// });
 /// ```
 #[macro_export]
 macro_rules! select {

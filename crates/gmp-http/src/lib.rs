@@ -6,7 +6,7 @@
 //! `TcpStream`; [`pprof_handler`] serves the goroutine profile; [`rt`] has
 //! hyper's runtime traits for custom setups.
 //!
-//! ```no_run
+//! ```
 //! # async fn run() -> std::io::Result<()> {
 //! let ln = gmp_io::TcpListener::bind("127.0.0.1:8080").await?;
 //! gmp_http::serve(ln, gmp_http::service_fn(|_req: gmp_http::Request| async move {

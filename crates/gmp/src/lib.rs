@@ -1,7 +1,7 @@
 //! gmp: Go's concurrency model for Rust. Goroutines on a faithful G-P-M
 //! scheduler, channels with Go's semantics and a real `select!`.
 //!
-//! ```no_run
+//! ```
 //! #[gmp::main]
 //! async fn main() {
 //!     let h = gmp::spawn(async { 6 * 7 });

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 
 /// Go's `sync.Cond`, used with any gmp [`Mutex`](super::Mutex):
 ///
-/// ```no_run
+/// ```
 /// # async fn f(m: &gmp::sync::Mutex<Vec<u32>>, c: &gmp::sync::Cond) {
 /// let mut g = m.lock().await;
 /// while g.is_empty() {

@@ -11,7 +11,7 @@ type CancelFn = Box<dyn Fn() + Send + Sync>;
 
 /// x/sync's `errgroup.Group`, for goroutines returning `Result<(), E>`.
 ///
-/// ```no_run
+/// ```
 /// # async fn f() -> Result<(), std::io::Error> {
 /// let (g, ctx) = gmp::sync::ErrGroup::with_context(&gmp::context::background());
 /// g.set_limit(4);
