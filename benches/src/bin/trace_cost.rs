@@ -66,12 +66,18 @@ async fn ping_pong() {
 /// One timed run of `w` at `procs`, traced into `trace` when given.
 fn gmp_run(w: &str, procs: usize, trace: Option<&Path>) -> f64 {
     let rt = gmp::Runtime::builder().procs(procs).build().unwrap();
-    rt.block_on(async {
+    // Main as goroutine 1, as obs_cost and `#[gmp::main]` run it: a
+    // `block_on` main lives on the calling thread, and every hand-off
+    // between it and a goroutine is a thread switch.
+    let trace = trace.map(Path::to_path_buf);
+    let w = w.to_string();
+    rt.block_on_goroutine(async move {
+        let trace = trace.as_deref();
         let t = Instant::now();
         if let Some(p) = trace {
             gmp::runtime::trace::start(p).unwrap();
         }
-        let ops = match w {
+        let ops = match w.as_str() {
             "spawn_many" => {
                 spawn_many().await;
                 SPAWNS as f64
