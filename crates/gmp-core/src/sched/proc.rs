@@ -225,6 +225,11 @@ impl Sched {
             if self.shutdown.load(Relaxed) || self.npwait.load(Relaxed) != 0 {
                 return false;
             }
+            // A runnable main with no idle P to take: M0, woken for it, is
+            // on its way to wait for ours.
+            if self.npidle.load(Relaxed) == 0 && self.main_ready() {
+                return false;
+            }
             // Rings only: a G alone in a busy P's runnext was offered to
             // us by the steal that just failed, and its owner is taking
             // its runnext chain itself. Polling gently keeps the owner's
