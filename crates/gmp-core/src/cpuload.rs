@@ -4,13 +4,24 @@
 //! own. When other processes keep cores busy (a load generator beside a
 //! server, a build), an M that spins waiting for work takes a core from a
 //! thread with work to do, often our own busy M, and the kernel runs
-//! that M late: milliseconds on a request's latency. The one spin that is
-//! ours rather than Go's, `spin_before_park`, is worth that only while
-//! the cores are there, so sysmon samples how many threads of other
-//! processes are runnable and the spin is skipped while they and our Ps
-//! together outnumber the cores. Wake-ups (`wakep`) are not touched:
-//! "a goroutine made runnable while a P is idle starts promptly" holds
-//! whatever the machine's load.
+//! that M late: milliseconds on a request's latency. So sysmon samples
+//! how many threads of other processes are runnable, and while they and
+//! our Ps together outnumber the cores, the wake-ups that only buy
+//! parallelism stop:
+//!
+//! - `spin_before_park`, the one spin that is ours rather than Go's;
+//! - `inject_local` (Go's `injectglist`) no longer spreads a netpoll burst
+//!   over the idle Ps with an M started for each: the burst stays on the
+//!   polling P;
+//! - `resetspinning` no longer wakes the next spinning M.
+//!
+//! Each of those wakes a thread that then competes for a core with our
+//! own busy M or with the process that made the cores scarce, and the
+//! loser waits out a kernel time slice: on an HTTP server sharing two
+//! cores with its load generator, that slice was the server's p99
+//! (docs/benchmarks.md). A goroutine's own wake-ups are not touched:
+//! `ready` and `newproc` still call `wakep`, so "a goroutine made runnable
+//! while a P is idle starts promptly" holds whatever the machine's load.
 //!
 //! The sample is the kernel's instantaneous count of runnable threads
 //! (the fourth field of `/proc/loadavg`, Linux), less the threads of ours

@@ -405,13 +405,17 @@ impl Sched {
     }
 
     /// Go's `resetspinning`: a spinning M found work; wake another to keep
-    /// looking if Ps are idle.
+    /// looking if Ps are idle, unless other processes leave too few cores
+    /// for our Ps (`cpuload.rs`): the next spinner would only take a core
+    /// from a thread with work.
     #[inline]
     pub(super) fn resetspinning(&self, ctx: &MCtx) {
         if ctx.spinning.get() {
             ctx.spinning.set(false);
             self.nmspinning.fetch_sub(1, SeqCst);
-            self.wakep();
+            if !self.cpuload.scarce() {
+                self.wakep();
+            }
         }
     }
 

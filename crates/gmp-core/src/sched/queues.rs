@@ -125,12 +125,16 @@ impl Sched {
     /// queue with an M started for each (so a burst the netpoller readied
     /// spreads over the idle Ps at once instead of queueing behind this
     /// P's current G), the rest onto the local queue, waking a helper.
+    /// While other processes leave too few cores for our Ps
+    /// (`cpuload.rs`), the whole burst stays on this P and no M is woken:
+    /// the cores those Ms would need are taken.
     pub(super) fn inject_local(&self, p: &mut POwner<'_>, gs: impl Iterator<Item = GPtr>) {
         let mut gs = gs.peekable();
         if gs.peek().is_none() {
             return;
         }
-        let idle = self.npidle.load(SeqCst);
+        let spread = !self.cpuload.scarce();
+        let idle = if spread { self.npidle.load(SeqCst) } else { 0 };
         if idle > 0 {
             let glob: Vec<GPtr> = gs.by_ref().take(idle).collect();
             let n = glob.len();
@@ -147,7 +151,7 @@ impl Sched {
                 self.globrunqput_batch(b);
             }
         }
-        if any {
+        if any && spread {
             self.wakep();
         }
     }
