@@ -1,6 +1,6 @@
 //! The scheduler loop: Go's `schedule`, `findRunnable` (with `stealWork`
-//! and the netpoller check, in that order) and `execute`, the time slice, and the trace
-//! and latency hooks of a poll.
+//! and then the netpoller check) and `execute`, the time slice, and the
+//! trace and latency hooks of a poll.
 
 use super::*;
 
