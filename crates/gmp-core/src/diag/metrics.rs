@@ -46,6 +46,10 @@ pub struct Metrics {
     pub threads: usize,
     /// Armed timers.
     pub timers: usize,
+    /// Other processes' runnable threads and our Ps outnumber the cores,
+    /// as sysmon last sampled: the scheduler wakes no M for parallelism
+    /// alone (see the `cpuload` module).
+    pub cores_scarce: bool,
     /// Runnable -> running latency (sampled).
     pub sched_latency: Histogram,
 }
@@ -108,6 +112,7 @@ impl Sched {
             parks: self.mparks.load(Relaxed),
             threads: self.mcount(),
             timers: self.timers_pending(),
+            cores_scarce: self.cpuload.scarce(),
             sched_latency: Histogram {
                 bounds: (0..BUCKETS)
                     .map(|i| Duration::from_micros(1u64 << i))
