@@ -6,33 +6,7 @@ use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{cpu_time, is_child, rt, run_child, wait_for_reason};
-
-async fn echo_server() -> (std::net::SocketAddr, gmp::JoinHandle<()>) {
-    let ln = gmp::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = ln.local_addr().unwrap();
-    let h = gmp::spawn(async move {
-        loop {
-            let Ok((mut c, _)) = ln.accept().await else {
-                return;
-            };
-            gmp::go(async move {
-                let mut buf = [0u8; 4096];
-                loop {
-                    match c.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            if c.write_all(&buf[..n]).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            });
-        }
-    });
-    (addr, h)
-}
+use support::{cpu_time, echo_server, is_child, rt, run_child, wait_for_reason};
 
 /// 200 concurrent connections x 200 round trips, byte-exact.
 #[test]

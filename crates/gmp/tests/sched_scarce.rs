@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod support;
-use support::{poll_until, rt, wait_for_reason, watchdog};
+use support::{echo_server, poll_until, rt, wait_for_reason, watchdog};
 
 /// Threads that keep every core busy until dropped (bounded by `limit`
 /// in any case).
@@ -61,25 +61,7 @@ fn with_cores_scarce_every_io_wakeup_and_goroutine_still_runs() {
 
         // An echo server and 32 clients, each doing 100 round trips: every
         // netpoll burst now stays on one P, and every byte still comes back.
-        let ln = gmp::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = ln.local_addr().unwrap();
-        gmp::go(async move {
-            while let Ok((mut c, _)) = ln.accept().await {
-                gmp::go(async move {
-                    let mut buf = [0u8; 64];
-                    loop {
-                        match c.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => {
-                                if c.write_all(&buf[..n]).await.is_err() {
-                                    return;
-                                }
-                            }
-                        }
-                    }
-                });
-            }
-        });
+        let (addr, _server) = echo_server().await;
         let clients: Vec<_> = (0..32u8)
             .map(|id| {
                 gmp::spawn(async move {

@@ -391,3 +391,32 @@ pub mod json {
         }
     }
 }
+
+/// Inside a runtime: a TCP echo server on a loopback port, one goroutine
+/// per connection; its accept loop's handle.
+pub async fn echo_server() -> (std::net::SocketAddr, gmp::JoinHandle<()>) {
+    use futures::{AsyncReadExt, AsyncWriteExt};
+    let ln = gmp::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = ln.local_addr().unwrap();
+    let h = gmp::spawn(async move {
+        loop {
+            let Ok((mut c, _)) = ln.accept().await else {
+                return;
+            };
+            gmp::go(async move {
+                let mut buf = [0u8; 4096];
+                loop {
+                    match c.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if c.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, h)
+}
