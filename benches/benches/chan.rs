@@ -18,7 +18,8 @@
 //! `cargo bench -p gmp-benches --bench chan` (env BENCH_RUNS, BENCH_FILTER).
 
 use gmp_benches::{
-    build_go, measure, once, per_op, print_table, rss_bytes, run_go_stat, selected, Row,
+    build_go, chan_workloads, measure, once, per_op, print_table, rss_bytes, run_go_stat, selected,
+    Row,
 };
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
@@ -45,24 +46,8 @@ fn tokio_rt(procs: usize) -> tokio::runtime::Runtime {
 
 fn gmp_ping_pong(rt: &gmp::Runtime) -> f64 {
     rt.block_on_goroutine(async {
-        let (atx, arx) = gmp::chan::bounded::<u64>(0);
-        let (btx, brx) = gmp::chan::bounded::<u64>(0);
         let t = Instant::now();
-        let echo = gmp::spawn(async move {
-            while let Ok(v) = arx.recv().await {
-                if btx.send(v).await.is_err() {
-                    break;
-                }
-            }
-        });
-        let ping = gmp::spawn(async move {
-            for i in 0..PP_N {
-                atx.send(i).await.unwrap();
-                brx.recv().await.unwrap();
-            }
-        });
-        ping.await.unwrap();
-        echo.await.unwrap();
+        chan_workloads::ping_pong(PP_N).await;
         per_op(t.elapsed(), PP_N)
     })
 }
@@ -163,35 +148,8 @@ fn ping_pong_row(procs: usize, go: Option<&std::path::Path>) -> Row {
 
 fn gmp_mpmc(rt: &gmp::Runtime) -> f64 {
     rt.block_on_goroutine(async {
-        let (tx, rx) = gmp::chan::bounded::<u64>(1024);
         let t = Instant::now();
-        let per = MPMC_N / 4;
-        let mut hs = Vec::new();
-        for _ in 0..4 {
-            let tx = tx.clone();
-            hs.push(gmp::spawn(async move {
-                for i in 0..per {
-                    tx.send(i).await.unwrap();
-                }
-                0u64
-            }));
-        }
-        drop(tx);
-        for _ in 0..4 {
-            let rx = rx.clone();
-            hs.push(gmp::spawn(async move {
-                let mut s = 0u64;
-                while let Ok(v) = rx.recv().await {
-                    s = s.wrapping_add(v);
-                }
-                s
-            }));
-        }
-        let mut sum = 0u64;
-        for h in hs {
-            sum = sum.wrapping_add(h.await.unwrap());
-        }
-        assert_eq!(sum, 4 * (per * (per - 1) / 2));
+        chan_workloads::mpmc(MPMC_N).await;
         per_op(t.elapsed(), MPMC_N)
     })
 }
@@ -258,43 +216,9 @@ fn mpmc_row(procs: usize, go: Option<&std::path::Path>) -> Row {
 
 fn gmp_fanin(rt: &gmp::Runtime) -> f64 {
     rt.block_on_goroutine(async {
-        let per = FANIN_N / 8;
-        let mut rxs = Vec::new();
-        // Keep a sender of each: like Go's version, nobody closes them.
-        let mut keep = Vec::new();
         let t = Instant::now();
-        for _ in 0..8 {
-            let (tx, rx) = gmp::chan::bounded::<u64>(0);
-            rxs.push(rx);
-            keep.push(tx.clone());
-            gmp::go(async move {
-                for i in 0..per {
-                    if tx.send(i).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-        let [r0, r1, r2, r3, r4, r5, r6, r7]: [gmp::chan::Receiver<u64>; 8] =
-            rxs.try_into().unwrap();
-        let mut got = 0u64;
-        while got < FANIN_N {
-            let v = gmp::select! {
-                recv(r0) -> v => v,
-                recv(r1) -> v => v,
-                recv(r2) -> v => v,
-                recv(r3) -> v => v,
-                recv(r4) -> v => v,
-                recv(r5) -> v => v,
-                recv(r6) -> v => v,
-                recv(r7) -> v => v,
-            };
-            v.unwrap();
-            got += 1;
-        }
-        let per_value = per_op(t.elapsed(), FANIN_N);
-        drop(keep);
-        per_value
+        chan_workloads::fanin(FANIN_N).await;
+        per_op(t.elapsed(), FANIN_N)
     })
 }
 

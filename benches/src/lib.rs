@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+pub mod chan_workloads;
 pub mod procstat;
 
 /// Runs per measurement (env `BENCH_RUNS`, default 5).

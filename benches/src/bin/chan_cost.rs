@@ -11,79 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-async fn ping_pong(n: u64) {
-    let (atx, arx) = gmp::chan::bounded::<u64>(0);
-    let (btx, brx) = gmp::chan::bounded::<u64>(0);
-    let echo = gmp::spawn(async move {
-        while let Ok(v) = arx.recv().await {
-            if btx.send(v).await.is_err() {
-                break;
-            }
-        }
-    });
-    let ping = gmp::spawn(async move {
-        for i in 0..n {
-            atx.send(i).await.unwrap();
-            brx.recv().await.unwrap();
-        }
-    });
-    ping.await.unwrap();
-    echo.await.unwrap();
-}
-
-/// 4 producers, 4 consumers, capacity 1024.
-async fn mpmc(n: u64) {
-    let (tx, rx) = gmp::chan::bounded::<u64>(1024);
-    let mut hs = Vec::new();
-    for _ in 0..4 {
-        let tx = tx.clone();
-        hs.push(gmp::spawn(async move {
-            for i in 0..n / 4 {
-                tx.send(i).await.unwrap();
-            }
-        }));
-    }
-    drop(tx);
-    for _ in 0..4 {
-        let rx = rx.clone();
-        hs.push(gmp::spawn(async move { while rx.recv().await.is_ok() {} }));
-    }
-    for h in hs {
-        h.await.unwrap();
-    }
-}
-
-/// 8 senders on their own unbuffered channels, one select over all 8.
-async fn fanin(n: u64) {
-    let mut rxs = Vec::new();
-    let mut keep = Vec::new();
-    for _ in 0..8 {
-        let (tx, rx) = gmp::chan::bounded::<u64>(0);
-        rxs.push(rx);
-        keep.push(tx.clone());
-        gmp::go(async move {
-            for i in 0..n / 8 {
-                if tx.send(i).await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
-    let [r0, r1, r2, r3, r4, r5, r6, r7]: [gmp::chan::Receiver<u64>; 8] = rxs.try_into().unwrap();
-    for _ in 0..n / 8 * 8 {
-        let v = gmp::select! {
-            recv(r0) -> v => v,
-            recv(r1) -> v => v,
-            recv(r2) -> v => v,
-            recv(r3) -> v => v,
-            recv(r4) -> v => v,
-            recv(r5) -> v => v,
-            recv(r6) -> v => v,
-            recv(r7) -> v => v,
-        };
-        v.unwrap();
-    }
-}
+use gmp_benches::chan_workloads;
 
 /// RSS growth per goroutine with `n` goroutines parked on a receive: each
 /// from its own capacity-1 channel (`own`), or all from one channel.
@@ -122,9 +50,9 @@ fn main() {
     let rt = gmp::Runtime::builder().procs(procs).build().unwrap();
     let t = Instant::now();
     match which.as_str() {
-        "pp" => rt.block_on(ping_pong(n)),
-        "mpmc" => rt.block_on(mpmc(n)),
-        "fanin" => rt.block_on(fanin(n)),
+        "pp" => rt.block_on_goroutine(chan_workloads::ping_pong(n)),
+        "mpmc" => rt.block_on_goroutine(chan_workloads::mpmc(n)),
+        "fanin" => rt.block_on_goroutine(chan_workloads::fanin(n)),
         "idle" | "idle_shared" => {
             let per = rt.block_on(idle(n, which == "idle"));
             println!("{which} procs {procs}: {per:.1} bytes/goroutine");
