@@ -49,6 +49,8 @@ compile_error!("gmp supports Unix only (Linux is tested; other Unixes compile)")
 #[cfg(not(loom))]
 mod allp;
 #[cfg(not(loom))]
+mod clock;
+#[cfg(not(loom))]
 mod coop;
 #[cfg(not(loom))]
 mod cpuload;

@@ -56,8 +56,26 @@ impl Sleep {
         }
     }
 
+    /// Stop the timer without dropping the `Sleep`: it wakes nobody until
+    /// polled again, which re-arms it for its deadline (set a new one with
+    /// `reset` first). Keeping a stopped `Sleep` for the next wait, rather
+    /// than making a new one, saves the timer's allocation, and when the
+    /// new deadline is later than the old one, any heap work: what a
+    /// server's per-request timeout wants.
+    pub fn stop(&mut self) {
+        if let Some(t) = &self.timer {
+            let mut st = t.state();
+            t.disarm(&mut st);
+            st.waker = None;
+        }
+    }
+
+    /// Whether the deadline has passed. A deadline well past the coarse
+    /// clock (`clock.rs`) is not, and needs no precise read: a server's
+    /// header timeout is first polled 30 s ahead of its deadline.
     fn expired(&self) -> bool {
-        self.deadline.is_some_and(|d| Instant::now() >= d)
+        self.deadline
+            .is_some_and(|d| !crate::clock::certainly_before(d) && Instant::now() >= d)
     }
 }
 
@@ -106,10 +124,6 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Some(t) = &self.timer {
-            let mut st = t.state();
-            t.disarm(&mut st);
-            st.waker = None;
-        }
+        self.stop();
     }
 }

@@ -8,6 +8,15 @@
 //! `MAX_WHEN` (Go's `maxWhen`): a timer that far out never fires, and a
 //! duration too long for `Instant` means "never", not a panic or a wrap.
 //!
+//! Re-arming a timer for a later deadline while its heap entry is still
+//! queued leaves that entry where it is (Go's `timerModifiedLater`): when
+//! it surfaces, `fire` sees the deadline moved and queues it again for the
+//! new one. A server that pushes a request's 30 s timeout back on every
+//! request (a header timeout, a connection's read deadline) so pays no
+//! heap operation and leaves no stale entry per request. Stopping keeps the
+//! entry too (dead until re-armed), so a stop followed by such a re-arm
+//! costs nothing either.
+//!
 //! A timer's state lock is held while it fires, so `stop` is ordered
 //! entirely before or after a firing (Go 1.23: no stale value after
 //! `Stop` returns). A *collectable* timer also says whether anyone can
@@ -76,6 +85,9 @@ pub(crate) struct TState {
     period: u64,
     /// The P whose heap holds the live entry.
     pub(crate) p: usize,
+    /// The `when` of the entry with this `seq` while it is in a heap
+    /// (armed, or stopped since): re-arming for that or later reuses it.
+    pub(crate) queued: Option<u64>,
     pub(crate) waker: Option<Waker>,
 }
 
@@ -92,14 +104,35 @@ impl TimerInner {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Fire if entry `seq` is still the live one. False for a stale entry.
-    /// The state lock is held while the action runs, so `stop` is ordered
-    /// entirely before or after a firing (Go 1.23: no stale value after
-    /// `Stop` returns).
-    pub(crate) fn fire(self: &Arc<Self>, sched: &Sched, seq: u64, now: u64) -> bool {
+    /// Fire if entry `seq` (just taken off its heap) is still the live one
+    /// and its deadline has come; queue it again if the deadline moved
+    /// later meanwhile. The state lock is held while the action runs, so
+    /// `stop` is ordered entirely before or after a firing (Go 1.23: no
+    /// stale value after `Stop` returns).
+    pub(crate) fn fire(self: &Arc<Self>, sched: &Sched, seq: u64, now: u64) -> Fire {
         let mut st = self.state();
-        if !st.armed || st.seq != seq {
-            return false;
+        if st.seq != seq {
+            return Fire::Stale;
+        }
+        st.queued = None;
+        if !st.armed {
+            return Fire::Stale;
+        }
+        if now < st.when {
+            // Re-armed later while queued: on to the new deadline, on the
+            // firing M's P (the old one may have been retired).
+            st.p = sched.timer_p();
+            let e = TimerEntry {
+                when: st.when,
+                seq,
+                t: Arc::clone(self),
+            };
+            if sched.allp[st.p].timers.push(e) {
+                st.queued = Some(st.when);
+            } else {
+                st.armed = false;
+            }
+            return Fire::Moved;
         }
         st.fired = true;
         if let Some(missed) = (now - st.when).checked_div(st.period) {
@@ -116,7 +149,9 @@ impl TimerInner {
                 seq: st.seq,
                 t: Arc::clone(self),
             };
-            sched.allp[st.p].timers.push(e);
+            if sched.allp[st.p].timers.push(e) {
+                st.queued = Some(st.when);
+            }
         } else {
             st.armed = false;
         }
@@ -127,7 +162,7 @@ impl TimerInner {
             }
             None => self.action.fire(sched.start + Duration::from_nanos(now)),
         }
-        true
+        Fire::Fired
     }
 
     /// Entry `seq` may leave the heap: stale, or its timer unobservable
@@ -136,14 +171,15 @@ impl TimerInner {
         let Ok(mut st) = self.state.try_lock() else {
             return false;
         };
-        if !st.armed || st.seq != seq {
+        if st.seq != seq {
             return true;
         }
-        if self.action.observed() {
+        if st.armed && self.action.observed() {
             return false;
         }
+        // Stopped, or nobody can observe it: disarmed for good.
         st.armed = false;
-        st.seq += 1;
+        st.queued = None;
         true
     }
 
@@ -158,12 +194,30 @@ impl TimerInner {
     }
 
     pub(crate) fn arm(self: &Arc<Self>, st: &mut TState, when: u64, period: u64) {
-        if st.armed {
-            self.sched.allp[st.p].timers.note_stale();
+        let when = when.min(MAX_WHEN);
+        let period = period.min(MAX_WHEN);
+        if let Some(at) = st.queued {
+            let timers = &self.sched.allp[st.p].timers;
+            if at <= when && !timers.is_closed() {
+                // Its entry is queued and due no later: keep it (see the
+                // module doc). Nobody needs waking: whoever waits for the
+                // heap waits for that entry or an earlier one.
+                if !st.armed {
+                    timers.unnote_stale();
+                }
+                st.when = when;
+                st.period = period;
+                st.armed = true;
+                st.fired = false;
+                return;
+            }
+            if st.armed {
+                timers.note_stale();
+            }
         }
         st.seq += 1;
-        st.when = when.min(MAX_WHEN);
-        st.period = period.min(MAX_WHEN);
+        st.when = when;
+        st.period = period;
         st.armed = true;
         st.fired = false;
         // On the arming M's own P, held across the push so that sysmon
@@ -186,8 +240,10 @@ impl TimerInner {
         if !heaped {
             // The runtime has ended: this timer never fires.
             st.armed = false;
+            st.queued = None;
             return;
         }
+        st.queued = Some(st.when);
         timers.maybe_sweep();
         if st.when < MAX_WHEN {
             if own {
@@ -198,15 +254,29 @@ impl TimerInner {
         }
     }
 
+    /// Stop. The queued entry stays (dead, counted stale) so that a
+    /// re-arm for a later deadline can revive it.
     pub(crate) fn disarm(&self, st: &mut TState) -> bool {
         if !st.armed {
             return false;
         }
         st.armed = false;
-        st.seq += 1;
-        self.sched.allp[st.p].timers.note_stale();
+        if st.queued.is_some() {
+            self.sched.allp[st.p].timers.note_stale();
+        }
         true
     }
+}
+
+/// What became of a heap entry handed to `TimerInner::fire`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Fire {
+    /// The timer fired.
+    Fired,
+    /// The entry was dead: stopped, or replaced by a later arming.
+    Stale,
+    /// The deadline had moved later: queued again for it.
+    Moved,
 }
 
 impl std::fmt::Debug for TimerInner {

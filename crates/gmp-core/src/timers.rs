@@ -24,11 +24,11 @@
 //! arms are refused.
 
 use crate::sched::Sched;
-use crate::timer::TimerInner;
+use crate::timer::{Fire, TimerInner};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -64,6 +64,8 @@ pub(crate) struct PTimers {
     len: AtomicUsize,
     /// Sweep when `len` reaches this.
     sweep_at: AtomicUsize,
+    /// `Heap::closed`, readable without the lock.
+    closed: AtomicBool,
 }
 
 /// One heap entry: a timer's arming, live while `seq` matches the timer's.
@@ -102,6 +104,7 @@ impl Default for PTimers {
             stale: AtomicUsize::new(0),
             len: AtomicUsize::new(0),
             sweep_at: AtomicUsize::new(SWEEP_MIN),
+            closed: AtomicBool::new(false),
         }
     }
 }
@@ -156,10 +159,8 @@ impl PTimers {
                     _ => return,
                 }
             };
-            if !e.t.fire(sched, e.seq, now) {
-                let _ = self
-                    .stale
-                    .fetch_update(Relaxed, Relaxed, |s| Some(s.saturating_sub(1)));
+            if e.t.fire(sched, e.seq, now) == Fire::Stale {
+                self.unnote_stale();
             }
         }
     }
@@ -174,6 +175,18 @@ impl PTimers {
     /// Count an entry made stale by a stop or re-arm.
     pub(crate) fn note_stale(&self) {
         self.stale.fetch_add(1, Relaxed);
+    }
+
+    /// A stale entry left the heap, or a stopped timer's entry was revived.
+    pub(crate) fn unnote_stale(&self) {
+        let _ = self
+            .stale
+            .fetch_update(Relaxed, Relaxed, |s| Some(s.saturating_sub(1)));
+    }
+
+    /// Whether runtime teardown closed this heap.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Relaxed)
     }
 
     /// Sweep if stale entries are many and at least half the heap, or the
@@ -234,6 +247,7 @@ impl PTimers {
         let all = {
             let mut h = self.lock();
             h.closed = true;
+            self.closed.store(true, Relaxed);
             let all = std::mem::take(&mut h.entries);
             self.set_timer0(&h);
             all
@@ -266,7 +280,8 @@ impl Sched {
     }
 
     /// Run this P's due timers if any (Go's `checkTimers`). Cheap when none
-    /// is due: one relaxed load.
+    /// is due: one relaxed load, and a coarse clock read (`clock.rs`)
+    /// while the earliest is more than a couple of ticks away.
     #[inline]
     pub(crate) fn check_timers(&self, p: &crate::p::P) {
         let t0 = p.timers.timer0.load(Relaxed);
@@ -274,6 +289,12 @@ impl Sched {
             return;
         }
         p.timers.maybe_sweep();
+        // Most looks find the earliest timer far off (a server's 30 s
+        // header timeouts): the coarse clock says so without the precise
+        // read.
+        if crate::clock::certainly_ahead(self.start_raw, t0).is_some() {
+            return;
+        }
         let now = self.nanotime_of(Instant::now());
         if now >= t0 {
             p.timers.run(self, now);
@@ -284,7 +305,7 @@ impl Sched {
     /// the last stealing pass).
     pub(crate) fn run_all_timers(&self) {
         let t0 = self.earliest_timer();
-        if t0 == NO_TIMER {
+        if t0 == NO_TIMER || crate::clock::certainly_ahead(self.start_raw, t0).is_some() {
             return;
         }
         let now = self.nanotime_of(Instant::now());
@@ -345,13 +366,18 @@ impl Sched {
         for e in timers {
             let t = Arc::clone(&e.t);
             let mut st = t.state();
-            if !st.armed || st.seq != e.seq {
+            if st.seq != e.seq {
+                continue;
+            }
+            if !st.armed {
+                st.queued = None;
                 continue;
             }
             st.p = to;
             earliest = earliest.min(e.when);
             if !self.allp[to].timers.push(e) {
                 st.armed = false;
+                st.queued = None;
             }
         }
         if earliest < MAX_WHEN {

@@ -19,6 +19,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 
 use crate::body::{Body, BoxError};
+use crate::conn_timer::ConnTimer;
 use crate::rt::{GmpExecutor, Transport};
 use crate::serve::Handler;
 use crate::service::Guarded;
@@ -72,7 +73,7 @@ where
                 started: None,
             };
             Drive::new(
-                conn.cfg.http1.serve_connection(io, service),
+                http1_connection(&conn.cfg.http1, io, service),
                 conn.stop,
                 None,
             )
@@ -91,6 +92,20 @@ where
             Drive::new(h2, conn.stop, Some((first_request, started))).await;
         }
     }
+}
+
+/// hyper's HTTP/1 connection with its own timer, which reuses one
+/// header-read sleep for all its requests (`conn_timer.rs`). A function,
+/// not inline in `serve_conn`, so that the builder's copy is not kept in
+/// the connection's future.
+fn http1_connection<S: Handler, I: Transport + Send + 'static>(
+    builder: &http1::Builder,
+    io: Sniffed<I>,
+    service: ConnService<S>,
+) -> http1::Connection<Sniffed<I>, ConnService<S>> {
+    let mut builder = builder.clone();
+    builder.timer(ConnTimer::new());
+    builder.serve_connection(io, service)
 }
 
 /// Wait for the first bytes to choose the protocol, at most `timeout`;

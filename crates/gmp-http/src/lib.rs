@@ -22,6 +22,7 @@
 mod body;
 mod client;
 mod conn;
+mod conn_timer;
 mod pprof;
 pub mod rt;
 mod serve;

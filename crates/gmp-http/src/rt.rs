@@ -7,6 +7,7 @@ use std::future::Future;
 use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -34,13 +35,49 @@ pub struct GmpTimer;
 
 /// The `Sleep` [`GmpTimer`] hands to hyper.
 #[derive(Debug)]
-pub struct GmpSleep(gmp_core::timer::Sleep);
+pub struct GmpSleep {
+    /// `Some` until dropped.
+    sleep: Option<gmp_core::timer::Sleep>,
+    /// Where a connection's timer keeps this sleep for its next request
+    /// (`ConnTimer`), if it came from one.
+    spare: Option<Arc<Spare>>,
+}
+
+/// A connection's stopped sleep, kept for reuse (`ConnTimer`).
+pub(crate) type Spare = Mutex<Option<gmp_core::timer::Sleep>>;
+
+impl GmpSleep {
+    pub(crate) fn new(sleep: gmp_core::timer::Sleep, spare: Option<Arc<Spare>>) -> GmpSleep {
+        GmpSleep {
+            sleep: Some(sleep),
+            spare,
+        }
+    }
+
+    fn reset(&mut self, at: Instant) {
+        if let Some(s) = &mut self.sleep {
+            s.reset(at);
+        }
+    }
+}
 
 impl Future for GmpSleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(&mut self.0).poll(cx)
+        match &mut self.sleep {
+            Some(s) => Pin::new(s).poll(cx),
+            None => Poll::Ready(()),
+        }
+    }
+}
+
+impl Drop for GmpSleep {
+    fn drop(&mut self) {
+        if let (Some(spare), Some(mut s)) = (self.spare.take(), self.sleep.take()) {
+            s.stop();
+            *spare.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
+        }
     }
 }
 
@@ -48,11 +85,11 @@ impl Sleep for GmpSleep {}
 
 impl hyper::rt::Timer for GmpTimer {
     fn sleep(&self, d: Duration) -> Pin<Box<dyn Sleep>> {
-        Box::pin(GmpSleep(gmp_core::timer::sleep(d)))
+        Box::pin(GmpSleep::new(gmp_core::timer::sleep(d), None))
     }
 
     fn sleep_until(&self, at: Instant) -> Pin<Box<dyn Sleep>> {
-        Box::pin(GmpSleep(gmp_core::timer::sleep_until(at)))
+        Box::pin(GmpSleep::new(gmp_core::timer::sleep_until(at), None))
     }
 
     fn now(&self) -> Instant {
@@ -62,10 +99,20 @@ impl hyper::rt::Timer for GmpTimer {
     /// Re-arm in place when the sleep is ours: hyper resets its
     /// header-read timer once per request, and this saves an allocation.
     fn reset(&self, sleep: &mut Pin<Box<dyn Sleep>>, at: Instant) {
-        match sleep.as_mut().downcast_mut_pin::<GmpSleep>() {
-            Some(s) => s.get_mut().0.reset(at),
-            None => *sleep = self.sleep_until(at),
-        }
+        reset_sleep(sleep, at, || self.sleep_until(at));
+    }
+}
+
+/// hyper's `Timer::reset`: in place if `sleep` is a [`GmpSleep`], else a
+/// new one from `fresh`.
+pub(crate) fn reset_sleep(
+    sleep: &mut Pin<Box<dyn Sleep>>,
+    at: Instant,
+    fresh: impl FnOnce() -> Pin<Box<dyn Sleep>>,
+) {
+    match sleep.as_mut().downcast_mut_pin::<GmpSleep>() {
+        Some(s) => s.get_mut().reset(at),
+        None => *sleep = fresh(),
     }
 }
 

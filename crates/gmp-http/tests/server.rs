@@ -314,6 +314,59 @@ async fn slow_header_senders_are_dropped_after_header_timeout() {
     .await
 }
 
+/// The header timeout restarts with every request head on a keep-alive
+/// connection (the connection reuses one timer for them all): requests
+/// spaced by less than the timeout, for longer than it in all, are all
+/// answered; a half head afterwards is dropped after the timeout.
+#[gmp::test(procs = 2)]
+async fn header_timeout_restarts_for_each_keep_alive_request() {
+    const TIMEOUT: Duration = Duration::from_millis(300);
+    const PAUSE: Duration = Duration::from_millis(120);
+    watchdog(async {
+        let srv = start(Some(TIMEOUT)).await;
+        let mut c = gmp::net::TcpStream::connect(srv.addr).await.unwrap();
+        let t0 = Instant::now();
+        for i in 0..6 {
+            c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !got.ends_with(b"\r\n\r\nhello") {
+                let n = c.read(&mut buf).await.unwrap();
+                assert!(
+                    n > 0,
+                    "request {i} ({:?} in): closed before its answer; got {:?}",
+                    t0.elapsed(),
+                    String::from_utf8_lossy(&got)
+                );
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert!(got.starts_with(b"HTTP/1.1 200"), "request {i}");
+            gmp::time::sleep(PAUSE).await;
+        }
+        assert!(
+            t0.elapsed() > 2 * TIMEOUT,
+            "the requests did not outlast the timeout"
+        );
+        c.write_all(b"GET / HTTP/1.1\r\nHo").await.unwrap();
+        let half = Instant::now();
+        let out = read_to_close(&mut c).await;
+        let waited = half.elapsed();
+        assert!(
+            waited >= TIMEOUT - PAUSE - Duration::from_millis(50),
+            "closed after {waited:?}, before the header timeout"
+        );
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            out.is_empty() || text.starts_with("HTTP/1.1 408"),
+            "got {text:?}"
+        );
+        srv.stop().await;
+    })
+    .await
+}
+
 #[gmp::test(procs = 2)]
 async fn pprof_goroutine_endpoint() {
     watchdog(async {

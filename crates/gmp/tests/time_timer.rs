@@ -91,6 +91,72 @@ fn stop_and_reset_discard_values_from_before_the_call() {
     });
 }
 
+/// Re-arming a timer for a later deadline while its heap entry is queued
+/// keeps that entry, which moves on when it surfaces: the timer fires at
+/// the new deadline, never at an old one. Re-arming earlier fires earlier.
+#[test]
+fn reset_later_or_earlier_fires_at_the_newest_deadline() {
+    const D: Duration = Duration::from_millis(30);
+    for procs in [1, 2] {
+        rt(procs).block_on(async {
+            // Pushed later again and again while queued.
+            let t = Timer::new(D);
+            let mut last = Instant::now();
+            for _ in 0..5 {
+                sleep(Duration::from_millis(10)).await;
+                last = Instant::now();
+                t.reset(D);
+            }
+            let at = t.recv().await;
+            assert!(at >= last + D, "fired at an old deadline");
+            // Stopped, then re-armed later: fires for the new deadline only.
+            let t = Timer::new(Duration::from_millis(20));
+            assert!(t.stop());
+            let before = Instant::now();
+            assert!(!t.reset(Duration::from_millis(60)));
+            let at = t.recv().await;
+            assert!(at >= before + Duration::from_millis(60), "fired early");
+            assert!(t.channel().try_recv().is_err(), "a second value");
+            // Earlier than the queued entry.
+            let t = Timer::new(Duration::from_secs(3600));
+            let before = Instant::now();
+            assert!(t.reset(Duration::from_millis(20)));
+            let at = gmp::select! {
+                recv(t.channel()) -> v => v.unwrap(),
+                recv(after(Duration::from_secs(30))) -> _ => panic!("the earlier deadline was lost"),
+            };
+            assert!(at >= before + Duration::from_millis(20), "fired early");
+        });
+    }
+}
+
+/// One `Sleep` stopped and re-armed for later deadlines, as a server's
+/// per-request timeout is: every wait lasts until its own deadline.
+#[test]
+fn a_stopped_sleep_reset_later_waits_for_its_new_deadline() {
+    use std::future::{poll_fn, Future};
+    use std::pin::Pin;
+    use std::task::Poll;
+    rt(2).block_on(async {
+        let mut s = sleep(Duration::from_millis(40));
+        for i in 0..5 {
+            // Armed (polled once), then stopped before its deadline.
+            poll_fn(|cx| {
+                let _ = Pin::new(&mut s).poll(cx);
+                Poll::Ready(())
+            })
+            .await;
+            s.stop();
+            let before = Instant::now();
+            let d = Duration::from_millis(if i == 2 { 5 } else { 50 });
+            s.reset(before + d);
+            (&mut s).await;
+            assert!(before.elapsed() >= d, "wait {i} ended early");
+            s.reset(Instant::now() + Duration::from_millis(40));
+        }
+    });
+}
+
 /// Goroutines race `reset`/`stop` against firings: every value received
 /// after a `reset(d)` was produced at least `d` after the call, and no
 /// value arrives after a `stop`.

@@ -122,6 +122,9 @@ pub(crate) struct Sched {
     /// Last time anyone polled the network (ns), for sysmon.
     pub(crate) lastpoll: AtomicU64,
     pub(crate) start: Instant,
+    /// `start` on the raw monotonic clock (`clock::now_anchored`), for the
+    /// coarse clock's cheap "certainly not yet" answers.
+    pub(crate) start_raw: u64,
     coarse_ms: AtomicU32,
     pub(crate) config: Config,
     pub(crate) sysmon: crate::sysmon::SysmonCtl,
@@ -170,6 +173,7 @@ impl Sched {
         config: Config,
         netpoll: Option<Arc<dyn Netpoller>>,
     ) -> Arc<Sched> {
+        let (start, start_raw) = crate::clock::now_anchored();
         let sched = Arc::new(Sched {
             gomaxprocs: AtomicUsize::new(procs),
             allp: crate::allp::AllP::new(procs),
@@ -197,7 +201,8 @@ impl Sched {
             netpoll_blocked: AtomicBool::new(false),
             poll_until: AtomicU64::new(0),
             lastpoll: AtomicU64::new(0),
-            start: Instant::now(),
+            start,
+            start_raw,
             coarse_ms: AtomicU32::new(0),
             config,
             sysmon: crate::sysmon::SysmonCtl::default(),

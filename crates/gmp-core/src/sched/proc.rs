@@ -166,9 +166,16 @@ impl Sched {
                 let next = self.earliest_timer();
                 let mut woken = Vec::new();
                 if !self.shutdown.load(SeqCst) {
-                    let now = self.nanotime_of(Instant::now());
-                    let timeout = (next != crate::timer::NO_TIMER)
-                        .then(|| Duration::from_nanos(next.saturating_sub(now)));
+                    // A far timer (the coarse clock is sure) is waited
+                    // for without a precise read: the poll may then end up
+                    // to two ticks early, and the next one is precise.
+                    let timeout = (next != crate::timer::NO_TIMER).then(|| {
+                        let left = crate::clock::certainly_ahead(self.start_raw, next)
+                            .unwrap_or_else(|| {
+                                next.saturating_sub(self.nanotime_of(Instant::now()))
+                            });
+                        Duration::from_nanos(left)
+                    });
                     if timeout != Some(Duration::ZERO) {
                         self.poll_until.store(next, SeqCst);
                         woken = self.netpoll_collect(ctx, np, timeout);
@@ -323,8 +330,11 @@ impl Sched {
     ) -> Vec<GPtr> {
         *ctx.batch.borrow_mut() = Some(Vec::new());
         np.netpoll(t);
-        self.lastpoll
-            .store(self.nanotime_of(Instant::now()).max(1), Relaxed);
+        // sysmon only asks whether this is 10 ms old: the coarse clock
+        // (a tick behind at most) does, without a precise read per poll.
+        let now = crate::clock::coarse_nanotime(self.start_raw)
+            .unwrap_or_else(|| self.nanotime_of(Instant::now()));
+        self.lastpoll.store(now.max(1), Relaxed);
         let woken = ctx.batch.borrow_mut().take().unwrap_or_default();
         if !woken.is_empty() {
             self.netpoll_wakeups.fetch_add(woken.len() as u64, Relaxed);
