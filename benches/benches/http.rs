@@ -197,7 +197,17 @@ fn http_hello(go: Option<&GoBin>) {
         for _ in 0..runs {
             for (i, kind) in SERVERS.iter().enumerate() {
                 match hello_run(kind, procs, secs, go) {
-                    Some(r) => all[i].push(r),
+                    Some(r) => {
+                        // Each run, for the spread (the table has medians).
+                        eprintln!(
+                            "http_hello run: procs={procs} {kind}: {:.0} req/s, p99 {:.0} µs, {:.1} µs CPU per request, others {:.2} cores",
+                            r.wrk.rps,
+                            r.wrk.p99_us,
+                            r.server_cores * 1e6 / r.wrk.rps,
+                            r.other_cores
+                        );
+                        all[i].push(r)
+                    }
                     None => eprintln!("http_hello: {kind} procs={procs}: run failed or skipped"),
                 }
             }
