@@ -454,7 +454,7 @@ fn deadline_set_from_a_plain_thread_fires() {
 }
 
 /// Sockets adopted from std work on the netpoller; a vectored write sends
-/// all its buffers in order.
+/// all its buffers in order, whatever their number and sizes.
 #[test]
 fn from_std_and_vectored_write() {
     rt(2).block_on(watchdog(async {
@@ -474,6 +474,23 @@ fn from_std_and_vectored_write() {
         let mut got = [0u8; 9];
         s.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"head|body");
+        // Every shape: one non-empty buffer among empty ones, small ones
+        // gathered (up to 1 KiB in all, exactly at it), larger ones.
+        let (a, b) = (vec![b'a'; 600], vec![b'b'; 1000]);
+        for parts in [
+            &[&b""[..], b"x", b""][..],
+            &[&a[..424], &b[..600]],
+            &[&a[..], &b[..], b"tail"],
+            &[&b""[..]],
+        ] {
+            let bufs: Vec<_> = parts.iter().map(|p| std::io::IoSlice::new(p)).collect();
+            let want: Vec<u8> = parts.concat();
+            let n = c.write_vectored(&bufs).await.unwrap();
+            c.write_all(&want[n..]).await.unwrap();
+            let mut got = vec![0u8; want.len()];
+            s.read_exact(&mut got).await.unwrap();
+            assert!(got == want, "{} bytes in {} parts", want.len(), parts.len());
+        }
 
         let u = gmp::net::UdpSocket::from_std(std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
             .unwrap();
