@@ -232,6 +232,15 @@ impl Sched {
             if self.shutdown.load(Relaxed) || self.npwait.load(Relaxed) != 0 {
                 return false;
             }
+            // Ours the only busy P (always so at GOMAXPROCS 1) and no M
+            // blocked in the netpoller: no goroutine can make work for us
+            // meanwhile and nobody watches the network, so the spin would
+            // only delay our own blocking poll (network events wait for it).
+            if self.gomaxprocs().saturating_sub(self.npidle.load(Relaxed)) <= 1
+                && !self.netpoll_is_blocked()
+            {
+                return false;
+            }
             // A runnable main with no idle P to take: M0, woken for it, is
             // on its way to wait for ours.
             if self.npidle.load(Relaxed) == 0 && self.main_ready() {
