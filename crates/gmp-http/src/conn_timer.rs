@@ -19,7 +19,7 @@ use hyper::rt::Sleep;
 use crate::rt::{reset_sleep, GmpSleep, Spare};
 
 /// hyper's `Timer` for one connection (see the module doc).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct ConnTimer {
     spare: Arc<Spare>,
 }
