@@ -320,13 +320,14 @@ async fn slow_header_senders_are_dropped_after_header_timeout() {
 /// answered; a half head afterwards is dropped after the timeout.
 #[gmp::test(procs = 2)]
 async fn header_timeout_restarts_for_each_keep_alive_request() {
-    const TIMEOUT: Duration = Duration::from_millis(300);
-    const PAUSE: Duration = Duration::from_millis(120);
+    // Generous margins: a pause is a quarter of the timeout.
+    const TIMEOUT: Duration = Duration::from_millis(600);
+    const PAUSE: Duration = Duration::from_millis(150);
     watchdog(async {
         let srv = start(Some(TIMEOUT)).await;
         let mut c = gmp::net::TcpStream::connect(srv.addr).await.unwrap();
         let t0 = Instant::now();
-        for i in 0..6 {
+        for i in 0..9 {
             c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
                 .await
                 .unwrap();
