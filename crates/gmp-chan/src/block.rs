@@ -5,9 +5,10 @@
 //! already handed (cancellation, which Go does not have).
 
 use crate::error::RecvError;
-use crate::hchan::{Chan, ChanGuard, Queue, SendTry};
+use crate::hchan::{Chan, ChanGuard, Queue, Ring, SendTry};
 use crate::sudog::{Completed, Park, Status, Waiter};
 use crate::sync::Wait;
+use crate::wakes::Wakes;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -29,7 +30,9 @@ impl<T> Chan<T> {
 
     /// Queue a sudog that is not queued, and park (Go's `gopark`: the
     /// lock is released by dropping the guard, before the wait reason is
-    /// set).
+    /// set). With a ring, queueing may complete the sudog at once (see
+    /// `Locked::enqueue`): its own waker is then among `wakes`, and the
+    /// next poll finds the outcome.
     fn park(
         &self,
         mut g: ChanGuard<'_, T>,
@@ -37,6 +40,7 @@ impl<T> Chan<T> {
         cx: &Context<'_>,
         q: Queue,
         elem: Option<T>,
+        mut wakes: Wakes,
     ) {
         w.prepare(Park {
             elem,
@@ -45,8 +49,9 @@ impl<T> Chan<T> {
         });
         // SAFETY: just prepared, not queued; the waiter is pinned inside
         // its future, whose drop (`cancel`) unlinks it from this channel.
-        unsafe { g.enqueue(w, q) };
+        unsafe { g.enqueue(w, q, &mut wakes) };
         drop(g);
+        wakes.wake();
         self.park_reason(match q {
             Queue::Recv => Wait::ChanReceive,
             Queue::Send => Wait::ChanSend,
@@ -67,21 +72,58 @@ impl<T> Chan<T> {
                 .poll_queued(w, cx, Wait::ChanReceive)
                 .map(Completed::into_recv);
         }
-        let mut wake = None;
+        if let Some(v) = self.recv_fast() {
+            return Poll::Ready(Ok(v));
+        }
+        let mut wakes = Wakes::new();
         let mut g = self.lock();
-        match g.recv(&mut wake) {
+        match g.recv(&mut wakes) {
             Some(r) => {
                 drop(g);
-                if let Some(k) = wake {
-                    k.wake();
-                }
+                wakes.wake();
                 Poll::Ready(r)
             }
             None => {
-                self.park(g, w, cx, Queue::Recv, None);
+                self.park(g, w, cx, Queue::Recv, None, wakes);
                 Poll::Pending
             }
         }
+    }
+
+    /// After a lock-free op that found the other side's flag up: settle
+    /// the queues under the lock (see `hchan/settle.rs`).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn settle_now(&self, r: &Ring<T>) {
+        let mut wakes = Wakes::new();
+        self.lock().settle(r, &mut wakes);
+        wakes.wake();
+    }
+
+    /// The lock-free send of a channel with a ring: `Err(v)` when it must
+    /// go through the lock.
+    #[inline(always)]
+    pub(crate) fn send_fast(&self, v: T) -> Result<(), T> {
+        match self.ring() {
+            Some(r) => {
+                if r.push_fast(v)? {
+                    self.settle_now(r);
+                }
+                Ok(())
+            }
+            None => Err(v),
+        }
+    }
+
+    /// The lock-free receive of a channel with a ring.
+    #[inline(always)]
+    pub(crate) fn recv_fast(&self) -> Option<T> {
+        let r = self.ring()?;
+        let (v, senders_waiting) = r.pop_fast()?;
+        if senders_waiting {
+            self.settle_now(r);
+        }
+        Some(v)
     }
 
     /// Go's `chansend` with `block == true`, as a poll. `value` is the
@@ -101,18 +143,20 @@ impl<T> Chan<T> {
                 .map(Completed::into_send);
         }
         let v = value.take().expect("send future polled after completion");
+        let Err(v) = self.send_fast(v) else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut wakes = Wakes::new();
         let mut g = self.lock();
-        match g.send(v) {
-            SendTry::Sent(wake) => {
+        match g.send(v, &mut wakes) {
+            SendTry::Sent => {
                 drop(g);
-                if let Some(k) = wake {
-                    k.wake();
-                }
+                wakes.wake();
                 Poll::Ready(Ok(()))
             }
             SendTry::Closed(v) => Poll::Ready(Err(v)),
             SendTry::Full(v) => {
-                self.park(g, w, cx, Queue::Send, Some(v));
+                self.park(g, w, cx, Queue::Send, Some(v), wakes);
                 Poll::Pending
             }
         }

@@ -8,13 +8,18 @@
 
 use crate::sudog::{Status, WaitQ};
 use crate::sync::{set_wait_reason, AtomicBool, AtomicU32, RawLock, Wait};
+use crate::wakes::Wakes;
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::task::Waker;
 
 mod locked;
+mod ring;
+mod settle;
 pub(crate) use locked::{ChanGuard, Locked};
+pub(crate) use ring::Ring;
+use ring::{ring_cap, CLOSED};
 
 /// Go's `maxAlloc` on 64-bit targets (the heap's address range); a
 /// channel whose buffer could need more is refused at `make`, as Go does.
@@ -40,13 +45,24 @@ fn check_cap<T>(cap: usize) {
 /// Channel state guarded by the lock. `repr(C)`: see `Chan`.
 #[repr(C)]
 pub(crate) struct State<T> {
-    /// The ring buffer, at most `cap` slots, allocated as it fills (see
-    /// `push_back`), so an idle or unbuffered channel has none. It can
-    /// briefly hold more than `cap` values when a cancelled receiver gives
-    /// a handed-off value back (see `reinject`).
-    buf: VecDeque<T>,
     recvq: WaitQ<T>,
     sendq: WaitQ<T>,
+}
+
+/// The buffer, one of two kinds fixed at `make` by the capacity
+/// (`ring_cap`): a `VecDeque` under the lock, at most `cap` slots,
+/// allocated as it fills (see `Locked::push_back`), so an idle or
+/// unbuffered channel has none; or, for capacities from 2 to a few
+/// thousand, the lock-free `Ring` (its own allocation, see
+/// `hchan/ring.rs`). A union rather than an enum: the kind is known from
+/// `cap`, and a tag would cost the channel a word. The `VecDeque` can
+/// briefly hold more than `cap` values when a cancelled receiver gives a
+/// handed-off value back (see `reinject`).
+union Buffer<T> {
+    /// Only under the lock.
+    deque: ManuallyDrop<UnsafeCell<VecDeque<T>>>,
+    /// Never replaced: read without the lock.
+    ring: ManuallyDrop<Box<Ring<T>>>,
 }
 
 /// Go's hchan.
@@ -56,10 +72,11 @@ pub(crate) struct State<T> {
 /// line plus the aligned allocator's slack). Fields are in the order an
 /// operation touches them: the lock, the four flag bytes (closed, the two
 /// readiness hints, `foreign`) and the 32-bit sender count filling the
-/// rest of that 16 bytes, the buffer's header and both wait queues, all
-/// written under the lock; then `cap`, read on every operation but never
-/// written: 72 bytes for a word-sized `T`. There is no lock-free `qcount`
-/// mirror: it would be one more store per operation.
+/// rest of that 16 bytes, the buffer (a `VecDeque` header, or the pointer
+/// to a `Ring`) and both wait queues, all written under the lock; then
+/// `cap`, read on every operation but never written: 72 bytes for a
+/// word-sized `T`. There is no lock-free `qcount` mirror: it would be one
+/// more store per operation.
 #[repr(C)]
 pub(crate) struct Chan<T> {
     lock: RawLock,
@@ -81,6 +98,7 @@ pub(crate) struct Chan<T> {
     /// Live `Sender`s: the last one dropped closes the channel. 32 bits,
     /// in what would be padding after the flags (see `MAX_SENDERS`).
     pub(crate) senders: AtomicU32,
+    buf: Buffer<T>,
     state: UnsafeCell<State<T>>,
     /// `dataqsiz`.
     cap: usize,
@@ -108,7 +126,7 @@ pub(crate) enum Queue {
 
 /// Result of `chansend` attempted without blocking.
 pub(crate) enum SendTry<T> {
-    Sent(Option<Waker>),
+    Sent,
     Closed(T),
     Full(T),
 }
@@ -178,8 +196,16 @@ impl<T> Chan<T> {
             send_ready: AtomicBool::new(cap > 0),
             foreign: AtomicBool::new(false),
             senders: AtomicU32::new(1),
+            buf: if ring_cap::<T>(cap) {
+                Buffer {
+                    ring: ManuallyDrop::new(Box::new(Ring::new(cap))),
+                }
+            } else {
+                Buffer {
+                    deque: ManuallyDrop::new(UnsafeCell::new(VecDeque::new())),
+                }
+            },
             state: UnsafeCell::new(State {
-                buf: VecDeque::new(),
                 recvq: WaitQ::new(),
                 sendq: WaitQ::new(),
             }),
@@ -192,12 +218,29 @@ impl<T> Chan<T> {
         self.cap
     }
 
+    /// The lock-free ring, if this channel has one (see `Buffer`).
+    #[inline(always)]
+    pub(crate) fn ring(&self) -> Option<&Ring<T>> {
+        if ring_cap::<T>(self.cap) {
+            // SAFETY: `cap` says which field `new` wrote; the ring's box
+            // is never replaced.
+            Some(unsafe { &self.buf.ring })
+        } else {
+            None
+        }
+    }
+
     #[inline]
     pub(crate) fn len(&self) -> usize {
         if self.cap == 0 {
             return 0;
         }
-        let n = self.lock().st().buf.len();
+        let mut g = self.lock();
+        let n = match self.ring() {
+            // SAFETY: the lock is held (`g`).
+            Some(r) => r.len() + unsafe { r.stash() }.len(),
+            None => g.deque().len(),
+        };
         // A cancelled receiver's value put back can overfill the buffer for a
         // moment; `len <= cap` is the contract.
         n.min(self.cap)
@@ -253,30 +296,49 @@ impl<T> Chan<T> {
         unsafe { self.lock.unlock() }
     }
 
-    /// The readiness hints match the state whenever the lock is released.
+    /// The readiness hints match the state whenever the lock is released
+    /// (a channel with a ring has none: its hints are read off the ring).
+    ///
+    /// # Safety
+    /// The lock is held, and no `&mut` to the deque is alive.
     #[cfg(debug_assertions)]
-    fn check_hints(&self, st: &State<T>) {
+    unsafe fn check_hints(&self, st: &State<T>) {
+        if self.ring().is_some() {
+            return;
+        }
+        // SAFETY: no ring: the deque; the caller's contract.
+        let buf = unsafe { &*self.buf.deque.get() };
         debug_assert_eq!(
             self.recv_ready.load(Relaxed),
-            !st.buf.is_empty() || !st.sendq.is_empty(),
+            !buf.is_empty() || !st.sendq.is_empty(),
             "stale recv_ready"
         );
         debug_assert_eq!(
             self.send_ready.load(Relaxed),
-            !st.recvq.is_empty() || st.buf.len() < self.cap,
+            !st.recvq.is_empty() || buf.len() < self.cap,
             "stale send_ready"
         );
     }
 
-    /// Lock-free guess: might a receive proceed now?
+    /// Lock-free guess: might a receive proceed now? With a ring, read
+    /// off its words: a value, or a flag (under the lock this errs only
+    /// towards yes, as the hints do).
     #[inline]
     pub(crate) fn recv_looks_ready(&self) -> bool {
+        if let Some(r) = self.ring() {
+            let (h, t) = r.words();
+            return Ring::<T>::nonempty(h, t) || (h | t) & (ring::WAITING | CLOSED) != 0;
+        }
         self.recv_ready.load(Relaxed) || self.closed.load(Relaxed)
     }
 
     /// Lock-free guess: might a send proceed now?
     #[inline]
     pub(crate) fn send_looks_ready(&self) -> bool {
+        if let Some(r) = self.ring() {
+            let (h, t) = r.words();
+            return r.len() < r.cap() || h & ring::WAITING != 0 || t & CLOSED != 0;
+        }
         self.send_ready.load(Relaxed) || self.closed.load(Relaxed)
     }
 
@@ -284,25 +346,36 @@ impl<T> Chan<T> {
     /// queued receiver and sender is completed with `Closed` (senders keep
     /// their value, to return it) and woken after the lock is dropped.
     pub(crate) fn close(&self) -> bool {
-        let mut wakers = Vec::new();
+        let mut wakes = Wakes::new();
         {
             let mut g = self.lock();
             if g.closed() {
                 return false;
             }
+            if let Some(r) = self.ring() {
+                // Before `closed`: whoever sees `closed` then sees the
+                // flag, and no lock-free send lands after it. Sends that
+                // claimed a slot before it still land; queued receivers
+                // get what is buffered first.
+                r.set_flag(false, CLOSED, true);
+                g.settle(r, &mut wakes);
+            }
             self.closed.store(true, Release);
             while let Some(sg) = g.st().recvq.dequeue() {
-                wakers.extend(sg.finish(Status::Closed));
+                wakes.add(sg.finish(Status::Closed));
             }
             while let Some(sg) = g.st().sendq.dequeue() {
-                wakers.extend(sg.finish(Status::Closed));
+                wakes.add(sg.finish(Status::Closed));
             }
-            g.refresh_recv_ready();
-            g.refresh_send_ready();
+            match self.ring() {
+                Some(r) => g.update_flags(r),
+                None => {
+                    g.refresh_recv_ready();
+                    g.refresh_send_ready();
+                }
+            }
         }
-        for w in wakers {
-            w.wake();
-        }
+        wakes.wake();
         true
     }
 
@@ -311,24 +384,29 @@ impl<T> Chan<T> {
     /// was sent before anything buffered now), so it is neither lost nor
     /// reordered.
     pub(crate) fn reinject(&self, v: T) {
-        let mut wake = None;
+        let mut wakes = Wakes::new();
         {
             let mut g = self.lock();
             match g.st().recvq.dequeue() {
                 Some(mut sg) => {
                     *sg.elem() = Some(v);
-                    wake = sg.finish(Status::Ok);
+                    wakes.add(sg.finish(Status::Ok));
                 }
-                None => {
-                    g.st().buf.push_front(v);
-                    self.recv_ready.store(true, Relaxed);
-                }
+                None => match self.ring() {
+                    // SAFETY: the lock is held (`g`).
+                    Some(r) => unsafe { r.stash() }.push_front(v),
+                    None => {
+                        g.deque().push_front(v);
+                        self.recv_ready.store(true, Relaxed);
+                    }
+                },
             }
-            g.refresh_send_ready();
+            match self.ring() {
+                Some(r) => g.update_flags(r),
+                None => g.refresh_send_ready(),
+            }
         }
-        if let Some(w) = wake {
-            w.wake();
-        }
+        wakes.wake();
     }
 
     /// Whether any goroutine is queued (tests and debug asserts).
@@ -336,6 +414,18 @@ impl<T> Chan<T> {
     pub(crate) fn has_waiters(&self) -> bool {
         let g = self.lock();
         !g.st_ref().recvq.is_empty() || !g.st_ref().sendq.is_empty()
+    }
+}
+
+impl<T> Drop for Chan<T> {
+    fn drop(&mut self) {
+        if ring_cap::<T>(self.cap) {
+            // SAFETY: `cap` says `new` wrote the ring; dropped once, here.
+            unsafe { ManuallyDrop::drop(&mut self.buf.ring) };
+        } else {
+            // SAFETY: likewise the deque.
+            unsafe { ManuallyDrop::drop(&mut self.buf.deque) };
+        }
     }
 }
 

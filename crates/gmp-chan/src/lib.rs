@@ -87,6 +87,7 @@ mod select_macro;
 mod sink;
 mod sudog;
 mod sync;
+mod wakes;
 
 pub use case::{RecvOperand, SendOperand};
 pub use ends::{bounded, never, Receiver, RecvFuture, SendFuture, Sender};
@@ -105,6 +106,7 @@ pub mod __private {
         crate::sync::Arc::strong_count(&tx.chan)
     }
     pub use crate::select::{erase, select_no_cases, Select, SelectCase};
+    pub use crate::wakes::Wakes;
     /// loom models only: a loom thread that acts as a goroutine.
     #[cfg(loom)]
     pub use crate::sync::pretend_goroutine;

@@ -8,9 +8,10 @@ use super::{Chan, SendTry, State};
 use crate::error::RecvError;
 use crate::hchan::Queue;
 use crate::sudog::{Status, WaitQ, Waiter};
+use crate::wakes::Wakes;
+use std::collections::VecDeque;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering::Relaxed;
-use std::task::Waker;
 
 /// The proof that a channel's lock is held, and the only way to its
 /// locked state: the locked halves of Go's `chansend`, `chanrecv` and the
@@ -49,7 +50,8 @@ impl<T> Drop for ChanGuard<'_, T> {
         // A panic may have left the hints half-updated: no second panic.
         #[cfg(debug_assertions)]
         if !std::thread::panicking() {
-            self.0.chan.check_hints(self.0.st_ref());
+            // SAFETY: we hold the lock; only shared looks are alive.
+            unsafe { self.0.chan.check_hints(self.0.st_ref()) };
         }
         // SAFETY: the guard's existence is our holding the lock, and its
         // `Locked` (with the `&mut State`) goes with it.
@@ -74,6 +76,23 @@ impl<T> Locked<'_, T> {
         unsafe { &*self.chan.state.get() }
     }
 
+    /// The `VecDeque` buffer of a channel without a ring.
+    #[inline(always)]
+    pub(super) fn deque(&mut self) -> &mut VecDeque<T> {
+        debug_assert!(self.chan.ring().is_none());
+        // SAFETY: no ring, so `new` wrote the deque (see `Buffer`); this
+        // `Locked` proves the lock held and `&mut self` makes the
+        // reference the only one.
+        unsafe { &mut *self.chan.buf.deque.get() }
+    }
+
+    /// The deque, to read.
+    #[inline(always)]
+    fn deque_ref(&self) -> &VecDeque<T> {
+        // SAFETY: as in `deque`, shared with `&self`.
+        unsafe { &*self.chan.buf.deque.get() }
+    }
+
     /// Closed? Lock held: the lock orders this load after `close`'s store.
     #[inline]
     pub(super) fn closed(&self) -> bool {
@@ -85,21 +104,21 @@ impl<T> Locked<'_, T> {
     /// costs memory only as values arrive.
     #[inline]
     fn push_back(&mut self, v: T) {
-        if self.st().buf.len() == self.st().buf.capacity() {
+        if self.deque().len() == self.deque().capacity() {
             self.grow();
         }
-        self.st().buf.push_back(v);
+        self.deque().push_back(v);
     }
 
     #[cold]
     #[inline(never)]
     fn grow(&mut self) {
-        let len = self.st().buf.len();
+        let len = self.deque().len();
         let want = len
             .saturating_mul(2)
             .max(4)
             .clamp(len + 1, self.chan.cap.max(len + 1));
-        self.st().buf.reserve_exact(want - len);
+        self.deque().reserve_exact(want - len);
     }
 
     // The readiness hints. `recv_ready` and `send_ready` equal what they
@@ -118,18 +137,18 @@ impl<T> Locked<'_, T> {
     /// After the buffer or `sendq` changed.
     #[inline]
     pub(super) fn refresh_recv_ready(&self) {
-        let st = self.st_ref();
+        let empty = self.deque_ref().is_empty();
         self.chan
             .recv_ready
-            .store(!st.buf.is_empty() || !st.sendq.is_empty(), Relaxed);
+            .store(!empty || !self.st_ref().sendq.is_empty(), Relaxed);
     }
 
     /// After the buffer or `recvq` changed.
     #[inline]
     pub(super) fn refresh_send_ready(&self) {
-        let st = self.st_ref();
+        let len = self.deque_ref().len();
         self.chan.send_ready.store(
-            !st.recvq.is_empty() || st.buf.len() < self.chan.cap,
+            !self.st_ref().recvq.is_empty() || len < self.chan.cap,
             Relaxed,
         );
     }
@@ -137,25 +156,28 @@ impl<T> Locked<'_, T> {
     /// The non-blocking body of Go's `chanrecv`: buffer first (refilled
     /// from the first blocked sender: chan.go `recv` on a full buffer),
     /// else straight from a blocked sender, else closed. `None` means it
-    /// would block.
+    /// would block. A channel with a ring: `recv_ring`.
     #[inline(always)]
-    pub(crate) fn recv(&mut self, wake: &mut Option<Waker>) -> Option<Result<T, RecvError>> {
+    pub(crate) fn recv(&mut self, wakes: &mut Wakes) -> Option<Result<T, RecvError>> {
+        if let Some(r) = self.chan.ring() {
+            return self.recv_ring(r, wakes);
+        }
         let cap = self.chan.cap;
-        if let Some(v) = self.st().buf.pop_front() {
-            if self.st().buf.len() < cap {
+        if let Some(v) = self.deque().pop_front() {
+            if self.deque().len() < cap {
                 match self.st().sendq.dequeue() {
                     // A sender refilled the slot: the buffer is as long as
                     // before and still not empty, so both hints stand.
                     Some(mut sg) => {
                         let sv = sg.elem().take().expect("send sudog without value");
-                        *wake = sg.finish(Status::Ok);
+                        wakes.add(sg.finish(Status::Ok));
                         self.push_back(sv);
                     }
                     // `sendq` is empty now.
                     None => {
                         self.chan
                             .recv_ready
-                            .store(!self.st().buf.is_empty(), Relaxed);
+                            .store(!self.deque().is_empty(), Relaxed);
                         self.chan.send_ready.store(true, Relaxed);
                     }
                 }
@@ -170,7 +192,7 @@ impl<T> Locked<'_, T> {
         if !self.st().sendq.is_empty() {
             if let Some(mut sg) = self.st().sendq.dequeue() {
                 let v = sg.elem().take().expect("send sudog without value");
-                *wake = sg.finish(Status::Ok);
+                wakes.add(sg.finish(Status::Ok));
                 // The buffer is empty.
                 self.chan
                     .recv_ready
@@ -188,32 +210,36 @@ impl<T> Locked<'_, T> {
     }
 
     /// The non-blocking body of Go's `chansend`: closed, else hand
-    /// directly to the first waiting receiver, else the buffer.
+    /// directly to the first waiting receiver, else the buffer. A
+    /// channel with a ring: `send_ring`.
     #[inline(always)]
-    pub(crate) fn send(&mut self, v: T) -> SendTry<T> {
+    pub(crate) fn send(&mut self, v: T, wakes: &mut Wakes) -> SendTry<T> {
         if self.closed() {
             return SendTry::Closed(v);
+        }
+        if let Some(r) = self.chan.ring() {
+            return self.send_ring(r, v, wakes);
         }
         // As in `recv`: no hint work when nobody is queued.
         if !self.st().recvq.is_empty() {
             if let Some(mut sg) = self.st().recvq.dequeue() {
                 *sg.elem() = Some(v);
-                let w = sg.finish(Status::Ok);
+                wakes.add(sg.finish(Status::Ok));
                 self.refresh_send_ready();
-                return SendTry::Sent(w);
+                return SendTry::Sent;
             }
             // `dequeue` dropped the sudogs of selects won elsewhere.
             self.refresh_send_ready();
         }
         let cap = self.chan.cap;
-        if self.st().buf.len() < cap {
+        if self.deque().len() < cap {
             self.push_back(v);
             self.chan.recv_ready.store(true, Relaxed);
             // `recvq` is empty (no receiver took the value).
             self.chan
                 .send_ready
-                .store(self.st().buf.len() < cap, Relaxed);
-            return SendTry::Sent(None);
+                .store(self.deque().len() < cap, Relaxed);
+            return SendTry::Sent;
         }
         SendTry::Full(v)
     }
@@ -228,16 +254,24 @@ impl<T> Locked<'_, T> {
         }
     }
 
-    /// Queue the owner's sudog on `q`.
+    /// Queue the owner's sudog on `q`. With a ring, the queue's flag
+    /// goes up and the ring is looked at again (`settle`): a lock-free op
+    /// that missed the flag left its value (or its free slot) there, and
+    /// this may complete the sudog at once; `wakes` then holds its waker.
     ///
     /// # Safety
     /// `w` was prepared (`Waiter::prepare`) and is not queued; it is
     /// pinned and stays alive until it is unlinked (its owner removes it
     /// from this channel before it goes away).
     #[inline]
-    pub(crate) unsafe fn enqueue(&mut self, w: &mut Waiter<T>, q: Queue) {
+    pub(crate) unsafe fn enqueue(&mut self, w: &mut Waiter<T>, q: Queue, wakes: &mut Wakes) {
         // SAFETY: the caller's contract.
         unsafe { self.waitq(q).enqueue(w) };
+        if let Some(r) = self.chan.ring() {
+            r.set_flag(q == Queue::Recv, super::ring::WAITING, true);
+            self.settle(r, wakes);
+            return;
+        }
         // A waiter makes the other direction ready.
         match q {
             Queue::Send => self.chan.recv_ready.store(true, Relaxed),
@@ -254,6 +288,10 @@ impl<T> Locked<'_, T> {
     pub(crate) unsafe fn remove(&mut self, w: &mut Waiter<T>, q: Queue) {
         // SAFETY: the caller's contract.
         unsafe { self.waitq(q).remove(w) };
+        if let Some(r) = self.chan.ring() {
+            self.update_flags(r);
+            return;
+        }
         match q {
             Queue::Send => self.refresh_recv_ready(),
             Queue::Recv => self.refresh_send_ready(),
