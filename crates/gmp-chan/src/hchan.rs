@@ -19,7 +19,7 @@ mod ring;
 mod settle;
 pub(crate) use locked::{ChanGuard, Locked};
 pub(crate) use ring::Ring;
-use ring::{ring_cap, CLOSED};
+use ring::{ring_cap, CLOSED, RECV_WAITING, SEND_WAITING};
 
 /// Go's `maxAlloc` on 64-bit targets (the heap's address range); a
 /// channel whose buffer could need more is refused at `make`, as Go does.
@@ -327,7 +327,7 @@ impl<T> Chan<T> {
     pub(crate) fn recv_looks_ready(&self) -> bool {
         if let Some(r) = self.ring() {
             let (h, t) = r.words();
-            return Ring::<T>::nonempty(h, t) || (h | t) & (ring::WAITING | CLOSED) != 0;
+            return Ring::<T>::nonempty(h, t) || (h | t) & (RECV_WAITING | SEND_WAITING | CLOSED) != 0;
         }
         self.recv_ready.load(Relaxed) || self.closed.load(Relaxed)
     }
@@ -337,7 +337,7 @@ impl<T> Chan<T> {
     pub(crate) fn send_looks_ready(&self) -> bool {
         if let Some(r) = self.ring() {
             let (h, t) = r.words();
-            return r.len() < r.cap() || h & ring::WAITING != 0 || t & CLOSED != 0;
+            return r.len() < r.cap() || (h & RECV_WAITING) | (t & CLOSED) != 0;
         }
         self.send_ready.load(Relaxed) || self.closed.load(Relaxed)
     }
@@ -357,7 +357,7 @@ impl<T> Chan<T> {
                 // flag, and no lock-free send lands after it. Sends that
                 // claimed a slot before it still land; queued receivers
                 // get what is buffered first.
-                r.set_flag(false, CLOSED, true);
+                r.set_flag(CLOSED, true);
                 g.settle(r, &mut wakes);
             }
             self.closed.store(true, Release);

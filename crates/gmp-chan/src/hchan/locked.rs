@@ -268,7 +268,13 @@ impl<T> Locked<'_, T> {
         // SAFETY: the caller's contract.
         unsafe { self.waitq(q).enqueue(w) };
         if let Some(r) = self.chan.ring() {
-            r.set_flag(q == Queue::Recv, super::ring::WAITING, true);
+            r.set_flag(
+                match q {
+                    Queue::Recv => super::ring::RECV_WAITING,
+                    Queue::Send => super::ring::SEND_WAITING,
+                },
+                true,
+            );
             self.settle(r, wakes);
             return;
         }

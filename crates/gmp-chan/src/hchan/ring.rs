@@ -21,26 +21,32 @@
 //! waits for one to land (`spin_wait`), lock-free callers give up and take
 //! the lock instead.
 //!
-//! Why no wake-up is lost: a goroutine that parks first sets its side's
-//! flag (SeqCst read-modify-write of the position word), then looks at the
-//! other position word (SeqCst); a lock-free op first moves its own
-//! position word (SeqCst CAS), then looks at the other's flag (SeqCst).
-//! In the single order of SeqCst operations one of the two sees the
-//! other, and whoever does settles the queues under the lock.
+//! Why no wake-up is lost: the flags saying who is queued are in both
+//! position words (`RECV_WAITING`, `SEND_WAITING`), so a lock-free op
+//! learns them from the very compare-and-swap that claims its position,
+//! with no load of the other side's line. A goroutine that parks sets its
+//! flag in both words (read-modify-writes) and then looks at the ring
+//! again (`Locked::settle`). All read-modify-writes of one word are in a
+//! single order: a claim that came before the flag shows in the parking
+//! goroutine's look, and a claim after it carried the flag in the value it
+//! replaced, so the claimer settles the queues under the lock itself.
 
 use crate::sync::{spin_wait, AtomicPtr, AtomicU64, SlotCell};
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::ptr;
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 
-/// In `head`: receivers must take the lock (`recvq` is not empty, or a
-/// value was given back ahead of the ring, see `stash`). In `tail`:
-/// senders must take the lock (`sendq` is not empty).
-pub(crate) const WAITING: u64 = 1 << 62;
+/// In both words: receivers are queued, or a value was given back ahead
+/// of the ring (see `stash`). Lock-free receives refuse to run past them;
+/// a lock-free send that claimed a slot settles the queues.
+pub(crate) const RECV_WAITING: u64 = 1 << 61;
+/// In both words: senders are queued. Lock-free sends refuse to run past
+/// them; a lock-free receive that freed a slot settles the queues.
+pub(crate) const SEND_WAITING: u64 = 1 << 62;
 /// In `tail`: the channel is closed; sends fail (under the lock).
 pub(crate) const CLOSED: u64 = 1 << 63;
-const POS: u64 = WAITING - 1;
+const POS: u64 = RECV_WAITING - 1;
 
 /// Capacities from 2 up to this many slots (and at most `RING_BYTES` of
 /// them) get a ring; others keep the locked `VecDeque`, which grows as it
@@ -52,6 +58,19 @@ const RING_BYTES: usize = 64 << 10;
 pub(crate) const fn ring_cap<T>(cap: usize) -> bool {
     let slot = std::mem::size_of::<Slot<T>>();
     cap >= 2 && cap <= RING_BYTES / slot
+}
+
+/// A lost compare-and-swap: the other core has the position word. Wait
+/// as long as Go's lock spin waits between looks (`procyield(30)`) before
+/// retrying, so that the core holding the line runs a burst of operations
+/// with it instead of both cores paying for its move on every one. A
+/// shorter first wait, growing, measured worse at procs = 2 (docs/benchmarks.md).
+#[inline]
+fn contended() {
+    #[cfg(not(loom))]
+    for _ in 0..30 {
+        std::hint::spin_loop();
+    }
 }
 
 struct Slot<T> {
@@ -72,6 +91,10 @@ pub(crate) struct Ring<T> {
     /// reaches the ring (null before: an idle channel holds no buffer).
     slots: AtomicPtr<Slot<T>>,
     cap: usize,
+    /// `one_lap - 1`: a position's index bits.
+    mask: u64,
+    /// `cap - 1`, the last index.
+    last: u64,
     one_lap: u64,
     /// Values given back by cancelled receivers (`Chan::reinject`): they
     /// were sent before everything in the ring, so receivers take them
@@ -95,6 +118,8 @@ impl<T> Ring<T> {
             tail: Line(AtomicU64::new(0)),
             slots: AtomicPtr::new(ptr::null_mut()),
             cap,
+            mask: cap.next_power_of_two() as u64 - 1,
+            last: cap as u64 - 1,
             one_lap: cap.next_power_of_two() as u64,
             stash: UnsafeCell::new(VecDeque::new()),
         }
@@ -103,11 +128,10 @@ impl<T> Ring<T> {
     /// The position after `p` (flags cleared).
     #[inline(always)]
     fn next(&self, p: u64) -> u64 {
-        let idx = p & (self.one_lap - 1);
-        if idx + 1 < self.cap as u64 {
-            p + 1
+        if p & self.mask == self.last {
+            (p | self.mask) + 1
         } else {
-            (p & !(self.one_lap - 1)) + self.one_lap
+            p + 1
         }
     }
 
@@ -118,13 +142,13 @@ impl<T> Ring<T> {
     #[inline(always)]
     unsafe fn slot<'a>(&self, slots: *const Slot<T>, p: u64) -> &'a Slot<T> {
         // SAFETY: the index is below `cap`, the array's length.
-        unsafe { &*slots.add((p & (self.one_lap - 1)) as usize) }
+        unsafe { &*slots.add((p & self.mask) as usize) }
     }
 
     /// Values between positions `h <= t`.
     #[inline]
     fn count(&self, h: u64, t: u64) -> usize {
-        let m = self.one_lap - 1;
+        let m = self.mask;
         let laps = ((t & !m) - (h & !m)) / self.one_lap;
         (laps as usize * self.cap + (t & m) as usize).saturating_sub((h & m) as usize)
     }
@@ -149,28 +173,29 @@ impl<T> Ring<T> {
         }
         let mut t = self.tail.0.load(Relaxed);
         loop {
-            if t & (WAITING | CLOSED) != 0 {
+            if t & (SEND_WAITING | CLOSED) != 0 {
                 return Err(v);
             }
+            let p = t & POS;
             // SAFETY: `slots` is non-null.
-            let slot = unsafe { self.slot(slots, t) };
+            let slot = unsafe { self.slot(slots, p) };
             let s = slot.stamp.load(Acquire);
-            if s == t {
-                match self
-                    .tail
-                    .0
-                    .compare_exchange_weak(t, self.next(t), SeqCst, Relaxed)
-                {
+            if s == p {
+                let next = self.next(p) | (t & !POS);
+                match self.tail.0.compare_exchange_weak(t, next, AcqRel, Relaxed) {
                     Ok(_) => {
-                        // SAFETY: the claim of position `t` makes the
+                        // SAFETY: the claim of position `p` makes the
                         // free slot ours until the stamp below.
                         unsafe { slot.value.write(v) };
-                        slot.stamp.store(t + 1, Release);
-                        return Ok(self.head.0.load(SeqCst) & WAITING != 0);
+                        slot.stamp.store(p + 1, Release);
+                        return Ok(t & RECV_WAITING != 0);
                     }
-                    Err(now) => t = now,
+                    Err(now) => {
+                        t = now;
+                        contended();
+                    }
                 }
-            } else if s.wrapping_add(self.one_lap) == t + 1 {
+            } else if s.wrapping_add(self.one_lap) == p + 1 {
                 // Last lap's value is still there: full (or being taken).
                 return Err(v);
             } else {
@@ -191,28 +216,29 @@ impl<T> Ring<T> {
         }
         let mut h = self.head.0.load(Relaxed);
         loop {
-            if h & WAITING != 0 {
+            if h & RECV_WAITING != 0 {
                 return None;
             }
+            let p = h & POS;
             // SAFETY: `slots` is non-null.
-            let slot = unsafe { self.slot(slots, h) };
+            let slot = unsafe { self.slot(slots, p) };
             let s = slot.stamp.load(Acquire);
-            if s == h + 1 {
-                match self
-                    .head
-                    .0
-                    .compare_exchange_weak(h, self.next(h), SeqCst, Relaxed)
-                {
+            if s == p + 1 {
+                let next = self.next(p) | (h & !POS);
+                match self.head.0.compare_exchange_weak(h, next, AcqRel, Relaxed) {
                     Ok(_) => {
-                        // SAFETY: the claim of `h` makes the written slot
+                        // SAFETY: the claim of `p` makes the written slot
                         // (its stamp, Acquire) ours until the stamp below.
                         let v = unsafe { slot.value.read() };
-                        slot.stamp.store(h + self.one_lap, Release);
-                        return Some((v, self.tail.0.load(SeqCst) & WAITING != 0));
+                        slot.stamp.store(p + self.one_lap, Release);
+                        return Some((v, h & SEND_WAITING != 0));
                     }
-                    Err(now) => h = now,
+                    Err(now) => {
+                        h = now;
+                        contended();
+                    }
                 }
-            } else if s == h {
+            } else if s == p {
                 // Empty, or the send at `h` is in flight.
                 return None;
             } else {
@@ -235,7 +261,7 @@ impl<T> Ring<T> {
             let s = slot.stamp.load(Acquire);
             if s == p {
                 let next = self.next(p) | (t & !POS);
-                match self.tail.0.compare_exchange(t, next, SeqCst, Relaxed) {
+                match self.tail.0.compare_exchange(t, next, AcqRel, Relaxed) {
                     Ok(_) => {
                         // SAFETY: as in `push_fast`.
                         unsafe { slot.value.write(v) };
@@ -245,8 +271,7 @@ impl<T> Ring<T> {
                     Err(now) => t = now,
                 }
             } else if s.wrapping_add(self.one_lap) == p + 1 {
-                // SeqCst: a parking sender's re-check (see the module docs).
-                let h = self.head.0.load(SeqCst) & POS;
+                let h = self.head.0.load(Acquire) & POS;
                 if h + self.one_lap == p {
                     return Err(v);
                 }
@@ -275,7 +300,7 @@ impl<T> Ring<T> {
             let s = slot.stamp.load(Acquire);
             if s == p + 1 {
                 let next = self.next(p) | (h & !POS);
-                match self.head.0.compare_exchange(h, next, SeqCst, Relaxed) {
+                match self.head.0.compare_exchange(h, next, AcqRel, Relaxed) {
                     Ok(_) => {
                         // SAFETY: as in `pop_fast`.
                         let v = unsafe { slot.value.read() };
@@ -285,8 +310,7 @@ impl<T> Ring<T> {
                     Err(now) => h = now,
                 }
             } else if s == p {
-                // SeqCst: a parking receiver's re-check (module docs).
-                if self.tail.0.load(SeqCst) & POS == p {
+                if self.tail.0.load(Acquire) & POS == p {
                     return None;
                 }
                 // A sender claimed `p` and has not marked it yet.
@@ -323,16 +347,26 @@ impl<T> Ring<T> {
         p
     }
 
-    /// Set or clear a flag of `head` (`recv`) or `tail`, under the lock
-    /// (the only writer of flags). SeqCst: see the module docs.
+    /// Set or clear a flag in both words (`CLOSED`: in `tail`), under
+    /// the lock (the only writer of flags). The word that makes lock-free
+    /// ops of that side refuse goes first, so that when the other word
+    /// shows the flag, no lock-free op of that side starts any more.
     #[inline]
-    pub(crate) fn set_flag(&self, recv: bool, flag: u64, on: bool) {
-        let w = if recv { &self.head.0 } else { &self.tail.0 };
-        if (w.load(Relaxed) & flag != 0) != on {
-            if on {
-                w.fetch_or(flag, SeqCst);
-            } else {
-                w.fetch_and(!flag, SeqCst);
+    pub(crate) fn set_flag(&self, flag: u64, on: bool) {
+        let words = if flag == RECV_WAITING {
+            [&self.head.0, &self.tail.0]
+        } else if flag == SEND_WAITING {
+            [&self.tail.0, &self.head.0]
+        } else {
+            [&self.tail.0, &self.tail.0]
+        };
+        for w in words {
+            if (w.load(Relaxed) & flag != 0) != on {
+                if on {
+                    w.fetch_or(flag, AcqRel);
+                } else {
+                    w.fetch_and(!flag, AcqRel);
+                }
             }
         }
     }

@@ -4,7 +4,7 @@
 //! queues: a receiver is only queued while nothing is buffered, a sender
 //! only while the buffer is full, and both queues are served in order.
 
-use super::ring::{Ring, WAITING};
+use super::ring::{Ring, RECV_WAITING, SEND_WAITING};
 use super::{Locked, SendTry};
 use crate::error::RecvError;
 use crate::sudog::Status;
@@ -44,7 +44,7 @@ impl<T> Locked<'_, T> {
                     }
                 }
             }
-            // `WAITING` in `tail` keeps lock-free senders out while any
+            // `SEND_WAITING` keeps lock-free senders out while any
             // sender is queued, so a free slot seen here stays free.
             while !self.st().sendq.is_empty() && r.has_room() {
                 let Some(mut sg) = self.st().sendq.dequeue() else {
@@ -70,8 +70,8 @@ impl<T> Locked<'_, T> {
         let stashed = !unsafe { r.stash() }.is_empty();
         let recv = stashed || !self.st().recvq.is_empty();
         let send = !self.st().sendq.is_empty();
-        r.set_flag(true, WAITING, recv);
-        r.set_flag(false, WAITING, send);
+        r.set_flag(RECV_WAITING, recv);
+        r.set_flag(SEND_WAITING, send);
     }
 
     /// `Locked::send` for a channel with a ring (not closed): Go's
