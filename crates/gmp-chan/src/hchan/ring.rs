@@ -95,6 +95,9 @@ pub(crate) struct Ring<T> {
     mask: u64,
     /// `cap - 1`, the last index.
     last: u64,
+    /// From the last index of a lap to the first of the next:
+    /// `one_lap - cap + 1`.
+    wrap: u64,
     one_lap: u64,
     /// Values given back by cancelled receivers (`Chan::reinject`): they
     /// were sent before everything in the ring, so receivers take them
@@ -120,18 +123,22 @@ impl<T> Ring<T> {
             cap,
             mask: cap.next_power_of_two() as u64 - 1,
             last: cap as u64 - 1,
+            wrap: (cap.next_power_of_two() - cap) as u64 + 1,
             one_lap: cap.next_power_of_two() as u64,
             stash: UnsafeCell::new(VecDeque::new()),
         }
     }
 
-    /// The position after `p` (flags cleared).
+    /// The position word after `p` (its flags kept).
     #[inline(always)]
     fn next(&self, p: u64) -> u64 {
-        if p & self.mask == self.last {
-            (p | self.mask) + 1
+        // The index bits are the low ones, under any flags, and positions
+        // never carry into the flags (2^61 operations): stepping the word
+        // itself keeps its flags.
+        p + if p & self.mask == self.last {
+            self.wrap
         } else {
-            p + 1
+            1
         }
     }
 
@@ -181,7 +188,7 @@ impl<T> Ring<T> {
             let slot = unsafe { self.slot(slots, p) };
             let s = slot.stamp.load(Acquire);
             if s == p {
-                let next = self.next(p) | (t & !POS);
+                let next = self.next(t);
                 match self.tail.0.compare_exchange_weak(t, next, AcqRel, Relaxed) {
                     Ok(_) => {
                         // SAFETY: the claim of position `p` makes the
@@ -224,7 +231,7 @@ impl<T> Ring<T> {
             let slot = unsafe { self.slot(slots, p) };
             let s = slot.stamp.load(Acquire);
             if s == p + 1 {
-                let next = self.next(p) | (h & !POS);
+                let next = self.next(h);
                 match self.head.0.compare_exchange_weak(h, next, AcqRel, Relaxed) {
                     Ok(_) => {
                         // SAFETY: the claim of `p` makes the written slot
@@ -260,7 +267,7 @@ impl<T> Ring<T> {
             let slot = unsafe { self.slot(slots, p) };
             let s = slot.stamp.load(Acquire);
             if s == p {
-                let next = self.next(p) | (t & !POS);
+                let next = self.next(t);
                 match self.tail.0.compare_exchange(t, next, AcqRel, Relaxed) {
                     Ok(_) => {
                         // SAFETY: as in `push_fast`.
@@ -299,7 +306,7 @@ impl<T> Ring<T> {
             let slot = unsafe { self.slot(slots, p) };
             let s = slot.stamp.load(Acquire);
             if s == p + 1 {
-                let next = self.next(p) | (h & !POS);
+                let next = self.next(h);
                 match self.head.0.compare_exchange(h, next, AcqRel, Relaxed) {
                     Ok(_) => {
                         // SAFETY: as in `pop_fast`.
