@@ -9,8 +9,8 @@ use crate::error::{RecvError, SendError};
 use crate::hchan::{Chan, Locked, Queue, SendTry};
 use crate::select::{Held, Probe, SelectCase};
 use crate::sudog::{Completed, Park, SelectDone, Waiter};
-use std::pin::Pin;
 use crate::wakes::Wakes;
+use std::pin::Pin;
 use std::task::Waker;
 
 /// A `recv(..)` operand: a `Receiver`, a reference to one, or an `Option`
@@ -308,10 +308,7 @@ impl<T, S: Side<T>> SelectCase for Case<'_, T, S> {
         });
         // SAFETY: just prepared; the select holds the lock (`Held`), and
         // the case is pinned and unlinks its sudog (`dequeue`, or its drop) before it goes.
-        unsafe {
-            c.assume_locked()
-                .enqueue(&mut this.waiter, S::QUEUE, wakes)
-        };
+        unsafe { c.assume_locked().enqueue(&mut this.waiter, S::QUEUE, wakes) };
         c.is_foreign()
     }
 

@@ -327,7 +327,8 @@ impl<T> Chan<T> {
     pub(crate) fn recv_looks_ready(&self) -> bool {
         if let Some(r) = self.ring() {
             let (h, t) = r.words();
-            return Ring::<T>::nonempty(h, t) || (h | t) & (RECV_WAITING | SEND_WAITING | CLOSED) != 0;
+            return Ring::<T>::nonempty(h, t)
+                || (h | t) & (RECV_WAITING | SEND_WAITING | CLOSED) != 0;
         }
         self.recv_ready.load(Relaxed) || self.closed.load(Relaxed)
     }

@@ -106,8 +106,8 @@ pub mod __private {
         crate::sync::Arc::strong_count(&tx.chan)
     }
     pub use crate::select::{erase, select_no_cases, Select, SelectCase};
-    pub use crate::wakes::Wakes;
     /// loom models only: a loom thread that acts as a goroutine.
     #[cfg(loom)]
     pub use crate::sync::pretend_goroutine;
+    pub use crate::wakes::Wakes;
 }

@@ -23,12 +23,12 @@
 
 use crate::sudog::SelectDone;
 use crate::sync::{fastrandn, poll_proceed_on_m, set_wait_reason, set_wait_reason_external, Wait};
+use crate::wakes::Wakes;
 use std::convert::Infallible;
 use std::future::Future;
 use std::marker::PhantomPinned;
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Acquire;
-use crate::wakes::Wakes;
 use std::task::{Context, Poll, Waker};
 
 /// A case's look before `selectgo` locks anything. One virtual call per
