@@ -40,7 +40,8 @@ impl<T> Chan<T> {
         cx: &Context<'_>,
         q: Queue,
         elem: Option<T>,
-        mut wakes: Wakes,
+        ring: Option<&Ring<T>>,
+        wakes: &mut Wakes,
     ) {
         w.prepare(Park {
             elem,
@@ -49,9 +50,9 @@ impl<T> Chan<T> {
         });
         // SAFETY: just prepared, not queued; the waiter is pinned inside
         // its future, whose drop (`cancel`) unlinks it from this channel.
-        unsafe { g.enqueue(w, q, &mut wakes) };
+        unsafe { g.enqueue_in(w, q, ring, wakes) };
         drop(g);
-        wakes.wake();
+        wakes.wake_now();
         self.park_reason(match q {
             Queue::Recv => Wait::ChanReceive,
             Queue::Send => Wait::ChanSend,
@@ -72,19 +73,27 @@ impl<T> Chan<T> {
                 .poll_queued(w, cx, Wait::ChanReceive)
                 .map(Completed::into_recv);
         }
-        if let Some(v) = self.recv_fast() {
-            return Poll::Ready(Ok(v));
+        // Which buffer, looked up once for the whole operation.
+        let ring = self.ring();
+        if let Some(r) = ring {
+            if let Some(v) = self.recv_fast_in(r) {
+                return Poll::Ready(Ok(v));
+            }
         }
         let mut wakes = Wakes::new();
         let mut g = self.lock();
-        match g.recv(&mut wakes) {
+        let got = match ring {
+            Some(r) => g.recv_ring(r, &mut wakes),
+            None => g.recv_deque(&mut wakes),
+        };
+        match got {
             Some(r) => {
                 drop(g);
                 wakes.wake();
                 Poll::Ready(r)
             }
             None => {
-                self.park(g, w, cx, Queue::Recv, None, wakes);
+                self.park(g, w, cx, Queue::Recv, None, ring, &mut wakes);
                 Poll::Pending
             }
         }
@@ -105,20 +114,29 @@ impl<T> Chan<T> {
     #[inline(always)]
     pub(crate) fn send_fast(&self, v: T) -> Result<(), T> {
         match self.ring() {
-            Some(r) => {
-                if r.push_fast(v)? {
-                    self.settle_now(r);
-                }
-                Ok(())
-            }
+            Some(r) => self.send_fast_in(r, v),
             None => Err(v),
         }
+    }
+
+    /// `send_fast` on this channel's ring `r`.
+    #[inline(always)]
+    fn send_fast_in(&self, r: &Ring<T>, v: T) -> Result<(), T> {
+        if r.push_fast(v)? {
+            self.settle_now(r);
+        }
+        Ok(())
     }
 
     /// The lock-free receive of a channel with a ring.
     #[inline(always)]
     pub(crate) fn recv_fast(&self) -> Option<T> {
-        let r = self.ring()?;
+        self.recv_fast_in(self.ring()?)
+    }
+
+    /// `recv_fast` on this channel's ring `r`.
+    #[inline(always)]
+    fn recv_fast_in(&self, r: &Ring<T>) -> Option<T> {
         let (v, senders_waiting) = r.pop_fast()?;
         if senders_waiting {
             self.settle_now(r);
@@ -142,13 +160,22 @@ impl<T> Chan<T> {
                 .poll_queued(w, cx, Wait::ChanSend)
                 .map(Completed::into_send);
         }
-        let v = value.take().expect("send future polled after completion");
-        let Err(v) = self.send_fast(v) else {
-            return Poll::Ready(Ok(()));
-        };
+        let mut v = value.take().expect("send future polled after completion");
+        // Which buffer, looked up once for the whole operation.
+        let ring = self.ring();
+        if let Some(r) = ring {
+            match self.send_fast_in(r, v) {
+                Ok(()) => return Poll::Ready(Ok(())),
+                Err(back) => v = back,
+            }
+        }
         let mut wakes = Wakes::new();
         let mut g = self.lock();
-        match g.send(v, &mut wakes) {
+        let sent = match ring {
+            Some(r) => g.send_ring(r, v, &mut wakes),
+            None => g.send_deque(v, &mut wakes),
+        };
+        match sent {
             SendTry::Sent => {
                 drop(g);
                 wakes.wake();
@@ -156,7 +183,7 @@ impl<T> Chan<T> {
             }
             SendTry::Closed(v) => Poll::Ready(Err(v)),
             SendTry::Full(v) => {
-                self.park(g, w, cx, Queue::Send, Some(v), wakes);
+                self.park(g, w, cx, Queue::Send, Some(v), ring, &mut wakes);
                 Poll::Pending
             }
         }

@@ -6,11 +6,13 @@ use std::task::Waker;
 /// Wakers collected under a channel lock. Almost every operation wakes at
 /// most one party, kept inline; settling a channel's ring
 /// (`hchan/settle.rs`) can complete several queued sudogs at once.
+/// Two words and a null pointer, so that making one and waking it on
+/// the plain send and receive paths stays a few instructions.
 #[doc(hidden)]
 #[derive(Debug, Default)]
 pub struct Wakes {
     one: Option<Waker>,
-    more: Vec<Waker>,
+    more: Option<Box<Vec<Waker>>>,
 }
 
 impl Wakes {
@@ -18,7 +20,7 @@ impl Wakes {
     pub(crate) fn new() -> Wakes {
         Wakes {
             one: None,
-            more: Vec::new(),
+            more: None,
         }
     }
 
@@ -29,7 +31,7 @@ impl Wakes {
             if self.one.is_none() {
                 self.one = Some(w);
             } else {
-                self.more.push(w);
+                self.more.get_or_insert_with(Box::default).push(w);
             }
         }
     }
@@ -39,28 +41,37 @@ impl Wakes {
     /// waker while settling a ring and then did not complete) loses one;
     /// callers still wake explicitly where the lock is dropped, to keep
     /// the order visible.
-    #[inline]
-    pub(crate) fn wake(self) {
-        drop(self);
+    #[inline(always)]
+    pub(crate) fn wake(mut self) {
+        self.wake_now();
+        // Nothing is left to wake or free: skip the drop glue.
+        std::mem::forget(self);
+    }
+
+    /// Wake what was collected so far, leaving `self` empty.
+    #[inline(always)]
+    pub(crate) fn wake_now(&mut self) {
+        if let Some(w) = self.one.take() {
+            w.wake();
+        }
+        if let Some(more) = self.more.take() {
+            wake_more(more);
+        }
     }
 }
 
 impl Drop for Wakes {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
-        if let Some(w) = self.one.take() {
-            w.wake();
-        }
-        if !self.more.is_empty() {
-            wake_more(&mut self.more);
-        }
+        self.wake_now();
     }
 }
 
+/// The rare extra wakers.
 #[cold]
 #[inline(never)]
-fn wake_more(ws: &mut Vec<Waker>) {
-    for w in ws.drain(..) {
+fn wake_more(ws: Box<Vec<Waker>>) {
+    for w in *ws {
         w.wake();
     }
 }

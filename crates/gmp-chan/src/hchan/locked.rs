@@ -159,9 +159,15 @@ impl<T> Locked<'_, T> {
     /// would block. A channel with a ring: `recv_ring`.
     #[inline(always)]
     pub(crate) fn recv(&mut self, wakes: &mut Wakes) -> Option<Result<T, RecvError>> {
-        if let Some(r) = self.chan.ring() {
-            return self.recv_ring(r, wakes);
+        match self.chan.ring() {
+            Some(r) => self.recv_ring(r, wakes),
+            None => self.recv_deque(wakes),
         }
+    }
+
+    /// `recv` for a channel without a ring.
+    #[inline(always)]
+    pub(crate) fn recv_deque(&mut self, wakes: &mut Wakes) -> Option<Result<T, RecvError>> {
         let cap = self.chan.cap;
         if let Some(v) = self.deque().pop_front() {
             if self.deque().len() < cap {
@@ -214,11 +220,17 @@ impl<T> Locked<'_, T> {
     /// channel with a ring: `send_ring`.
     #[inline(always)]
     pub(crate) fn send(&mut self, v: T, wakes: &mut Wakes) -> SendTry<T> {
+        match self.chan.ring() {
+            Some(r) => self.send_ring(r, v, wakes),
+            None => self.send_deque(v, wakes),
+        }
+    }
+
+    /// `send` for a channel without a ring.
+    #[inline(always)]
+    pub(crate) fn send_deque(&mut self, v: T, wakes: &mut Wakes) -> SendTry<T> {
         if self.closed() {
             return SendTry::Closed(v);
-        }
-        if let Some(r) = self.chan.ring() {
-            return self.send_ring(r, v, wakes);
         }
         // As in `recv`: no hint work when nobody is queued.
         if !self.st().recvq.is_empty() {
@@ -266,8 +278,25 @@ impl<T> Locked<'_, T> {
     #[inline]
     pub(crate) unsafe fn enqueue(&mut self, w: &mut Waiter<T>, q: Queue, wakes: &mut Wakes) {
         // SAFETY: the caller's contract.
+        unsafe { self.enqueue_in(w, q, self.chan.ring(), wakes) }
+    }
+
+    /// `enqueue`, with the channel's ring (`Chan::ring`) looked up by the
+    /// caller.
+    ///
+    /// # Safety
+    /// As `enqueue`.
+    #[inline]
+    pub(crate) unsafe fn enqueue_in(
+        &mut self,
+        w: &mut Waiter<T>,
+        q: Queue,
+        ring: Option<&super::Ring<T>>,
+        wakes: &mut Wakes,
+    ) {
+        // SAFETY: the caller's contract.
         unsafe { self.waitq(q).enqueue(w) };
-        if let Some(r) = self.chan.ring() {
+        if let Some(r) = ring {
             r.set_flag(
                 match q {
                     Queue::Recv => super::ring::RECV_WAITING,

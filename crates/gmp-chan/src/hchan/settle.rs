@@ -74,10 +74,13 @@ impl<T> Locked<'_, T> {
         r.set_flag(SEND_WAITING, send);
     }
 
-    /// `Locked::send` for a channel with a ring (not closed): Go's
-    /// `chansend` once the lock-free try has failed: to the first queued
+    /// `Locked::send` for a channel with a ring: Go's `chansend` once the
+    /// lock-free try has failed: closed, else to the first queued
     /// receiver, else behind queued senders, else into the ring.
-    pub(super) fn send_ring(&mut self, r: &Ring<T>, v: T, wakes: &mut Wakes) -> SendTry<T> {
+    pub(crate) fn send_ring(&mut self, r: &Ring<T>, v: T, wakes: &mut Wakes) -> SendTry<T> {
+        if self.closed() {
+            return SendTry::Closed(v);
+        }
         self.settle(r, wakes);
         // After `settle`, a queued receiver means nothing is buffered.
         if let Some(mut sg) = self.st().recvq.dequeue() {
@@ -98,7 +101,7 @@ impl<T> Locked<'_, T> {
     /// `Locked::recv` for a channel with a ring: given-back values, then
     /// the ring (a queued sender then moves into the freed slot), else
     /// closed, else `None` (it would block).
-    pub(super) fn recv_ring(
+    pub(crate) fn recv_ring(
         &mut self,
         r: &Ring<T>,
         wakes: &mut Wakes,
