@@ -30,9 +30,7 @@ impl<T> Chan<T> {
 
     /// Queue a sudog that is not queued, and park (Go's `gopark`: the
     /// lock is released by dropping the guard, before the wait reason is
-    /// set). With a ring, queueing may complete the sudog at once (see
-    /// `Locked::enqueue`): its own waker is then among `wakes`, and the
-    /// next poll finds the outcome.
+    /// set). A channel without a ring.
     fn park(
         &self,
         mut g: ChanGuard<'_, T>,
@@ -40,23 +38,51 @@ impl<T> Chan<T> {
         cx: &Context<'_>,
         q: Queue,
         elem: Option<T>,
-        ring: Option<&Ring<T>>,
-        wakes: &mut Wakes,
     ) {
+        Self::prepare(w, cx, elem);
+        // SAFETY: just prepared, not queued; the waiter is pinned inside
+        // its future, whose drop (`cancel`) unlinks it from this channel.
+        unsafe { g.enqueue(w, q) };
+        drop(g);
+        self.park_reason(Self::wait(q));
+    }
+
+    /// `park` on a channel with the ring `r` (`g`'s): queueing may
+    /// complete the sudog at once (see `Locked::enqueue_ring`): its own
+    /// waker is then among the wakers woken here, and the next poll takes
+    /// the outcome.
+    fn park_ring(
+        &self,
+        (mut g, r): (ChanGuard<'_, T>, &Ring<T>),
+        w: &mut Waiter<T>,
+        cx: &Context<'_>,
+        q: Queue,
+        elem: Option<T>,
+        mut wakes: Wakes,
+    ) {
+        Self::prepare(w, cx, elem);
+        // SAFETY: as in `park`.
+        unsafe { g.enqueue_ring(w, q, r, &mut wakes) };
+        drop(g);
+        wakes.wake();
+        self.park_reason(Self::wait(q));
+    }
+
+    #[inline(always)]
+    fn prepare(w: &mut Waiter<T>, cx: &Context<'_>, elem: Option<T>) {
         w.prepare(Park {
             elem,
             sel: None,
             waker: Some(cx.waker()),
         });
-        // SAFETY: just prepared, not queued; the waiter is pinned inside
-        // its future, whose drop (`cancel`) unlinks it from this channel.
-        unsafe { g.enqueue_in(w, q, ring, wakes) };
-        drop(g);
-        wakes.wake_now();
-        self.park_reason(match q {
+    }
+
+    #[inline(always)]
+    fn wait(q: Queue) -> Wait {
+        match q {
             Queue::Recv => Wait::ChanReceive,
             Queue::Send => Wait::ChanSend,
-        });
+        }
     }
 
     /// Go's `chanrecv` with `block == true`, as a poll.
@@ -73,27 +99,59 @@ impl<T> Chan<T> {
                 .poll_queued(w, cx, Wait::ChanReceive)
                 .map(Completed::into_recv);
         }
-        // Which buffer, looked up once for the whole operation.
-        let ring = self.ring();
-        if let Some(r) = ring {
-            if let Some(v) = self.recv_fast_in(r) {
-                return Poll::Ready(Ok(v));
-            }
+        if let Some(r) = self.ring() {
+            return self.poll_recv_ring(r, cx, w);
         }
-        let mut wakes = Wakes::new();
+        let mut wake = None;
         let mut g = self.lock();
-        let got = match ring {
-            Some(r) => g.recv_ring(r, &mut wakes),
-            None => g.recv_deque(&mut wakes),
-        };
-        match got {
+        match g.recv_deque(&mut wake) {
             Some(r) => {
                 drop(g);
-                wakes.wake();
+                if let Some(k) = wake {
+                    k.wake();
+                }
                 Poll::Ready(r)
             }
             None => {
-                self.park(g, w, cx, Queue::Recv, None, ring, &mut wakes);
+                self.park(g, w, cx, Queue::Recv, None);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// `poll_recv` on a channel with the ring `r`: lock-free first.
+    #[inline(always)]
+    fn poll_recv_ring(
+        &self,
+        r: &Ring<T>,
+        cx: &mut Context<'_>,
+        w: &mut Waiter<T>,
+    ) -> Poll<Result<T, RecvError>> {
+        if let Some(v) = self.recv_fast_in(r) {
+            return Poll::Ready(Ok(v));
+        }
+        self.poll_recv_ring_locked(r, cx, w)
+    }
+
+    /// The locked half of `poll_recv_ring` (out of line: the lock-free
+    /// half is the one on the hot path).
+    #[inline(never)]
+    fn poll_recv_ring_locked(
+        &self,
+        r: &Ring<T>,
+        cx: &mut Context<'_>,
+        w: &mut Waiter<T>,
+    ) -> Poll<Result<T, RecvError>> {
+        let mut wakes = Wakes::new();
+        let mut g = self.lock();
+        match g.recv_ring(r, &mut wakes) {
+            Some(res) => {
+                drop(g);
+                wakes.wake();
+                Poll::Ready(res)
+            }
+            None => {
+                self.park_ring((g, r), w, cx, Queue::Recv, None, wakes);
                 Poll::Pending
             }
         }
@@ -160,30 +218,62 @@ impl<T> Chan<T> {
                 .poll_queued(w, cx, Wait::ChanSend)
                 .map(Completed::into_send);
         }
-        let mut v = value.take().expect("send future polled after completion");
-        // Which buffer, looked up once for the whole operation.
-        let ring = self.ring();
-        if let Some(r) = ring {
-            match self.send_fast_in(r, v) {
-                Ok(()) => return Poll::Ready(Ok(())),
-                Err(back) => v = back,
+        let v = value.take().expect("send future polled after completion");
+        if let Some(r) = self.ring() {
+            return self.poll_send_ring(r, cx, w, v);
+        }
+        let mut g = self.lock();
+        match g.send_deque(v) {
+            SendTry::Sent(wake) => {
+                drop(g);
+                if let Some(k) = wake {
+                    k.wake();
+                }
+                Poll::Ready(Ok(()))
+            }
+            SendTry::Closed(v) => Poll::Ready(Err(v)),
+            SendTry::Full(v) => {
+                self.park(g, w, cx, Queue::Send, Some(v));
+                Poll::Pending
             }
         }
+    }
+
+    /// `poll_send` on a channel with the ring `r`: lock-free first.
+    #[inline(always)]
+    fn poll_send_ring(
+        &self,
+        r: &Ring<T>,
+        cx: &mut Context<'_>,
+        w: &mut Waiter<T>,
+        v: T,
+    ) -> Poll<Result<(), T>> {
+        match self.send_fast_in(r, v) {
+            Ok(()) => Poll::Ready(Ok(())),
+            Err(v) => self.poll_send_ring_locked(r, cx, w, v),
+        }
+    }
+
+    /// The locked half of `poll_send_ring`.
+    #[inline(never)]
+    fn poll_send_ring_locked(
+        &self,
+        r: &Ring<T>,
+        cx: &mut Context<'_>,
+        w: &mut Waiter<T>,
+        v: T,
+    ) -> Poll<Result<(), T>> {
         let mut wakes = Wakes::new();
         let mut g = self.lock();
-        let sent = match ring {
-            Some(r) => g.send_ring(r, v, &mut wakes),
-            None => g.send_deque(v, &mut wakes),
-        };
-        match sent {
-            SendTry::Sent => {
+        match g.send_ring(r, v, &mut wakes) {
+            SendTry::Sent(_) => {
                 drop(g);
                 wakes.wake();
                 Poll::Ready(Ok(()))
             }
             SendTry::Closed(v) => Poll::Ready(Err(v)),
             SendTry::Full(v) => {
-                self.park(g, w, cx, Queue::Send, Some(v), ring, &mut wakes);
+                self.park_ring((g, r), w, cx, Queue::Send, Some(v), wakes);
                 Poll::Pending
             }
         }

@@ -157,7 +157,8 @@ impl<T> Side<T> for SendSide<T> {
     fn fire(&mut self, g: &mut Locked<'_, T>, wakes: &mut Wakes) -> bool {
         let v = self.value.take().expect("send case without value");
         match g.send(v, wakes) {
-            SendTry::Sent => {
+            SendTry::Sent(w) => {
+                wakes.add(w);
                 self.result = Some(Ok(()));
                 true
             }
@@ -308,7 +309,14 @@ impl<T, S: Side<T>> SelectCase for Case<'_, T, S> {
         });
         // SAFETY: just prepared; the select holds the lock (`Held`), and
         // the case is pinned and unlinks its sudog (`dequeue`, or its drop) before it goes.
-        unsafe { c.assume_locked().enqueue(&mut this.waiter, S::QUEUE, wakes) };
+        unsafe {
+            match c.ring() {
+                Some(r) => c
+                    .assume_locked()
+                    .enqueue_ring(&mut this.waiter, S::QUEUE, r, wakes),
+                None => c.assume_locked().enqueue(&mut this.waiter, S::QUEUE),
+            }
+        };
         c.is_foreign()
     }
 

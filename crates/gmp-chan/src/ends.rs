@@ -164,7 +164,8 @@ impl<T> Sender<T> {
         let mut wakes = Wakes::new();
         let r = self.chan.lock().send(v, &mut wakes);
         match r {
-            SendTry::Sent => {
+            SendTry::Sent(w) => {
+                wakes.add(w);
                 wakes.wake();
                 Ok(())
             }

@@ -7,12 +7,13 @@
 //! public handles and `selectgo` are thin layers over these functions.
 
 use crate::sudog::{Status, WaitQ};
-use crate::sync::{set_wait_reason, AtomicBool, AtomicU32, RawLock, Wait};
+use crate::sync::{set_wait_reason, AtomicBool, AtomicU32, AtomicU8, RawLock, Wait};
 use crate::wakes::Wakes;
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::task::Waker;
 
 mod locked;
 mod ring;
@@ -86,10 +87,10 @@ pub(crate) struct Chan<T> {
     closed: AtomicBool,
     /// Hint for `selectgo`'s lock-free fast path: a value is buffered or a
     /// sender is queued. See `recv_looks_ready`.
-    recv_ready: AtomicBool,
+    recv_ready: Hint,
     /// Hint: a receiver is queued or there is buffer space. See
     /// `send_looks_ready`.
-    send_ready: AtomicBool,
+    send_ready: Hint,
     /// Code off the runtime (a plain thread, another executor's task) has
     /// used this channel: goroutines parked on it may be woken from
     /// outside, so the deadlock detector must not count them. Set once,
@@ -102,6 +103,31 @@ pub(crate) struct Chan<T> {
     state: UnsafeCell<State<T>>,
     /// `dataqsiz`.
     cap: usize,
+}
+
+/// A readiness hint byte (see `Chan::recv_looks_ready`): 0 or 1, or,
+/// fixed from `make` on, `RING` on a channel with a ring, whose readiness
+/// is read off the ring's words instead. One byte load tells a select's
+/// probe both, without looking at `cap`.
+pub(crate) struct Hint(AtomicU8);
+
+impl Hint {
+    const RING: u8 = 2;
+
+    fn new(ring: bool, ready: bool) -> Hint {
+        Hint(AtomicU8::new(if ring { Hint::RING } else { ready as u8 }))
+    }
+
+    /// Only channels without a ring store hints.
+    #[inline(always)]
+    pub(crate) fn store(&self, ready: bool, o: std::sync::atomic::Ordering) {
+        self.0.store(ready as u8, o);
+    }
+
+    #[inline(always)]
+    pub(crate) fn load(&self, o: std::sync::atomic::Ordering) -> u8 {
+        self.0.load(o)
+    }
 }
 
 /// More live `Sender`s of one channel than this is refused with a panic
@@ -126,7 +152,8 @@ pub(crate) enum Queue {
 
 /// Result of `chansend` attempted without blocking.
 pub(crate) enum SendTry<T> {
-    Sent,
+    /// With the receiver to wake, if the value went to a queued one.
+    Sent(Option<Waker>),
     Closed(T),
     Full(T),
 }
@@ -192,8 +219,8 @@ impl<T> Chan<T> {
         Chan {
             lock: RawLock::new(),
             closed: AtomicBool::new(false),
-            recv_ready: AtomicBool::new(false),
-            send_ready: AtomicBool::new(cap > 0),
+            recv_ready: Hint::new(ring_cap::<T>(cap), false),
+            send_ready: Hint::new(ring_cap::<T>(cap), cap > 0),
             foreign: AtomicBool::new(false),
             senders: AtomicU32::new(1),
             buf: if ring_cap::<T>(cap) {
@@ -309,12 +336,12 @@ impl<T> Chan<T> {
         // SAFETY: no ring: the deque; the caller's contract.
         let buf = unsafe { &*self.buf.deque.get() };
         debug_assert_eq!(
-            self.recv_ready.load(Relaxed),
+            self.recv_ready.load(Relaxed) != 0,
             !buf.is_empty() || !st.sendq.is_empty(),
             "stale recv_ready"
         );
         debug_assert_eq!(
-            self.send_ready.load(Relaxed),
+            self.send_ready.load(Relaxed) != 0,
             !st.recvq.is_empty() || buf.len() < self.cap,
             "stale send_ready"
         );
@@ -325,22 +352,33 @@ impl<T> Chan<T> {
     /// towards yes, as the hints do).
     #[inline]
     pub(crate) fn recv_looks_ready(&self) -> bool {
-        if let Some(r) = self.ring() {
-            let (h, t) = r.words();
-            return Ring::<T>::nonempty(h, t)
-                || (h | t) & (RECV_WAITING | SEND_WAITING | CLOSED) != 0;
+        match self.recv_ready.load(Relaxed) {
+            Hint::RING => self.recv_looks_ready_ring(),
+            h => h != 0 || self.closed.load(Relaxed),
         }
-        self.recv_ready.load(Relaxed) || self.closed.load(Relaxed)
+    }
+
+    #[inline(never)]
+    fn recv_looks_ready_ring(&self) -> bool {
+        let Some(r) = self.ring() else { return true };
+        let (h, t) = r.words();
+        Ring::<T>::nonempty(h, t) || (h | t) & (RECV_WAITING | SEND_WAITING | CLOSED) != 0
     }
 
     /// Lock-free guess: might a send proceed now?
     #[inline]
     pub(crate) fn send_looks_ready(&self) -> bool {
-        if let Some(r) = self.ring() {
-            let (h, t) = r.words();
-            return r.len() < r.cap() || (h & RECV_WAITING) | (t & CLOSED) != 0;
+        match self.send_ready.load(Relaxed) {
+            Hint::RING => self.send_looks_ready_ring(),
+            h => h != 0 || self.closed.load(Relaxed),
         }
-        self.send_ready.load(Relaxed) || self.closed.load(Relaxed)
+    }
+
+    #[inline(never)]
+    fn send_looks_ready_ring(&self) -> bool {
+        let Some(r) = self.ring() else { return true };
+        let (h, t) = r.words();
+        r.len() < r.cap() || (h & RECV_WAITING) | (t & CLOSED) != 0
     }
 
     /// Go's `closechan`: returns false if it was already closed. Every

@@ -12,8 +12,13 @@ use std::task::Waker;
 #[derive(Debug, Default)]
 pub struct Wakes {
     one: Option<Waker>,
-    more: Option<Box<Vec<Waker>>>,
+    more: Option<Box<More>>,
 }
+
+/// The wakers after the first (boxed, so that an empty `Wakes` holds a
+/// null pointer rather than a vector's three words).
+#[derive(Debug, Default)]
+struct More(Vec<Waker>);
 
 impl Wakes {
     #[inline]
@@ -31,7 +36,7 @@ impl Wakes {
             if self.one.is_none() {
                 self.one = Some(w);
             } else {
-                self.more.get_or_insert_with(Box::default).push(w);
+                self.more.get_or_insert_with(Box::default).0.push(w);
             }
         }
     }
@@ -55,7 +60,7 @@ impl Wakes {
             w.wake();
         }
         if let Some(more) = self.more.take() {
-            wake_more(more);
+            wake_more(*more);
         }
     }
 }
@@ -70,8 +75,8 @@ impl Drop for Wakes {
 /// The rare extra wakers.
 #[cold]
 #[inline(never)]
-fn wake_more(ws: Box<Vec<Waker>>) {
-    for w in *ws {
+fn wake_more(ws: More) {
+    for w in ws.0 {
         w.wake();
     }
 }

@@ -12,6 +12,7 @@ use crate::wakes::Wakes;
 use std::collections::VecDeque;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering::Relaxed;
+use std::task::Waker;
 
 /// The proof that a channel's lock is held, and the only way to its
 /// locked state: the locked halves of Go's `chansend`, `chanrecv` and the
@@ -161,13 +162,18 @@ impl<T> Locked<'_, T> {
     pub(crate) fn recv(&mut self, wakes: &mut Wakes) -> Option<Result<T, RecvError>> {
         match self.chan.ring() {
             Some(r) => self.recv_ring(r, wakes),
-            None => self.recv_deque(wakes),
+            None => {
+                let mut wake = None;
+                let got = self.recv_deque(&mut wake);
+                wakes.add(wake);
+                got
+            }
         }
     }
 
-    /// `recv` for a channel without a ring.
+    /// `recv` for a channel without a ring: at most one party to wake.
     #[inline(always)]
-    pub(crate) fn recv_deque(&mut self, wakes: &mut Wakes) -> Option<Result<T, RecvError>> {
+    pub(crate) fn recv_deque(&mut self, wake: &mut Option<Waker>) -> Option<Result<T, RecvError>> {
         let cap = self.chan.cap;
         if let Some(v) = self.deque().pop_front() {
             if self.deque().len() < cap {
@@ -176,7 +182,7 @@ impl<T> Locked<'_, T> {
                     // before and still not empty, so both hints stand.
                     Some(mut sg) => {
                         let sv = sg.elem().take().expect("send sudog without value");
-                        wakes.add(sg.finish(Status::Ok));
+                        *wake = sg.finish(Status::Ok);
                         self.push_back(sv);
                     }
                     // `sendq` is empty now.
@@ -198,7 +204,7 @@ impl<T> Locked<'_, T> {
         if !self.st().sendq.is_empty() {
             if let Some(mut sg) = self.st().sendq.dequeue() {
                 let v = sg.elem().take().expect("send sudog without value");
-                wakes.add(sg.finish(Status::Ok));
+                *wake = sg.finish(Status::Ok);
                 // The buffer is empty.
                 self.chan
                     .recv_ready
@@ -222,13 +228,14 @@ impl<T> Locked<'_, T> {
     pub(crate) fn send(&mut self, v: T, wakes: &mut Wakes) -> SendTry<T> {
         match self.chan.ring() {
             Some(r) => self.send_ring(r, v, wakes),
-            None => self.send_deque(v, wakes),
+            None => self.send_deque(v),
         }
     }
 
-    /// `send` for a channel without a ring.
+    /// `send` for a channel without a ring: `Sent` carries the receiver
+    /// to wake.
     #[inline(always)]
-    pub(crate) fn send_deque(&mut self, v: T, wakes: &mut Wakes) -> SendTry<T> {
+    pub(crate) fn send_deque(&mut self, v: T) -> SendTry<T> {
         if self.closed() {
             return SendTry::Closed(v);
         }
@@ -236,9 +243,9 @@ impl<T> Locked<'_, T> {
         if !self.st().recvq.is_empty() {
             if let Some(mut sg) = self.st().recvq.dequeue() {
                 *sg.elem() = Some(v);
-                wakes.add(sg.finish(Status::Ok));
+                let w = sg.finish(Status::Ok);
                 self.refresh_send_ready();
-                return SendTry::Sent;
+                return SendTry::Sent(w);
             }
             // `dequeue` dropped the sudogs of selects won elsewhere.
             self.refresh_send_ready();
@@ -251,7 +258,7 @@ impl<T> Locked<'_, T> {
             self.chan
                 .send_ready
                 .store(self.deque().len() < cap, Relaxed);
-            return SendTry::Sent;
+            return SendTry::Sent(None);
         }
         SendTry::Full(v)
     }
@@ -266,52 +273,50 @@ impl<T> Locked<'_, T> {
         }
     }
 
-    /// Queue the owner's sudog on `q`. With a ring, the queue's flag
-    /// goes up and the ring is looked at again (`settle`): a lock-free op
-    /// that missed the flag left its value (or its free slot) there, and
-    /// this may complete the sudog at once; `wakes` then holds its waker.
+    /// Queue the owner's sudog on `q` (a channel without a ring; with
+    /// one, `enqueue_ring`).
     ///
     /// # Safety
     /// `w` was prepared (`Waiter::prepare`) and is not queued; it is
     /// pinned and stays alive until it is unlinked (its owner removes it
     /// from this channel before it goes away).
     #[inline]
-    pub(crate) unsafe fn enqueue(&mut self, w: &mut Waiter<T>, q: Queue, wakes: &mut Wakes) {
-        // SAFETY: the caller's contract.
-        unsafe { self.enqueue_in(w, q, self.chan.ring(), wakes) }
-    }
-
-    /// `enqueue`, with the channel's ring (`Chan::ring`) looked up by the
-    /// caller.
-    ///
-    /// # Safety
-    /// As `enqueue`.
-    #[inline]
-    pub(crate) unsafe fn enqueue_in(
-        &mut self,
-        w: &mut Waiter<T>,
-        q: Queue,
-        ring: Option<&super::Ring<T>>,
-        wakes: &mut Wakes,
-    ) {
+    pub(crate) unsafe fn enqueue(&mut self, w: &mut Waiter<T>, q: Queue) {
         // SAFETY: the caller's contract.
         unsafe { self.waitq(q).enqueue(w) };
-        if let Some(r) = ring {
-            r.set_flag(
-                match q {
-                    Queue::Recv => super::ring::RECV_WAITING,
-                    Queue::Send => super::ring::SEND_WAITING,
-                },
-                true,
-            );
-            self.settle(r, wakes);
-            return;
-        }
         // A waiter makes the other direction ready.
         match q {
             Queue::Send => self.chan.recv_ready.store(true, Relaxed),
             Queue::Recv => self.chan.send_ready.store(true, Relaxed),
         }
+    }
+
+    /// Queue the owner's sudog on `q` of a channel with the ring `r`: the
+    /// queue's flag goes up and the ring is looked at again (`settle`): a
+    /// lock-free op that missed the flag left its value (or its free
+    /// slot) there, and this may complete the sudog at once; `wakes` then
+    /// holds its waker.
+    ///
+    /// # Safety
+    /// As `enqueue`.
+    #[inline]
+    pub(crate) unsafe fn enqueue_ring(
+        &mut self,
+        w: &mut Waiter<T>,
+        q: Queue,
+        r: &super::Ring<T>,
+        wakes: &mut Wakes,
+    ) {
+        // SAFETY: the caller's contract.
+        unsafe { self.waitq(q).enqueue(w) };
+        r.set_flag(
+            match q {
+                Queue::Recv => super::ring::RECV_WAITING,
+                Queue::Send => super::ring::SEND_WAITING,
+            },
+            true,
+        );
+        self.settle(r, wakes);
     }
 
     /// The owner unlinks its sudog from `q` if it is still linked there

@@ -87,13 +87,13 @@ impl<T> Locked<'_, T> {
             *sg.elem() = Some(v);
             wakes.add(sg.finish(Status::Ok));
             self.update_flags(r);
-            return SendTry::Sent;
+            return SendTry::Sent(None);
         }
         if !self.st().sendq.is_empty() {
             return SendTry::Full(v);
         }
         match r.push_locked(v) {
-            Ok(()) => SendTry::Sent,
+            Ok(()) => SendTry::Sent(None),
             Err(v) => SendTry::Full(v),
         }
     }
