@@ -245,12 +245,17 @@ impl<T> Chan<T> {
         self.cap
     }
 
-    /// The lock-free ring, if this channel has one (see `Buffer`).
+    /// The lock-free ring, if this channel has one (see `Buffer`). Told
+    /// by the `send_ready` hint byte, which holds `Hint::RING` exactly when
+    /// `cap` does (set at `make`, never stored to on such a channel): the
+    /// byte is on the lock's cache line, which every operation of a
+    /// channel without a ring touches anyway, and `cap` may not be.
     #[inline(always)]
     pub(crate) fn ring(&self) -> Option<&Ring<T>> {
-        if ring_cap::<T>(self.cap) {
-            // SAFETY: `cap` says which field `new` wrote; the ring's box
-            // is never replaced.
+        if self.send_ready.load(Relaxed) == Hint::RING {
+            debug_assert!(ring_cap::<T>(self.cap));
+            // SAFETY: the byte says `new` wrote the ring (see above); its
+            // box is never replaced.
             Some(unsafe { &self.buf.ring })
         } else {
             None
