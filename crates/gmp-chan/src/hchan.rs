@@ -3,7 +3,9 @@
 //! core of `chansend` and `chanrecv` (the methods of `Locked`, which only a
 //! held lock can produce) are in `hchan/locked.rs`; the blocking side (a
 //! sudog parking, re-polling, cancelling) in `block.rs`; the sudogs in
-//! `sudog.rs`, their wait queues in `sudog/waitq.rs`. The futures, the
+//! `sudog.rs`, their wait queues in `sudog/waitq.rs`. The buffer of a
+//! channel of capacity 2 to a few thousand is a lock-free ring
+//! (`hchan/ring.rs`; its locked side, `hchan/settle.rs`). The futures, the
 //! public handles and `selectgo` are thin layers over these functions.
 
 use crate::sudog::{Status, WaitQ};

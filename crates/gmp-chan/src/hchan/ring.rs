@@ -14,7 +14,7 @@
 //! the send at `p`; equal to `p + 1`, it holds the value sent at `p`; a
 //! receive at `p` sets it to `p + one_lap`, the next lap's send.
 //!
-//! A send claims `p = tail` by moving `tail` on (SeqCst compare-and-swap),
+//! A send claims `p = tail` by moving `tail` on (a compare-and-swap),
 //! writes the value and publishes the stamp (Release); a receive claims
 //! `head` the same way once the stamp says the value is there. Between a
 //! claim and its stamp the slot is in flight; only the locked path ever
