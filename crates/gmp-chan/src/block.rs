@@ -5,9 +5,10 @@
 //! already handed (cancellation, which Go does not have).
 
 use crate::error::RecvError;
-use crate::hchan::{Chan, ChanGuard, Queue, SendTry};
+use crate::hchan::{Chan, ChanGuard, Queue, Ring, SendTry};
 use crate::sudog::{Completed, Park, Status, Waiter};
 use crate::sync::Wait;
+use crate::wakes::Wakes;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -29,7 +30,7 @@ impl<T> Chan<T> {
 
     /// Queue a sudog that is not queued, and park (Go's `gopark`: the
     /// lock is released by dropping the guard, before the wait reason is
-    /// set).
+    /// set). A channel without a ring.
     fn park(
         &self,
         mut g: ChanGuard<'_, T>,
@@ -38,19 +39,50 @@ impl<T> Chan<T> {
         q: Queue,
         elem: Option<T>,
     ) {
+        Self::prepare(w, cx, elem);
+        // SAFETY: just prepared, not queued; the waiter is pinned inside
+        // its future, whose drop (`cancel`) unlinks it from this channel.
+        unsafe { g.enqueue(w, q) };
+        drop(g);
+        self.park_reason(Self::wait(q));
+    }
+
+    /// `park` on a channel with the ring `r` (`g`'s): queueing may
+    /// complete the sudog at once (see `Locked::enqueue_ring`): its own
+    /// waker is then among the wakers woken here, and the next poll takes
+    /// the outcome.
+    fn park_ring(
+        &self,
+        (mut g, r): (ChanGuard<'_, T>, &Ring<T>),
+        w: &mut Waiter<T>,
+        cx: &Context<'_>,
+        q: Queue,
+        elem: Option<T>,
+        mut wakes: Wakes,
+    ) {
+        Self::prepare(w, cx, elem);
+        // SAFETY: as in `park`.
+        unsafe { g.enqueue_ring(w, q, r, &mut wakes) };
+        drop(g);
+        wakes.wake();
+        self.park_reason(Self::wait(q));
+    }
+
+    #[inline(always)]
+    fn prepare(w: &mut Waiter<T>, cx: &Context<'_>, elem: Option<T>) {
         w.prepare(Park {
             elem,
             sel: None,
             waker: Some(cx.waker()),
         });
-        // SAFETY: just prepared, not queued; the waiter is pinned inside
-        // its future, whose drop (`cancel`) unlinks it from this channel.
-        unsafe { g.enqueue(w, q) };
-        drop(g);
-        self.park_reason(match q {
+    }
+
+    #[inline(always)]
+    fn wait(q: Queue) -> Wait {
+        match q {
             Queue::Recv => Wait::ChanReceive,
             Queue::Send => Wait::ChanSend,
-        });
+        }
     }
 
     /// Go's `chanrecv` with `block == true`, as a poll.
@@ -67,9 +99,12 @@ impl<T> Chan<T> {
                 .poll_queued(w, cx, Wait::ChanReceive)
                 .map(Completed::into_recv);
         }
+        if let Some(r) = self.ring() {
+            return self.poll_recv_ring(r, cx, w);
+        }
         let mut wake = None;
         let mut g = self.lock();
-        match g.recv(&mut wake) {
+        match g.recv_deque(&mut wake) {
             Some(r) => {
                 drop(g);
                 if let Some(k) = wake {
@@ -82,6 +117,89 @@ impl<T> Chan<T> {
                 Poll::Pending
             }
         }
+    }
+
+    /// `poll_recv` on a channel with the ring `r`: lock-free first.
+    #[inline(always)]
+    fn poll_recv_ring(
+        &self,
+        r: &Ring<T>,
+        cx: &mut Context<'_>,
+        w: &mut Waiter<T>,
+    ) -> Poll<Result<T, RecvError>> {
+        if let Some(v) = self.recv_fast_in(r) {
+            return Poll::Ready(Ok(v));
+        }
+        self.poll_recv_ring_locked(r, cx, w)
+    }
+
+    /// The locked half of `poll_recv_ring` (out of line: the lock-free
+    /// half is the one on the hot path).
+    #[inline(never)]
+    fn poll_recv_ring_locked(
+        &self,
+        r: &Ring<T>,
+        cx: &mut Context<'_>,
+        w: &mut Waiter<T>,
+    ) -> Poll<Result<T, RecvError>> {
+        let mut wakes = Wakes::new();
+        let mut g = self.lock();
+        match g.recv_ring(r, &mut wakes) {
+            Some(res) => {
+                drop(g);
+                wakes.wake();
+                Poll::Ready(res)
+            }
+            None => {
+                self.park_ring((g, r), w, cx, Queue::Recv, None, wakes);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// After a lock-free op that found the other side's flag up: settle
+    /// the queues under the lock (see `hchan/settle.rs`).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn settle_now(&self, r: &Ring<T>) {
+        let mut wakes = Wakes::new();
+        self.lock().settle(r, &mut wakes);
+        wakes.wake();
+    }
+
+    /// The lock-free send of a channel with a ring: `Err(v)` when it must
+    /// go through the lock.
+    #[inline(always)]
+    pub(crate) fn send_fast(&self, v: T) -> Result<(), T> {
+        match self.ring() {
+            Some(r) => self.send_fast_in(r, v),
+            None => Err(v),
+        }
+    }
+
+    /// `send_fast` on this channel's ring `r`.
+    #[inline(always)]
+    fn send_fast_in(&self, r: &Ring<T>, v: T) -> Result<(), T> {
+        if r.push_fast(v)? {
+            self.settle_now(r);
+        }
+        Ok(())
+    }
+
+    /// The lock-free receive of a channel with a ring.
+    #[inline(always)]
+    pub(crate) fn recv_fast(&self) -> Option<T> {
+        self.recv_fast_in(self.ring()?)
+    }
+
+    /// `recv_fast` on this channel's ring `r`.
+    #[inline(always)]
+    fn recv_fast_in(&self, r: &Ring<T>) -> Option<T> {
+        let (v, senders_waiting) = r.pop_fast()?;
+        if senders_waiting {
+            self.settle_now(r);
+        }
+        Some(v)
     }
 
     /// Go's `chansend` with `block == true`, as a poll. `value` is the
@@ -101,8 +219,11 @@ impl<T> Chan<T> {
                 .map(Completed::into_send);
         }
         let v = value.take().expect("send future polled after completion");
+        if let Some(r) = self.ring() {
+            return self.poll_send_ring(r, cx, w, v);
+        }
         let mut g = self.lock();
-        match g.send(v) {
+        match g.send_deque(v) {
             SendTry::Sent(wake) => {
                 drop(g);
                 if let Some(k) = wake {
@@ -113,6 +234,46 @@ impl<T> Chan<T> {
             SendTry::Closed(v) => Poll::Ready(Err(v)),
             SendTry::Full(v) => {
                 self.park(g, w, cx, Queue::Send, Some(v));
+                Poll::Pending
+            }
+        }
+    }
+
+    /// `poll_send` on a channel with the ring `r`: lock-free first.
+    #[inline(always)]
+    fn poll_send_ring(
+        &self,
+        r: &Ring<T>,
+        cx: &mut Context<'_>,
+        w: &mut Waiter<T>,
+        v: T,
+    ) -> Poll<Result<(), T>> {
+        match self.send_fast_in(r, v) {
+            Ok(()) => Poll::Ready(Ok(())),
+            Err(v) => self.poll_send_ring_locked(r, cx, w, v),
+        }
+    }
+
+    /// The locked half of `poll_send_ring`.
+    #[inline(never)]
+    fn poll_send_ring_locked(
+        &self,
+        r: &Ring<T>,
+        cx: &mut Context<'_>,
+        w: &mut Waiter<T>,
+        v: T,
+    ) -> Poll<Result<(), T>> {
+        let mut wakes = Wakes::new();
+        let mut g = self.lock();
+        match g.send_ring(r, v, &mut wakes) {
+            SendTry::Sent(_) => {
+                drop(g);
+                wakes.wake();
+                Poll::Ready(Ok(()))
+            }
+            SendTry::Closed(v) => Poll::Ready(Err(v)),
+            SendTry::Full(v) => {
+                self.park_ring((g, r), w, cx, Queue::Send, Some(v), wakes);
                 Poll::Pending
             }
         }

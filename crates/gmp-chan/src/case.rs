@@ -9,6 +9,7 @@ use crate::error::{RecvError, SendError};
 use crate::hchan::{Chan, Locked, Queue, SendTry};
 use crate::select::{Held, Probe, SelectCase};
 use crate::sudog::{Completed, Park, SelectDone, Waiter};
+use crate::wakes::Wakes;
 use std::pin::Pin;
 use std::task::Waker;
 
@@ -113,7 +114,7 @@ pub(crate) trait Side<T> {
     fn looks_ready(c: &Chan<T>) -> bool;
     /// Pass 1 under the lock: commit now if ready (the hint said it
     /// might be).
-    fn fire(&mut self, g: &mut Locked<'_, T>, wake: &mut Option<Waker>) -> bool;
+    fn fire(&mut self, g: &mut Locked<'_, T>, wakes: &mut Wakes) -> bool;
     /// The value the sudog carries when it parks.
     fn elem(&mut self) -> Option<T>;
     /// Record the outcome of a parked sudog that won.
@@ -127,8 +128,8 @@ impl<T> Side<T> for RecvSide<T> {
         c.recv_looks_ready()
     }
 
-    fn fire(&mut self, g: &mut Locked<'_, T>, wake: &mut Option<Waker>) -> bool {
-        match g.recv(wake) {
+    fn fire(&mut self, g: &mut Locked<'_, T>, wakes: &mut Wakes) -> bool {
+        match g.recv(wakes) {
             Some(r) => {
                 self.result = Some(r);
                 true
@@ -153,11 +154,11 @@ impl<T> Side<T> for SendSide<T> {
         c.send_looks_ready()
     }
 
-    fn fire(&mut self, g: &mut Locked<'_, T>, wake: &mut Option<Waker>) -> bool {
+    fn fire(&mut self, g: &mut Locked<'_, T>, wakes: &mut Wakes) -> bool {
         let v = self.value.take().expect("send case without value");
-        match g.send(v) {
+        match g.send(v, wakes) {
             SendTry::Sent(w) => {
-                *wake = w;
+                wakes.add(w);
                 self.result = Some(Ok(()));
                 true
             }
@@ -273,20 +274,20 @@ impl<T, S: Side<T>> SelectCase for Case<'_, T, S> {
         unsafe { self.chan().unlock_raw() }
     }
 
-    fn try_fire(self: Pin<&mut Self>, _held: &Held, wake: &mut Option<Waker>) -> bool {
+    fn try_fire(self: Pin<&mut Self>, _held: &Held, wakes: &mut Wakes) -> bool {
         let this = Case::this(self);
         // SAFETY: the select holds this channel's lock (`Held`) and makes
         // no other proof of it meanwhile.
         let mut g = unsafe { this.chan().assume_locked() };
         // Under the lock the hint is exact (see `Chan::recv_ready`): a
         // quick no, with the same outcome as the locked op's.
-        S::looks_ready(g.chan()) && this.side.fire(&mut g, wake)
+        S::looks_ready(g.chan()) && this.side.fire(&mut g, wakes)
     }
 
-    fn try_fire_alone(self: Pin<&mut Self>, wake: &mut Option<Waker>) -> bool {
+    fn try_fire_alone(self: Pin<&mut Self>, wakes: &mut Wakes) -> bool {
         let this = Case::this(self);
         let mut g = this.chan().lock();
-        S::looks_ready(g.chan()) && this.side.fire(&mut g, wake)
+        S::looks_ready(g.chan()) && this.side.fire(&mut g, wakes)
     }
 
     /// # Safety
@@ -296,6 +297,7 @@ impl<T, S: Side<T>> SelectCase for Case<'_, T, S> {
         _held: &Held,
         sel: *const SelectDone,
         case: u32,
+        wakes: &mut Wakes,
     ) -> bool {
         let this = Case::this(self);
         let c = this.chan();
@@ -307,7 +309,14 @@ impl<T, S: Side<T>> SelectCase for Case<'_, T, S> {
         });
         // SAFETY: just prepared; the select holds the lock (`Held`), and
         // the case is pinned and unlinks its sudog (`dequeue`, or its drop) before it goes.
-        unsafe { c.assume_locked().enqueue(&mut this.waiter, S::QUEUE) };
+        unsafe {
+            match c.ring() {
+                Some(r) => c
+                    .assume_locked()
+                    .enqueue_ring(&mut this.waiter, S::QUEUE, r, wakes),
+                None => c.assume_locked().enqueue(&mut this.waiter, S::QUEUE),
+            }
+        };
         c.is_foreign()
     }
 

@@ -7,6 +7,7 @@ use crate::hchan::{Chan, Queue, SendTry, MAX_SENDERS};
 use crate::sink::SinkSend;
 use crate::sudog::Waiter;
 use crate::sync::{block_on, in_runtime, poll_proceed_on_m, set_wait_reason, Arc, Wait};
+use crate::wakes::Wakes;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -157,12 +158,15 @@ impl<T> Sender<T> {
     /// Go's `select { case c <- v: default: }`.
     pub fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
         self.chan.note_use();
-        let r = self.chan.lock().send(v);
+        let Err(v) = self.chan.send_fast(v) else {
+            return Ok(());
+        };
+        let mut wakes = Wakes::new();
+        let r = self.chan.lock().send(v, &mut wakes);
         match r {
             SendTry::Sent(w) => {
-                if let Some(w) = w {
-                    w.wake();
-                }
+                wakes.add(w);
+                wakes.wake();
                 Ok(())
             }
             SendTry::Closed(v) => Err(TrySendError::Closed(v)),
@@ -243,11 +247,12 @@ impl<T> Receiver<T> {
             return Err(TryRecvError::Empty);
         };
         c.note_use();
-        let mut wake = None;
-        let r = c.lock().recv(&mut wake);
-        if let Some(w) = wake {
-            w.wake();
+        if let Some(v) = c.recv_fast() {
+            return Ok(v);
         }
+        let mut wakes = Wakes::new();
+        let r = c.lock().recv(&mut wakes);
+        wakes.wake();
         match r {
             Some(Ok(v)) => Ok(v),
             Some(Err(RecvError)) => Err(TryRecvError::Closed),

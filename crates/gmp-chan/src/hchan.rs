@@ -3,18 +3,26 @@
 //! core of `chansend` and `chanrecv` (the methods of `Locked`, which only a
 //! held lock can produce) are in `hchan/locked.rs`; the blocking side (a
 //! sudog parking, re-polling, cancelling) in `block.rs`; the sudogs in
-//! `sudog.rs`, their wait queues in `sudog/waitq.rs`. The futures, the
+//! `sudog.rs`, their wait queues in `sudog/waitq.rs`. The buffer of a
+//! channel of capacity 2 to a few thousand is a lock-free ring
+//! (`hchan/ring.rs`; its locked side, `hchan/settle.rs`). The futures, the
 //! public handles and `selectgo` are thin layers over these functions.
 
 use crate::sudog::{Status, WaitQ};
-use crate::sync::{set_wait_reason, AtomicBool, AtomicU32, RawLock, Wait};
+use crate::sync::{set_wait_reason, AtomicBool, AtomicU32, AtomicU8, RawLock, Wait};
+use crate::wakes::Wakes;
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::task::Waker;
 
 mod locked;
+mod ring;
+mod settle;
 pub(crate) use locked::{ChanGuard, Locked};
+pub(crate) use ring::Ring;
+use ring::{ring_cap, CLOSED, RECV_WAITING, SEND_WAITING};
 
 /// Go's `maxAlloc` on 64-bit targets (the heap's address range); a
 /// channel whose buffer could need more is refused at `make`, as Go does.
@@ -40,13 +48,24 @@ fn check_cap<T>(cap: usize) {
 /// Channel state guarded by the lock. `repr(C)`: see `Chan`.
 #[repr(C)]
 pub(crate) struct State<T> {
-    /// The ring buffer, at most `cap` slots, allocated as it fills (see
-    /// `push_back`), so an idle or unbuffered channel has none. It can
-    /// briefly hold more than `cap` values when a cancelled receiver gives
-    /// a handed-off value back (see `reinject`).
-    buf: VecDeque<T>,
     recvq: WaitQ<T>,
     sendq: WaitQ<T>,
+}
+
+/// The buffer, one of two kinds fixed at `make` by the capacity
+/// (`ring_cap`): a `VecDeque` under the lock, at most `cap` slots,
+/// allocated as it fills (see `Locked::push_back`), so an idle or
+/// unbuffered channel has none; or, for capacities from 2 to a few
+/// thousand, the lock-free `Ring` (its own allocation, see
+/// `hchan/ring.rs`). A union rather than an enum: the kind is known from
+/// `cap`, and a tag would cost the channel a word. The `VecDeque` can
+/// briefly hold more than `cap` values when a cancelled receiver gives a
+/// handed-off value back (see `reinject`).
+union Buffer<T> {
+    /// Only under the lock.
+    deque: ManuallyDrop<UnsafeCell<VecDeque<T>>>,
+    /// Never replaced: read without the lock.
+    ring: ManuallyDrop<Box<Ring<T>>>,
 }
 
 /// Go's hchan.
@@ -56,10 +75,11 @@ pub(crate) struct State<T> {
 /// line plus the aligned allocator's slack). Fields are in the order an
 /// operation touches them: the lock, the four flag bytes (closed, the two
 /// readiness hints, `foreign`) and the 32-bit sender count filling the
-/// rest of that 16 bytes, the buffer's header and both wait queues, all
-/// written under the lock; then `cap`, read on every operation but never
-/// written: 72 bytes for a word-sized `T`. There is no lock-free `qcount`
-/// mirror: it would be one more store per operation.
+/// rest of that 16 bytes, the buffer (a `VecDeque` header, or the pointer
+/// to a `Ring`) and both wait queues, all written under the lock; then
+/// `cap`, read on every operation but never written: 72 bytes for a
+/// word-sized `T`. There is no lock-free `qcount` mirror: it would be one
+/// more store per operation.
 #[repr(C)]
 pub(crate) struct Chan<T> {
     lock: RawLock,
@@ -69,10 +89,10 @@ pub(crate) struct Chan<T> {
     closed: AtomicBool,
     /// Hint for `selectgo`'s lock-free fast path: a value is buffered or a
     /// sender is queued. See `recv_looks_ready`.
-    recv_ready: AtomicBool,
+    recv_ready: Hint,
     /// Hint: a receiver is queued or there is buffer space. See
     /// `send_looks_ready`.
-    send_ready: AtomicBool,
+    send_ready: Hint,
     /// Code off the runtime (a plain thread, another executor's task) has
     /// used this channel: goroutines parked on it may be woken from
     /// outside, so the deadlock detector must not count them. Set once,
@@ -81,9 +101,35 @@ pub(crate) struct Chan<T> {
     /// Live `Sender`s: the last one dropped closes the channel. 32 bits,
     /// in what would be padding after the flags (see `MAX_SENDERS`).
     pub(crate) senders: AtomicU32,
+    buf: Buffer<T>,
     state: UnsafeCell<State<T>>,
     /// `dataqsiz`.
     cap: usize,
+}
+
+/// A readiness hint byte (see `Chan::recv_looks_ready`): 0 or 1, or,
+/// fixed from `make` on, `RING` on a channel with a ring, whose readiness
+/// is read off the ring's words instead. One byte load tells a select's
+/// probe both, without looking at `cap`.
+pub(crate) struct Hint(AtomicU8);
+
+impl Hint {
+    const RING: u8 = 2;
+
+    fn new(ring: bool, ready: bool) -> Hint {
+        Hint(AtomicU8::new(if ring { Hint::RING } else { ready as u8 }))
+    }
+
+    /// Only channels without a ring store hints.
+    #[inline(always)]
+    pub(crate) fn store(&self, ready: bool, o: std::sync::atomic::Ordering) {
+        self.0.store(ready as u8, o);
+    }
+
+    #[inline(always)]
+    pub(crate) fn load(&self, o: std::sync::atomic::Ordering) -> u8 {
+        self.0.load(o)
+    }
 }
 
 /// More live `Sender`s of one channel than this is refused with a panic
@@ -108,6 +154,7 @@ pub(crate) enum Queue {
 
 /// Result of `chansend` attempted without blocking.
 pub(crate) enum SendTry<T> {
+    /// With the receiver to wake, if the value went to a queued one.
     Sent(Option<Waker>),
     Closed(T),
     Full(T),
@@ -174,12 +221,20 @@ impl<T> Chan<T> {
         Chan {
             lock: RawLock::new(),
             closed: AtomicBool::new(false),
-            recv_ready: AtomicBool::new(false),
-            send_ready: AtomicBool::new(cap > 0),
+            recv_ready: Hint::new(ring_cap::<T>(cap), false),
+            send_ready: Hint::new(ring_cap::<T>(cap), cap > 0),
             foreign: AtomicBool::new(false),
             senders: AtomicU32::new(1),
+            buf: if ring_cap::<T>(cap) {
+                Buffer {
+                    ring: ManuallyDrop::new(Box::new(Ring::new(cap))),
+                }
+            } else {
+                Buffer {
+                    deque: ManuallyDrop::new(UnsafeCell::new(VecDeque::new())),
+                }
+            },
             state: UnsafeCell::new(State {
-                buf: VecDeque::new(),
                 recvq: WaitQ::new(),
                 sendq: WaitQ::new(),
             }),
@@ -192,12 +247,34 @@ impl<T> Chan<T> {
         self.cap
     }
 
+    /// The lock-free ring, if this channel has one (see `Buffer`). Told
+    /// by the `send_ready` hint byte, which holds `Hint::RING` exactly when
+    /// `cap` does (set at `make`, never stored to on such a channel): the
+    /// byte is on the lock's cache line, which every operation of a
+    /// channel without a ring touches anyway, and `cap` may not be.
+    #[inline(always)]
+    pub(crate) fn ring(&self) -> Option<&Ring<T>> {
+        if self.send_ready.load(Relaxed) == Hint::RING {
+            debug_assert!(ring_cap::<T>(self.cap));
+            // SAFETY: the byte says `new` wrote the ring (see above); its
+            // box is never replaced.
+            Some(unsafe { &self.buf.ring })
+        } else {
+            None
+        }
+    }
+
     #[inline]
     pub(crate) fn len(&self) -> usize {
         if self.cap == 0 {
             return 0;
         }
-        let n = self.lock().st().buf.len();
+        let mut g = self.lock();
+        let n = match self.ring() {
+            // SAFETY: the lock is held (`g`).
+            Some(r) => r.len() + unsafe { r.stash() }.len(),
+            None => g.deque().len(),
+        };
         // A cancelled receiver's value put back can overfill the buffer for a
         // moment; `len <= cap` is the contract.
         n.min(self.cap)
@@ -253,56 +330,98 @@ impl<T> Chan<T> {
         unsafe { self.lock.unlock() }
     }
 
-    /// The readiness hints match the state whenever the lock is released.
+    /// The readiness hints match the state whenever the lock is released
+    /// (a channel with a ring has none: its hints are read off the ring).
+    ///
+    /// # Safety
+    /// The lock is held, and no `&mut` to the deque is alive.
     #[cfg(debug_assertions)]
-    fn check_hints(&self, st: &State<T>) {
+    unsafe fn check_hints(&self, st: &State<T>) {
+        if self.ring().is_some() {
+            return;
+        }
+        // SAFETY: no ring: the deque; the caller's contract.
+        let buf = unsafe { &*self.buf.deque.get() };
         debug_assert_eq!(
-            self.recv_ready.load(Relaxed),
-            !st.buf.is_empty() || !st.sendq.is_empty(),
+            self.recv_ready.load(Relaxed) != 0,
+            !buf.is_empty() || !st.sendq.is_empty(),
             "stale recv_ready"
         );
         debug_assert_eq!(
-            self.send_ready.load(Relaxed),
-            !st.recvq.is_empty() || st.buf.len() < self.cap,
+            self.send_ready.load(Relaxed) != 0,
+            !st.recvq.is_empty() || buf.len() < self.cap,
             "stale send_ready"
         );
     }
 
-    /// Lock-free guess: might a receive proceed now?
+    /// Lock-free guess: might a receive proceed now? With a ring, read
+    /// off its words: a value, or a flag (under the lock this errs only
+    /// towards yes, as the hints do).
     #[inline]
     pub(crate) fn recv_looks_ready(&self) -> bool {
-        self.recv_ready.load(Relaxed) || self.closed.load(Relaxed)
+        match self.recv_ready.load(Relaxed) {
+            Hint::RING => self.recv_looks_ready_ring(),
+            h => h != 0 || self.closed.load(Relaxed),
+        }
+    }
+
+    #[inline(never)]
+    fn recv_looks_ready_ring(&self) -> bool {
+        let Some(r) = self.ring() else { return true };
+        let (h, t) = r.words();
+        Ring::<T>::nonempty(h, t) || (h | t) & (RECV_WAITING | SEND_WAITING | CLOSED) != 0
     }
 
     /// Lock-free guess: might a send proceed now?
     #[inline]
     pub(crate) fn send_looks_ready(&self) -> bool {
-        self.send_ready.load(Relaxed) || self.closed.load(Relaxed)
+        match self.send_ready.load(Relaxed) {
+            Hint::RING => self.send_looks_ready_ring(),
+            h => h != 0 || self.closed.load(Relaxed),
+        }
+    }
+
+    #[inline(never)]
+    fn send_looks_ready_ring(&self) -> bool {
+        let Some(r) = self.ring() else { return true };
+        let (h, t) = r.words();
+        r.len() < r.cap() || (h & RECV_WAITING) | (t & CLOSED) != 0
     }
 
     /// Go's `closechan`: returns false if it was already closed. Every
     /// queued receiver and sender is completed with `Closed` (senders keep
     /// their value, to return it) and woken after the lock is dropped.
     pub(crate) fn close(&self) -> bool {
-        let mut wakers = Vec::new();
+        let mut wakes = Wakes::new();
         {
             let mut g = self.lock();
             if g.closed() {
                 return false;
             }
+            if let Some(r) = self.ring() {
+                // Before `closed`: whoever sees `closed` then sees the
+                // flag, and no lock-free send lands after it. Sends that
+                // claimed a slot before it still land; queued receivers
+                // get what is buffered first.
+                r.set_flag(CLOSED, true);
+                g.settle(r, &mut wakes);
+            }
             self.closed.store(true, Release);
             while let Some(sg) = g.st().recvq.dequeue() {
-                wakers.extend(sg.finish(Status::Closed));
+                wakes.add(sg.finish(Status::Closed));
             }
             while let Some(sg) = g.st().sendq.dequeue() {
-                wakers.extend(sg.finish(Status::Closed));
+                wakes.add(sg.finish(Status::Closed));
             }
-            g.refresh_recv_ready();
-            g.refresh_send_ready();
+            match self.ring() {
+                Some(r) => g.update_flags(r),
+                None => {
+                    g.refresh_recv_ready();
+                    g.refresh_send_ready();
+                }
+            }
         }
-        for w in wakers {
-            w.wake();
-        }
+        wakes.wake();
         true
     }
 
@@ -311,24 +430,29 @@ impl<T> Chan<T> {
     /// was sent before anything buffered now), so it is neither lost nor
     /// reordered.
     pub(crate) fn reinject(&self, v: T) {
-        let mut wake = None;
+        let mut wakes = Wakes::new();
         {
             let mut g = self.lock();
             match g.st().recvq.dequeue() {
                 Some(mut sg) => {
                     *sg.elem() = Some(v);
-                    wake = sg.finish(Status::Ok);
+                    wakes.add(sg.finish(Status::Ok));
                 }
-                None => {
-                    g.st().buf.push_front(v);
-                    self.recv_ready.store(true, Relaxed);
-                }
+                None => match self.ring() {
+                    // SAFETY: the lock is held (`g`).
+                    Some(r) => unsafe { r.stash() }.push_front(v),
+                    None => {
+                        g.deque().push_front(v);
+                        self.recv_ready.store(true, Relaxed);
+                    }
+                },
             }
-            g.refresh_send_ready();
+            match self.ring() {
+                Some(r) => g.update_flags(r),
+                None => g.refresh_send_ready(),
+            }
         }
-        if let Some(w) = wake {
-            w.wake();
-        }
+        wakes.wake();
     }
 
     /// Whether any goroutine is queued (tests and debug asserts).
@@ -336,6 +460,18 @@ impl<T> Chan<T> {
     pub(crate) fn has_waiters(&self) -> bool {
         let g = self.lock();
         !g.st_ref().recvq.is_empty() || !g.st_ref().sendq.is_empty()
+    }
+}
+
+impl<T> Drop for Chan<T> {
+    fn drop(&mut self) {
+        if ring_cap::<T>(self.cap) {
+            // SAFETY: `cap` says `new` wrote the ring; dropped once, here.
+            unsafe { ManuallyDrop::drop(&mut self.buf.ring) };
+        } else {
+            // SAFETY: likewise the deque.
+            unsafe { ManuallyDrop::drop(&mut self.buf.deque) };
+        }
     }
 }
 

@@ -15,6 +15,18 @@
 //! lock (Go reads `qcount` without it, but a mirror would be one more
 //! store on every operation).
 //!
+//! **The lock-free ring** (`hchan/ring.rs`, its locked side
+//! `hchan/settle.rs`): a channel of capacity 2 up to 64 KiB of slots keeps
+//! its buffer in a bounded ring instead, where a send or receive that
+//! meets no queued party claims a slot with one compare-and-swap and
+//! never takes the lock. Flags in the ring's position words send an
+//! operation to the locked path while a sudog is queued or the channel is
+//! closed, so queued parties keep their order; a goroutine that parks
+//! raises its flag and looks at the ring again, and a lock-free op that
+//! finds the flag settles the queues under the lock, so no wake-up is
+//! lost (the `ring_*` loom models). Wakers collected under the lock are a
+//! `Wakes` (`wakes.rs`).
+//!
 //! A **sudog** (`sudog.rs`) is one waiting goroutine (or task) on one
 //! channel: its `Waker`, a slot for the value (the value to send, or the
 //! slot a sender fills), the links of the intrusive, circular
@@ -87,6 +99,7 @@ mod select_macro;
 mod sink;
 mod sudog;
 mod sync;
+mod wakes;
 
 pub use case::{RecvOperand, SendOperand};
 pub use ends::{bounded, never, Receiver, RecvFuture, SendFuture, Sender};
@@ -108,4 +121,5 @@ pub mod __private {
     /// loom models only: a loom thread that acts as a goroutine.
     #[cfg(loom)]
     pub use crate::sync::pretend_goroutine;
+    pub use crate::wakes::Wakes;
 }

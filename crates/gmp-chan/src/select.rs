@@ -23,6 +23,7 @@
 
 use crate::sudog::SelectDone;
 use crate::sync::{fastrandn, poll_proceed_on_m, set_wait_reason, set_wait_reason_external, Wait};
+use crate::wakes::Wakes;
 use std::convert::Infallible;
 use std::future::Future;
 use std::marker::PhantomPinned;
@@ -66,20 +67,27 @@ pub trait SelectCase {
     /// Pass 1: commit now if ready. `wake` receives a counterpart to wake
     /// after all locks are released. `Held` is the proof that `SelLock`
     /// holds this case's channel lock.
-    fn try_fire(self: Pin<&mut Self>, held: &Held, wake: &mut Option<Waker>) -> bool;
+    fn try_fire(self: Pin<&mut Self>, held: &Held, wakes: &mut Wakes) -> bool;
     /// The fast path: `try_fire` under this one channel's lock, taken and
     /// released inside.
-    fn try_fire_alone(self: Pin<&mut Self>, wake: &mut Option<Waker>) -> bool;
+    fn try_fire_alone(self: Pin<&mut Self>, wakes: &mut Wakes) -> bool;
     /// Pass 2: queue this case's sudog for the select, under the lock
     /// `held` proves held. `case` is this case's index (below the
     /// select's case count). Returns whether the channel is foreign (see
-    /// `is_foreign`), read under its lock.
+    /// `is_foreign`), read under its lock. Queueing on a channel with a
+    /// lock-free ring may complete a sudog at once (possibly this
+    /// select's own): its waker goes to `wakes`.
     ///
     /// # Safety
     /// `sel` outlives the queued sudog (the select unlinks every sudog
     /// before it goes away).
-    unsafe fn enqueue(self: Pin<&mut Self>, held: &Held, sel: *const SelectDone, case: u32)
-        -> bool;
+    unsafe fn enqueue(
+        self: Pin<&mut Self>,
+        held: &Held,
+        sel: *const SelectDone,
+        case: u32,
+        wakes: &mut Wakes,
+    ) -> bool;
     /// Pass 3 / cancellation: unlink the sudog if still queued (takes the
     /// lock itself).
     fn dequeue(self: Pin<&mut Self>);
@@ -135,20 +143,24 @@ impl<'s, 'a, const N: usize> SelLock<'s, 'a, N> {
     }
 
     /// Pass 1 for case `i`.
-    fn try_fire(&mut self, i: usize, wake: &mut Option<Waker>) -> bool {
+    fn try_fire(&mut self, i: usize, wakes: &mut Wakes) -> bool {
         // Every case's channel is locked while `self` lives.
-        self.cases[i].as_mut().try_fire(&Held(()), wake)
+        self.cases[i].as_mut().try_fire(&Held(()), wakes)
     }
 
     /// Pass 2 for case `i`.
     ///
     /// # Safety
     /// As `SelectCase::enqueue`.
-    unsafe fn enqueue(&mut self, i: usize, sel: *const SelectDone) -> bool {
+    unsafe fn enqueue(&mut self, i: usize, sel: *const SelectDone, wakes: &mut Wakes) -> bool {
         // SAFETY: every case's channel is locked while `self` lives; the
         // rest is the caller's contract. `i < N`, a macro-generated case
         // count, fits the `u32`.
-        unsafe { self.cases[i].as_mut().enqueue(&Held(()), sel, i as u32) }
+        unsafe {
+            self.cases[i]
+                .as_mut()
+                .enqueue(&Held(()), sel, i as u32, wakes)
+        }
     }
 }
 
@@ -334,11 +346,9 @@ impl<const N: usize> Future for Select<'_, N> {
         // where `try_fire` skips the not-ready cases by the hint, which
         // is exact under the lock.
         if let Some(&i) = pollorder[..n].iter().find(|&&i| hint[i]) {
-            let mut wake = None;
-            if this.cases[i].as_mut().try_fire_alone(&mut wake) {
-                if let Some(w) = wake {
-                    w.wake();
-                }
+            let mut wakes = Wakes::new();
+            if this.cases[i].as_mut().try_fire_alone(&mut wakes) {
+                wakes.wake();
                 return Poll::Ready(Some(i));
             }
         }
@@ -363,17 +373,17 @@ impl<const N: usize> Future for Select<'_, N> {
         let mut held = SelLock::lock(&mut this.cases, lockorder, addrs);
 
         // Pass 1: the first ready case in poll order commits.
-        let mut wake = None;
+        let mut wakes = Wakes::new();
         for &i in &pollorder[..n] {
-            if held.try_fire(i, &mut wake) {
+            if held.try_fire(i, &mut wakes) {
                 drop(held);
-                if let Some(w) = wake {
-                    w.wake();
-                }
+                wakes.wake();
                 return Poll::Ready(Some(i));
             }
         }
         if this.has_default {
+            drop(held);
+            wakes.wake();
             return Poll::Ready(None);
         }
 
@@ -386,9 +396,13 @@ impl<const N: usize> Future for Select<'_, N> {
         for &i in lockorder {
             // SAFETY: `sel` lives in this pinned future, which unlinks
             // every sudog (pass 3 or drop) before it goes.
-            foreign |= unsafe { held.enqueue(i, sel) };
+            foreign |= unsafe { held.enqueue(i, sel, &mut wakes) };
         }
         drop(held);
+        // A ring channel may have completed one of our sudogs (this
+        // select's own waker is then among these): the next poll sees
+        // `fired`.
+        wakes.wake();
         this.foreign = foreign;
         if n > 0 {
             this.parked = true;

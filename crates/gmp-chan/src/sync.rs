@@ -6,9 +6,86 @@
 //! threads and loom's `block_on` waker in place of goroutines.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize};
+pub(crate) use loom::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
+};
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize};
+pub(crate) use std::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
+};
+
+/// A value slot of the lock-free ring (`hchan/ring.rs`): loom's checked
+/// cell under `--cfg loom`, so the models catch a read racing a write.
+pub(crate) struct SlotCell<T> {
+    #[cfg(loom)]
+    v: loom::cell::UnsafeCell<std::mem::MaybeUninit<T>>,
+    #[cfg(not(loom))]
+    v: std::cell::UnsafeCell<std::mem::MaybeUninit<T>>,
+}
+
+impl<T> SlotCell<T> {
+    pub(crate) fn new() -> SlotCell<T> {
+        SlotCell {
+            #[cfg(loom)]
+            v: loom::cell::UnsafeCell::new(std::mem::MaybeUninit::uninit()),
+            #[cfg(not(loom))]
+            v: std::cell::UnsafeCell::new(std::mem::MaybeUninit::uninit()),
+        }
+    }
+
+    /// # Safety
+    /// The caller owns the slot (claimed it) and it holds no value.
+    #[inline(always)]
+    pub(crate) unsafe fn write(&self, x: T) {
+        #[cfg(loom)]
+        // SAFETY: the caller's contract.
+        self.v.with_mut(|p| unsafe { (*p).write(x) });
+        #[cfg(not(loom))]
+        // SAFETY: the caller's contract.
+        unsafe {
+            (*self.v.get()).write(x)
+        };
+    }
+
+    /// Move the value out.
+    ///
+    /// # Safety
+    /// The caller owns the slot (claimed it) and it holds a value.
+    #[inline(always)]
+    pub(crate) unsafe fn read(&self) -> T {
+        #[cfg(loom)]
+        // SAFETY: the caller's contract.
+        return self.v.with(|p| unsafe { (*p).assume_init_read() });
+        #[cfg(not(loom))]
+        // SAFETY: the caller's contract.
+        unsafe {
+            (*self.v.get()).assume_init_read()
+        }
+    }
+}
+
+/// One step of waiting for another thread to finish the few instructions
+/// between claiming a ring slot and marking it (`hchan/ring.rs`). Under
+/// loom a yield, so that the model lets the other thread run.
+#[inline]
+pub(crate) fn spin_wait(round: &mut u32) {
+    #[cfg(loom)]
+    {
+        let _ = round;
+        loom::thread::yield_now();
+    }
+    #[cfg(not(loom))]
+    {
+        // The other thread may have been preempted by the kernel between
+        // the two steps: after a short spin, give it the core.
+        *round += 1;
+        if *round < 64 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
 
 #[cfg(loom)]
 pub(crate) use loom::sync::Arc;

@@ -1,7 +1,10 @@
 //! loom models of the channel core: unbuffered hand-off, close racing with
 //! send and recv, and select committing exactly one of two cases fired
-//! concurrently, the `Sink` flush path, nil select cases, and a channel's
-//! first use from off the runtime re-waking a parked goroutine. Loom
+//! concurrently, the `Sink` flush path, nil select cases, a channel's
+//! first use from off the runtime re-waking a parked goroutine, and the
+//! lock-free ring of buffered channels (`ring_*`: lock-free sends and
+//! receives racing a party that parks, close, a cancelled receive and a
+//! select). Loom
 //! threads are off the runtime unless they `pretend_goroutine`, so every
 //! model also runs a channel's first outside use (`Chan::become_foreign`,
 //! a lock and a walk of the wait queues) racing the others. Run with:
@@ -331,5 +334,141 @@ fn first_outside_use_rewakes_a_parked_goroutine() {
         assert_eq!(rx2.try_recv(), Err(gmp_chan::TryRecvError::Empty));
         assert_eq!(block_on(tx.send(5)), Ok(()));
         assert_eq!(g.join().unwrap(), Ok(5));
+    });
+}
+
+// ---- the lock-free ring (capacity 2..) ----
+
+/// A channel of capacity 2 (a ring) whose slots are already allocated (the
+/// first buffered value allocates them, under the lock), so that the
+/// models below run the lock-free paths.
+fn warm_ring() -> (gmp_chan::Sender<u32>, gmp_chan::Receiver<u32>) {
+    let (tx, rx) = bounded::<u32>(2);
+    tx.try_send(0).unwrap();
+    assert_eq!(rx.try_recv(), Ok(0));
+    (tx, rx)
+}
+
+/// A receiver parks on an empty ring while a lock-free send lands: the
+/// send either sees the receiver's flag and hands the value over under the
+/// lock, or the receiver's second look after raising its flag finds it.
+#[test]
+fn ring_recv_parks_while_send_lands() {
+    loom::model(|| {
+        let (tx, rx) = warm_ring();
+        let t = thread::spawn(move || block_on(rx.recv()));
+        assert_eq!(block_on(tx.send(1)), Ok(()));
+        assert_eq!(t.join().unwrap(), Ok(1));
+    });
+}
+
+/// A sender parks on a full ring while a lock-free receive frees a slot:
+/// the send completes with no further receive (the receive saw the
+/// sender's flag, or the sender's second look saw the free slot), and its
+/// value is behind the buffered ones.
+#[test]
+fn ring_send_parks_while_recv_frees() {
+    loom::model(|| {
+        let (tx, rx) = warm_ring();
+        tx.try_send(1).unwrap();
+        tx.try_send(2).unwrap();
+        let t = thread::spawn(move || block_on(tx.send(3)));
+        assert_eq!(block_on(rx.recv()), Ok(1));
+        assert_eq!(t.join().unwrap(), Ok(()));
+        assert_eq!(block_on(rx.recv()), Ok(2));
+        assert_eq!(block_on(rx.recv()), Ok(3));
+    });
+}
+
+/// Two senders racing for the last free slot and a receiver: every value
+/// arrives once, each sender's in its order, and the channel closes when
+/// both senders are gone, after the buffer drained.
+#[test]
+fn ring_two_senders_then_close() {
+    loom::model(|| {
+        let (tx, rx) = warm_ring();
+        tx.try_send(1).unwrap();
+        let tx2 = tx.clone();
+        let a = thread::spawn(move || block_on(tx.send(2)));
+        let b = thread::spawn(move || block_on(tx2.send(3)));
+        let mut got = Vec::new();
+        while let Ok(v) = block_on(rx.recv()) {
+            got.push(v);
+        }
+        assert_eq!(a.join().unwrap(), Ok(()));
+        assert_eq!(b.join().unwrap(), Ok(()));
+        assert_eq!(got[0], 1);
+        got.sort();
+        assert_eq!(got, [1, 2, 3]);
+    });
+}
+
+/// A close racing a lock-free send and a receiver parked on the empty
+/// ring: a send that succeeded is received, one that failed got its value
+/// back, and the receiver wakes either way.
+#[test]
+fn ring_close_races_send_and_parked_recv() {
+    loom::model(|| {
+        let (tx, rx) = warm_ring();
+        let tx2 = tx.clone();
+        let r = thread::spawn(move || block_on(rx.recv()));
+        let c = thread::spawn(move || tx2.close());
+        let s = block_on(tx.send(5));
+        assert!(c.join().unwrap());
+        match (s, r.join().unwrap()) {
+            (Ok(()), Ok(5)) => {}
+            (Err(SendError(5)), Err(RecvError)) => {}
+            other => panic!("inconsistent outcome {other:?}"),
+        }
+    });
+}
+
+/// A queued receive is cancelled while a lock-free send hands it a value
+/// (through the lock, since the receiver's flag is up): the value goes
+/// back ahead of the ring, and a later send does not overtake it.
+#[test]
+fn ring_cancelled_recv_keeps_order() {
+    loom::model(|| {
+        let (tx, rx) = warm_ring();
+        let rx2 = rx.clone();
+        let t = thread::spawn(move || {
+            block_on(tx.send(1)).unwrap();
+            block_on(tx.send(2)).unwrap();
+        });
+        {
+            let mut f = Box::pin(rx2.recv());
+            let w = futures::task::noop_waker();
+            let mut cx = std::task::Context::from_waker(&w);
+            if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                assert_eq!(v, Ok(1));
+                t.join().unwrap();
+                assert_eq!(rx.try_recv(), Ok(2));
+                return;
+            }
+        }
+        t.join().unwrap();
+        assert_eq!(rx.try_recv(), Ok(1));
+        assert_eq!(rx.try_recv(), Ok(2));
+    });
+}
+
+/// A select (a ring's receive beside a nil case) parks on the empty ring
+/// while a lock-free send lands: the select fires with the value. One
+/// channel only: a second one's lock order would follow heap addresses,
+/// which vary between the model's runs.
+#[test]
+fn ring_select_parks_while_send_lands() {
+    loom::model(|| {
+        let (tx, rx) = warm_ring();
+        let t = thread::spawn(move || block_on(tx.send(7)));
+        let nil: Option<&gmp_chan::Receiver<u32>> = None;
+        let got = block_on(async {
+            gmp_chan::select! {
+                recv(rx) -> v => v.unwrap(),
+                recv(nil) -> _ => 0,
+            }
+        });
+        assert_eq!(got, 7);
+        assert_eq!(t.join().unwrap(), Ok(()));
     });
 }

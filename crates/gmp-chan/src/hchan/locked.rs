@@ -8,6 +8,8 @@ use super::{Chan, SendTry, State};
 use crate::error::RecvError;
 use crate::hchan::Queue;
 use crate::sudog::{Status, WaitQ, Waiter};
+use crate::wakes::Wakes;
+use std::collections::VecDeque;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering::Relaxed;
 use std::task::Waker;
@@ -49,7 +51,8 @@ impl<T> Drop for ChanGuard<'_, T> {
         // A panic may have left the hints half-updated: no second panic.
         #[cfg(debug_assertions)]
         if !std::thread::panicking() {
-            self.0.chan.check_hints(self.0.st_ref());
+            // SAFETY: we hold the lock; only shared looks are alive.
+            unsafe { self.0.chan.check_hints(self.0.st_ref()) };
         }
         // SAFETY: the guard's existence is our holding the lock, and its
         // `Locked` (with the `&mut State`) goes with it.
@@ -74,6 +77,23 @@ impl<T> Locked<'_, T> {
         unsafe { &*self.chan.state.get() }
     }
 
+    /// The `VecDeque` buffer of a channel without a ring.
+    #[inline(always)]
+    pub(super) fn deque(&mut self) -> &mut VecDeque<T> {
+        debug_assert!(self.chan.ring().is_none());
+        // SAFETY: no ring, so `new` wrote the deque (see `Buffer`); this
+        // `Locked` proves the lock held and `&mut self` makes the
+        // reference the only one.
+        unsafe { &mut *self.chan.buf.deque.get() }
+    }
+
+    /// The deque, to read.
+    #[inline(always)]
+    fn deque_ref(&self) -> &VecDeque<T> {
+        // SAFETY: as in `deque`, shared with `&self`.
+        unsafe { &*self.chan.buf.deque.get() }
+    }
+
     /// Closed? Lock held: the lock orders this load after `close`'s store.
     #[inline]
     pub(super) fn closed(&self) -> bool {
@@ -85,21 +105,21 @@ impl<T> Locked<'_, T> {
     /// costs memory only as values arrive.
     #[inline]
     fn push_back(&mut self, v: T) {
-        if self.st().buf.len() == self.st().buf.capacity() {
+        if self.deque().len() == self.deque().capacity() {
             self.grow();
         }
-        self.st().buf.push_back(v);
+        self.deque().push_back(v);
     }
 
     #[cold]
     #[inline(never)]
     fn grow(&mut self) {
-        let len = self.st().buf.len();
+        let len = self.deque().len();
         let want = len
             .saturating_mul(2)
             .max(4)
             .clamp(len + 1, self.chan.cap.max(len + 1));
-        self.st().buf.reserve_exact(want - len);
+        self.deque().reserve_exact(want - len);
     }
 
     // The readiness hints. `recv_ready` and `send_ready` equal what they
@@ -118,18 +138,18 @@ impl<T> Locked<'_, T> {
     /// After the buffer or `sendq` changed.
     #[inline]
     pub(super) fn refresh_recv_ready(&self) {
-        let st = self.st_ref();
+        let empty = self.deque_ref().is_empty();
         self.chan
             .recv_ready
-            .store(!st.buf.is_empty() || !st.sendq.is_empty(), Relaxed);
+            .store(!empty || !self.st_ref().sendq.is_empty(), Relaxed);
     }
 
     /// After the buffer or `recvq` changed.
     #[inline]
     pub(super) fn refresh_send_ready(&self) {
-        let st = self.st_ref();
+        let len = self.deque_ref().len();
         self.chan.send_ready.store(
-            !st.recvq.is_empty() || st.buf.len() < self.chan.cap,
+            !self.st_ref().recvq.is_empty() || len < self.chan.cap,
             Relaxed,
         );
     }
@@ -137,12 +157,26 @@ impl<T> Locked<'_, T> {
     /// The non-blocking body of Go's `chanrecv`: buffer first (refilled
     /// from the first blocked sender: chan.go `recv` on a full buffer),
     /// else straight from a blocked sender, else closed. `None` means it
-    /// would block.
+    /// would block. A channel with a ring: `recv_ring`.
     #[inline(always)]
-    pub(crate) fn recv(&mut self, wake: &mut Option<Waker>) -> Option<Result<T, RecvError>> {
+    pub(crate) fn recv(&mut self, wakes: &mut Wakes) -> Option<Result<T, RecvError>> {
+        match self.chan.ring() {
+            Some(r) => self.recv_ring(r, wakes),
+            None => {
+                let mut wake = None;
+                let got = self.recv_deque(&mut wake);
+                wakes.add(wake);
+                got
+            }
+        }
+    }
+
+    /// `recv` for a channel without a ring: at most one party to wake.
+    #[inline(always)]
+    pub(crate) fn recv_deque(&mut self, wake: &mut Option<Waker>) -> Option<Result<T, RecvError>> {
         let cap = self.chan.cap;
-        if let Some(v) = self.st().buf.pop_front() {
-            if self.st().buf.len() < cap {
+        if let Some(v) = self.deque().pop_front() {
+            if self.deque().len() < cap {
                 match self.st().sendq.dequeue() {
                     // A sender refilled the slot: the buffer is as long as
                     // before and still not empty, so both hints stand.
@@ -155,7 +189,7 @@ impl<T> Locked<'_, T> {
                     None => {
                         self.chan
                             .recv_ready
-                            .store(!self.st().buf.is_empty(), Relaxed);
+                            .store(!self.deque().is_empty(), Relaxed);
                         self.chan.send_ready.store(true, Relaxed);
                     }
                 }
@@ -188,9 +222,20 @@ impl<T> Locked<'_, T> {
     }
 
     /// The non-blocking body of Go's `chansend`: closed, else hand
-    /// directly to the first waiting receiver, else the buffer.
+    /// directly to the first waiting receiver, else the buffer. A
+    /// channel with a ring: `send_ring`.
     #[inline(always)]
-    pub(crate) fn send(&mut self, v: T) -> SendTry<T> {
+    pub(crate) fn send(&mut self, v: T, wakes: &mut Wakes) -> SendTry<T> {
+        match self.chan.ring() {
+            Some(r) => self.send_ring(r, v, wakes),
+            None => self.send_deque(v),
+        }
+    }
+
+    /// `send` for a channel without a ring: `Sent` carries the receiver
+    /// to wake.
+    #[inline(always)]
+    pub(crate) fn send_deque(&mut self, v: T) -> SendTry<T> {
         if self.closed() {
             return SendTry::Closed(v);
         }
@@ -206,13 +251,13 @@ impl<T> Locked<'_, T> {
             self.refresh_send_ready();
         }
         let cap = self.chan.cap;
-        if self.st().buf.len() < cap {
+        if self.deque().len() < cap {
             self.push_back(v);
             self.chan.recv_ready.store(true, Relaxed);
             // `recvq` is empty (no receiver took the value).
             self.chan
                 .send_ready
-                .store(self.st().buf.len() < cap, Relaxed);
+                .store(self.deque().len() < cap, Relaxed);
             return SendTry::Sent(None);
         }
         SendTry::Full(v)
@@ -228,7 +273,8 @@ impl<T> Locked<'_, T> {
         }
     }
 
-    /// Queue the owner's sudog on `q`.
+    /// Queue the owner's sudog on `q` (a channel without a ring; with
+    /// one, `enqueue_ring`).
     ///
     /// # Safety
     /// `w` was prepared (`Waiter::prepare`) and is not queued; it is
@@ -245,6 +291,34 @@ impl<T> Locked<'_, T> {
         }
     }
 
+    /// Queue the owner's sudog on `q` of a channel with the ring `r`: the
+    /// queue's flag goes up and the ring is looked at again (`settle`): a
+    /// lock-free op that missed the flag left its value (or its free
+    /// slot) there, and this may complete the sudog at once; `wakes` then
+    /// holds its waker.
+    ///
+    /// # Safety
+    /// As `enqueue`.
+    #[inline]
+    pub(crate) unsafe fn enqueue_ring(
+        &mut self,
+        w: &mut Waiter<T>,
+        q: Queue,
+        r: &super::Ring<T>,
+        wakes: &mut Wakes,
+    ) {
+        // SAFETY: the caller's contract.
+        unsafe { self.waitq(q).enqueue(w) };
+        r.set_flag(
+            match q {
+                Queue::Recv => super::ring::RECV_WAITING,
+                Queue::Send => super::ring::SEND_WAITING,
+            },
+            true,
+        );
+        self.settle(r, wakes);
+    }
+
     /// The owner unlinks its sudog from `q` if it is still linked there
     /// (see `WaitQ::remove`).
     ///
@@ -254,6 +328,10 @@ impl<T> Locked<'_, T> {
     pub(crate) unsafe fn remove(&mut self, w: &mut Waiter<T>, q: Queue) {
         // SAFETY: the caller's contract.
         unsafe { self.waitq(q).remove(w) };
+        if let Some(r) = self.chan.ring() {
+            self.update_flags(r);
+            return;
+        }
         match q {
             Queue::Send => self.refresh_recv_ready(),
             Queue::Recv => self.refresh_send_ready(),
