@@ -10,7 +10,10 @@
 //! poller's wake-up breaks the poll (Go's `wakeNetPoller`).
 //!
 //! Stopping is lazy: the heap entry stays and is discarded when it
-//! surfaces (its sequence number no longer matches). A heap is swept
+//! surfaces (its timer is disarmed, or re-armed under a new sequence
+//! number), unless a re-arm for a later deadline revives it first
+//! (`timer.rs`). An entry whose deadline was moved later surfaces early
+//! and is queued again for the new one. A heap is swept
 //! (Go 1.23's zombie cleaning) when stale entries are many, and whenever it
 //! has doubled since the last sweep; the sweep also drops collectable
 //! timers nobody can observe any more, so a loop that abandons one `after`
@@ -68,7 +71,9 @@ pub(crate) struct PTimers {
     closed: AtomicBool,
 }
 
-/// One heap entry: a timer's arming, live while `seq` matches the timer's.
+/// One heap entry: a timer's arming, live while `seq` matches the timer's
+/// and the timer is armed; its `when` may be earlier than the timer's own
+/// (moved later since, see `TimerInner::fire`).
 /// What `PTimers::take_all` hands out for `Sched::move_timers`.
 pub(crate) struct TimerEntry {
     pub(crate) when: u64,
