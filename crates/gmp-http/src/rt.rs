@@ -33,7 +33,8 @@ where
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GmpTimer;
 
-/// The `Sleep` [`GmpTimer`] hands to hyper.
+/// The `Sleep` [`GmpTimer`] (and a server connection's own timer) hands to
+/// hyper.
 #[derive(Debug)]
 pub struct GmpSleep {
     /// `Some` until dropped.
