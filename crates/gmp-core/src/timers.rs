@@ -51,8 +51,6 @@ const STALE_MIN: usize = 64;
 
 struct Heap {
     entries: BinaryHeap<Reverse<TimerEntry>>,
-    /// Set by runtime teardown: nothing is heaped afterwards.
-    closed: bool,
 }
 
 /// One P's timers.
@@ -67,7 +65,9 @@ pub(crate) struct PTimers {
     len: AtomicUsize,
     /// Sweep when `len` reaches this.
     sweep_at: AtomicUsize,
-    /// `Heap::closed`, readable without the lock.
+    /// Set by runtime teardown, under the heap lock: nothing is heaped
+    /// afterwards. Read under the lock where that matters (`push`), and
+    /// without it by `arm`'s revival of a queued entry.
     closed: AtomicBool,
 }
 
@@ -103,7 +103,6 @@ impl Default for PTimers {
         PTimers {
             heap: Mutex::new(Heap {
                 entries: BinaryHeap::new(),
-                closed: false,
             }),
             timer0: AtomicU64::new(NO_TIMER),
             stale: AtomicUsize::new(0),
@@ -132,7 +131,7 @@ impl PTimers {
     /// frees it under the lock.
     pub(crate) fn push(&self, e: TimerEntry) -> bool {
         let mut h = self.lock();
-        if h.closed {
+        if self.is_closed() {
             return false;
         }
         let when = e.when;
@@ -209,7 +208,7 @@ impl PTimers {
     /// timer lock held (a busy timer's entry is kept until the next sweep).
     fn sweep(&self) {
         let mut h = self.lock();
-        if h.closed {
+        if self.is_closed() {
             return;
         }
         self.stale.store(0, Relaxed);
@@ -251,7 +250,6 @@ impl PTimers {
     fn close(&self) {
         let all = {
             let mut h = self.lock();
-            h.closed = true;
             self.closed.store(true, Relaxed);
             let all = std::mem::take(&mut h.entries);
             self.set_timer0(&h);

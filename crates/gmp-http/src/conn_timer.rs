@@ -38,7 +38,7 @@ impl ConnTimer {
 
 impl hyper::rt::Timer for ConnTimer {
     fn sleep(&self, d: Duration) -> Pin<Box<dyn Sleep>> {
-        match Instant::now().checked_add(d) {
+        match gmp_core::timer::deadline_after(d) {
             Some(at) => self.sleep_until(at),
             // Too far for an `Instant`: never (a fresh sleep says so).
             None => Box::pin(GmpSleep::new(gmp_core::timer::sleep(d), None)),
